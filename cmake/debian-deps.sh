@@ -1,0 +1,26 @@
+# Sourced by tests/run and examples/demo: installs graft's Debian 12 packages when missing.
+# Needs root (CI runs as root); as another user it says what to install and stops.
+graft_debian_packages=(build-essential cmake pkg-config git libeigen3-dev libstb-dev catch2
+  zlib1g-dev python3-numpy python3-torch python3-protobuf clang libclang-rt-14-dev)
+
+graft_install_deps() {
+  local missing=()
+  for p in "${graft_debian_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "graft: installing ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "graft: run as root, or first: sudo apt-get install -y ${missing[*]}" >&2
+    return 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The CUDA toolkit is not a Debian package here: use it when it is installed.
+graft_cuda_path() {
+  if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
+    export PATH="/usr/local/cuda/bin:$PATH"
+  fi
+}

@@ -1,0 +1,18 @@
+# Host dependencies of graft::graft, from Debian packages: libeigen3-dev, libstb-dev and
+# the compiler's OpenMP. Used both by the build and by the installed graftConfig.cmake.
+include(CMakeFindDependencyMacro)
+find_dependency(Eigen3 3.3 NO_MODULE)
+find_dependency(OpenMP COMPONENTS CXX)
+
+if(NOT TARGET graft::stb)
+  find_path(GRAFT_STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb
+            DOC "folder holding stb_image.h (Debian: libstb-dev)")
+  find_library(GRAFT_STB_LIBRARY stb DOC "libstb, the compiled stb functions (Debian: libstb-dev)")
+  if(NOT GRAFT_STB_INCLUDE_DIR OR NOT GRAFT_STB_LIBRARY)
+    message(FATAL_ERROR "graft needs stb (stb_image.h and libstb): apt-get install libstb-dev")
+  endif()
+  add_library(graft::stb UNKNOWN IMPORTED)
+  set_target_properties(graft::stb PROPERTIES
+    IMPORTED_LOCATION "${GRAFT_STB_LIBRARY}"
+    INTERFACE_INCLUDE_DIRECTORIES "${GRAFT_STB_INCLUDE_DIR}")
+endif()

@@ -1,0 +1,70 @@
+// Backend<CPU>: what the layers call on the host. Everything here works for float and for
+// double (the gradient checks run in double).
+#pragma once
+
+#include <cstdint>
+
+#include "graft/backend/cpu/context.hpp"
+#include "graft/backend/cpu/conv.hpp"
+#include "graft/backend/cpu/elementwise.hpp"
+#include "graft/backend/cpu/linear.hpp"
+#include "graft/backend/cpu/pool.hpp"
+#include "graft/backend/cpu/softmax.hpp"
+
+namespace graft {
+
+template <>
+struct Backend<CPU> {
+  template <class T>
+  using ConvPlan = cpu::ConvPlan<T>;
+  template <class T>
+  using PoolPlan = cpu::PoolPlan<T>;
+
+  template <class T>
+  static void relu_forward(Context<CPU>&, int64_t n, const T* x, T* y) {
+    cpu::relu_forward(n, x, y);
+  }
+  template <class T>
+  static void relu_backward(Context<CPU>&, int64_t n, const T* y, const T* dy, T* dx) {
+    cpu::relu_backward(n, y, dy, dx);
+  }
+  template <class T>
+  static void dropout_apply(Context<CPU>&, int64_t n, const T* in, T* out, float p,
+                            uint64_t stream) {
+    cpu::dropout_apply(n, in, out, p, stream);
+  }
+  template <class T>
+  static void linear_forward(Context<CPU>&, int64_t n, int64_t in, int64_t out, const T* x,
+                             const T* w, const T* b, T* y) {
+    cpu::linear_forward(n, in, out, x, w, b, y);
+  }
+  template <class T>
+  static void linear_backward_data(Context<CPU>&, int64_t n, int64_t in, int64_t out,
+                                   const T* dy, const T* w, T* dx) {
+    cpu::linear_backward_data(n, in, out, dy, w, dx);
+  }
+  template <class T>
+  static void linear_backward_params(Context<CPU>&, int64_t n, int64_t in, int64_t out,
+                                     const T* x, const T* dy, T* dw, T* db) {
+    cpu::linear_backward_params(n, in, out, x, dy, dw, db);
+  }
+  // Labels are checked to lie in [0, k) by the caller on the host copy.
+  template <class T>
+  static double softmax_xent_forward(Context<CPU>&, int64_t n, int64_t k, const T* logits,
+                                     const int32_t* labels, T* probs) {
+    return cpu::softmax_xent_forward(n, k, logits, labels, probs);
+  }
+  template <class T>
+  static void softmax_xent_backward(Context<CPU>&, int64_t n, int64_t k, const T* probs,
+                                    const int32_t* labels, T scale, T* dlogits) {
+    cpu::softmax_xent_backward(n, k, probs, labels, scale, dlogits);
+  }
+  // Returns the first label outside [0, k), or -1 when all are valid (n labels on the host).
+  static int64_t first_bad_label(Context<CPU>&, int64_t n, int64_t k, const int32_t* labels) {
+    for (int64_t i = 0; i < n; ++i)
+      if (labels[i] < 0 || labels[i] >= k) return i;
+    return -1;
+  }
+};
+
+}  // namespace graft

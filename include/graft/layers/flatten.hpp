@@ -1,0 +1,33 @@
+// Flatten: (n, c, h, w) -> (n, c*h*w) in C,H,W order (Caffe's and PyTorch's order).
+#pragma once
+
+#include <string>
+
+#include "graft/layers/layer.hpp"
+
+namespace graft {
+
+template <class T, class D = CPU>
+class Flatten : public Layer<T, D> {
+ public:
+  explicit Flatten(std::string name) : Layer<T, D>(std::move(name)) {}
+  const char* type() const override { return "Flatten"; }
+  Shape output_shape(const Shape& in) const override {
+    GRAFT_CHECK(in.rank() >= 1, this->where(), ": expected a batch, got shape ", in.str());
+    return Shape{in[0], in[0] ? in.numel() / in[0] : 0};
+  }
+  void forward(const Tensor<T, D>& x, Tensor<T, D>& y) override {
+    copy(x, y);
+    y.reshape(output_shape(x.shape()));
+  }
+  void backward(const Tensor<T, D>& x, const Tensor<T, D>& y, const Tensor<T, D>& dy,
+                Tensor<T, D>* dx) override {
+    if (!dx) return;
+    GRAFT_CHECK(dy.shape() == y.shape(), this->where(), ": output gradient has shape ",
+                dy.shape().str(), ", expected ", y.shape().str());
+    copy(dy, *dx);
+    dx->reshape(x.shape());
+  }
+};
+
+}  // namespace graft

@@ -1,0 +1,10 @@
+// All layers. Include a backend (graft/cpu.hpp or graft/cuda.hpp) to use them.
+#pragma once
+
+#include "graft/layers/conv2d.hpp"
+#include "graft/layers/dropout.hpp"
+#include "graft/layers/flatten.hpp"
+#include "graft/layers/linear.hpp"
+#include "graft/layers/max_pool2d.hpp"
+#include "graft/layers/relu.hpp"
+#include "graft/layers/softmax_cross_entropy.hpp"

@@ -1,0 +1,33 @@
+// ReLU: y = max(x, 0). Backward reads y (so x may be overwritten by a later fusion).
+#pragma once
+
+#include <string>
+
+#include "graft/layers/layer.hpp"
+
+namespace graft {
+
+template <class T, class D = CPU>
+class ReLU : public Layer<T, D> {
+ public:
+  explicit ReLU(std::string name) : Layer<T, D>(std::move(name)) {}
+  const char* type() const override { return "ReLU"; }
+  Shape output_shape(const Shape& in) const override {
+    GRAFT_CHECK(in.rank() >= 1, this->where(), ": expected a batch, got shape ", in.str());
+    return in;
+  }
+  void forward(const Tensor<T, D>& x, Tensor<T, D>& y) override {
+    y.resize(x.shape());
+    Backend<D>::relu_forward(this->ctx(), x.size(), x.data(), y.data());
+  }
+  void backward(const Tensor<T, D>& /*x*/, const Tensor<T, D>& y, const Tensor<T, D>& dy,
+                Tensor<T, D>* dx) override {
+    if (!dx) return;
+    GRAFT_CHECK(dy.shape() == y.shape(), this->where(), ": output gradient has shape ",
+                dy.shape().str(), ", expected ", y.shape().str());
+    dx->resize(y.shape());
+    Backend<D>::relu_backward(this->ctx(), y.size(), y.data(), dy.data(), dx->data());
+  }
+};
+
+}  // namespace graft

@@ -1,0 +1,128 @@
+// Layers: known values, modes, and clear errors for bad shapes.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "graft/cpu.hpp"
+#include "support/random_fill.hpp"
+
+using namespace graft;
+
+TEST_CASE("Conv2d: a hand-computed 3x3 convolution with padding", "[layers]") {
+  Context<CPU> ctx;
+  Conv2d<float> conv("conv", 1, 1, 3, 1, 1);
+  conv.setup(Shape{1, 1, 3, 3}, ctx);
+  conv.weights.value.fill(1.0f);
+  conv.biases.value.fill(0.5f);
+  Tensor<float> x(Shape{1, 1, 3, 3});
+  for (int i = 0; i < 9; ++i) x[i] = float(i + 1);  // 1..9
+  Tensor<float> y;
+  conv.forward(x, y);
+  // sums of 3x3 neighbourhoods (zero padding) + 0.5
+  const float want[9] = {12, 21, 16, 27, 45, 33, 24, 39, 28};
+  for (int i = 0; i < 9; ++i) CHECK(y[i] == Approx(want[i] + 0.5f));
+}
+
+TEST_CASE("Conv2d: bad inputs give errors naming the layer and shapes", "[layers]") {
+  Context<CPU> ctx;
+  Conv2d<float> conv("conv1_1", 3, 64, 3, 1, 1);
+  CHECK_THROWS_WITH(conv.setup(Shape{8, 4, 224, 224}, ctx),
+                    Catch::Contains("conv1_1 (Conv2d)") && Catch::Contains("3 channels") &&
+                        Catch::Contains("(8, 4, 224, 224)"));
+  Conv2d<float> big("conv_big", 3, 8, 5, 1, 0);
+  CHECK_THROWS_WITH(big.setup(Shape{1, 3, 4, 4}, ctx),
+                    Catch::Contains("conv_big (Conv2d)") && Catch::Contains("smaller than the 5x5 kernel"));
+  CHECK_THROWS_WITH(conv.setup(Shape{3, 224, 224}, ctx), Catch::Contains("expected an NCHW input"));
+  conv.setup(Shape{2, 3, 8, 8}, ctx);
+  Tensor<float> x(Shape{2, 3, 9, 8}, 1.0f), y;
+  conv.forward(x, y);  // another spatial size is fine for a convolution
+  CHECK(y.shape() == Shape({2, 64, 9, 8}));
+  Tensor<float> wrong(Shape{2, 5, 8, 8}, 1.0f);
+  CHECK_THROWS_WITH(conv.forward(wrong, y), Catch::Contains("3 channels"));
+  CHECK_THROWS_WITH(Conv2d<float>("c", 3, 0, 3), Catch::Contains("output channel"));
+}
+
+TEST_CASE("MaxPool2d: values, ceil mode and errors", "[layers]") {
+  Context<CPU> ctx;
+  MaxPool2d<float> pool("pool1", 2, 2);
+  pool.setup(Shape{1, 1, 4, 4}, ctx);
+  Tensor<float> x(Shape{1, 1, 4, 4});
+  for (int i = 0; i < 16; ++i) x[i] = float((i * 7) % 16);
+  Tensor<float> y;
+  pool.forward(x, y);
+  CHECK(y.shape() == Shape({1, 1, 2, 2}));
+  CHECK(y[0] == 12);  // max of {0, 7, 12, 3}
+  CHECK(y[3] == 13);  // max of {6, 13, 2, 9}
+  MaxPool2d<float> ceil_pool("pool_ceil", 3, 2, 0, true);
+  CHECK(ceil_pool.setup(Shape{1, 2, 6, 6}, ctx) == Shape({1, 2, 3, 3}));  // floor mode: 2x2
+  MaxPool2d<float> floor_pool("pool_floor", 3, 2);
+  CHECK(floor_pool.setup(Shape{1, 2, 6, 6}, ctx) == Shape({1, 2, 2, 2}));
+  CHECK_THROWS_WITH(pool.setup(Shape{1, 1, 1, 1}, ctx),
+                    Catch::Contains("pool1 (MaxPool2d)") && Catch::Contains("smaller than the 2x2 window"));
+}
+
+TEST_CASE("Linear: flattening, errors", "[layers]") {
+  Context<CPU> ctx;
+  Linear<float> fc("fc6", 512 * 7 * 7, 16);
+  CHECK(fc.setup(Shape{2, 512, 7, 7}, ctx) == Shape({2, 16}));
+  CHECK_THROWS_WITH(fc.setup(Shape{2, 512, 6, 6}, ctx),
+                    Catch::Contains("fc6 (Linear)") && Catch::Contains("expected 25088") &&
+                        Catch::Contains("got 18432") && Catch::Contains("(2, 512, 6, 6)"));
+  Linear<float> small("fc", 3, 2);
+  small.setup(Shape{1, 3}, ctx);
+  small.weights.value[0] = 1; small.weights.value[1] = 2; small.weights.value[2] = 3;
+  small.weights.value[3] = -1; small.weights.value[4] = 0; small.weights.value[5] = 1;
+  small.biases.value[0] = 0.5f; small.biases.value[1] = -0.5f;
+  Tensor<float> x(Shape{1, 3}), y;
+  x[0] = 1; x[1] = 2; x[2] = 3;
+  small.forward(x, y);
+  CHECK(y[0] == Approx(14.5f));
+  CHECK(y[1] == Approx(1.5f));
+}
+
+TEST_CASE("Dropout: identity in eval, seeded mask in training, mean preserved", "[layers]") {
+  Context<CPU> ctx;
+  Dropout<float> drop("drop6", 0.5f, 99);
+  drop.setup(Shape{100, 1000}, ctx);
+  Tensor<float> x(Shape{100, 1000}, 1.0f), y, y2;
+  drop.forward(x, y);
+  for (float v : y) REQUIRE(v == 1.0f);
+  drop.set_training(true);
+  drop.forward(x, y);
+  double kept = 0, sum = 0;
+  for (float v : y) {
+    REQUIRE((v == 0.0f || v == 2.0f));
+    kept += v != 0;
+    sum += v;
+  }
+  CHECK(std::abs(kept / y.size() - 0.5) < 0.01);
+  CHECK(std::abs(sum / y.size() - 1.0) < 0.02);
+  drop.forward(x, y2);  // the next step draws another mask
+  int differ = 0;
+  for (int64_t i = 0; i < y.size(); ++i) differ += y[i] != y2[i];
+  CHECK(differ > 1000);
+  drop.set_step(0);
+  drop.forward(x, y2);  // replaying step 0 gives the first mask again
+  for (int64_t i = 0; i < y.size(); ++i) REQUIRE(y[i] == y2[i]);
+  CHECK_THROWS_WITH(Dropout<float>("d", 1.0f), Catch::Contains("[0, 1)"));
+}
+
+TEST_CASE("SoftmaxCrossEntropy: stable on huge logits, label checks", "[layers]") {
+  Context<CPU> ctx;
+  SoftmaxCrossEntropy<float> loss;
+  loss.setup(ctx);
+  Tensor<float> z(Shape{2, 3});
+  z[0] = 1000; z[1] = 0; z[2] = -1000;
+  z[3] = 1; z[4] = 2; z[5] = 3;
+  Tensor<int32_t> labels(Shape{2});
+  labels[0] = 0; labels[1] = 2;
+  double l = loss.forward(z, labels);
+  const double row2 = -std::log(std::exp(3.0) / (std::exp(1.0) + std::exp(2.0) + std::exp(3.0)));
+  CHECK(std::isfinite(l));
+  CHECK(l == Approx(row2 / 2).epsilon(1e-5));
+  CHECK(loss.probabilities()[0] == Approx(1.0f));
+  labels[1] = 3;
+  CHECK_THROWS_WITH(loss.forward(z, labels), Catch::Contains("label at index 1") && Catch::Contains("[0, 3)"));
+  Tensor<int32_t> few(Shape{1});
+  CHECK_THROWS_WITH(loss.forward(z, few), Catch::Contains("1 labels for a batch of 2"));
+}
