@@ -8,6 +8,7 @@
 #include "graft/backend/cpu/conv.hpp"
 #include "graft/backend/cpu/elementwise.hpp"
 #include "graft/backend/cpu/linear.hpp"
+#include "graft/backend/cpu/optim.hpp"
 #include "graft/backend/cpu/pool.hpp"
 #include "graft/backend/cpu/softmax.hpp"
 
@@ -58,6 +59,16 @@ struct Backend<CPU> {
   static void softmax_xent_backward(Context<CPU>&, int64_t n, int64_t k, const T* probs,
                                     const int32_t* labels, T scale, T* dlogits) {
     cpu::softmax_xent_backward(n, k, probs, labels, scale, dlogits);
+  }
+  template <class T>
+  static void sgd_update(Context<CPU>&, int64_t n, T* w, const T* g, T* buf, float lr,
+                         float momentum, float weight_decay, bool nesterov) {
+    cpu::sgd_update(n, w, g, buf, lr, momentum, weight_decay, nesterov);
+  }
+  template <class T>
+  static void adam_update(Context<CPU>&, int64_t n, T* w, const T* g, T* m, T* v, float lr,
+                          float beta1, float beta2, float eps, float weight_decay, int64_t step) {
+    cpu::adam_update(n, w, g, m, v, lr, beta1, beta2, eps, weight_decay, step);
   }
   // Returns the first label outside [0, k), or -1 when all are valid (n labels on the host).
   static int64_t first_bad_label(Context<CPU>&, int64_t n, int64_t k, const int32_t* labels) {
