@@ -253,3 +253,27 @@ TEST_CASE("Dataset: select, append, checks", "[data]") {
   d.samples[2].label = 7;
   CHECK_THROWS_WITH(d.check(), Catch::Contains("p2 has label 7, but there are 2 classes"));
 }
+
+TEST_CASE("age_band: bands by the middle of the age range", "[data]") {
+  const std::vector<int> edges = {0, 13, 20, 30, 45, 60};
+  auto band = [&](int lo, int hi) {
+    Sample s;
+    s.age_min = lo;
+    s.age_max = hi;
+    return age_band(s, edges);
+  };
+  CHECK(band(0, 0) == 0);
+  CHECK(band(12, 12) == 0);
+  CHECK(band(13, 13) == 1);
+  CHECK(band(25, 32) == 2);  // 28, in [20, 30)
+  CHECK(band(30, 40) == 3);  // 35
+  CHECK(band(60, 100) == 5);
+  CHECK(band(116, 116) == 5);
+  CHECK(band(-1, -1) == -1);
+  CHECK(age_band_name(edges, 1) == "13-19");
+  CHECK(age_band_name(edges, 5) == "60+");
+  CHECK_THROWS_WITH(age_band_name(edges, 6), Catch::Contains("no band 6"));
+  Sample s;
+  s.age_min = s.age_max = 20;
+  CHECK_THROWS_WITH(age_band(s, {0, 30, 20}), Catch::Contains("must increase"));
+}

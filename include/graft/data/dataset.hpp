@@ -33,6 +33,28 @@ struct Sample {
   std::string subject;   // Adience: the Flickr user (the same person recurs under one user)
 };
 
+// Age bands for per-group evaluation. Ascending `edges` {0, 13, 20, 30, 45, 60} make the
+// bands [0, 13), [13, 20), ..., [60, any). A sample belongs to the band of the middle of its
+// age range (rounded down: Adience's (25, 32) counts as 28); -1 when its age is unknown or
+// below the first edge.
+inline int age_band(const Sample& s, const std::vector<int>& edges) {
+  if (s.age_min < 0 || s.age_max < s.age_min) return -1;
+  const int age = (s.age_min + s.age_max) / 2;
+  int band = -1;
+  for (size_t i = 0; i < edges.size(); ++i) {
+    GRAFT_CHECK(i == 0 || edges[i] > edges[i - 1], "age bands: edges must increase");
+    if (age >= edges[i]) band = static_cast<int>(i);
+  }
+  return band;
+}
+
+// "13-19", "60+".
+inline std::string age_band_name(const std::vector<int>& edges, int band) {
+  GRAFT_CHECK(band >= 0 && size_t(band) < edges.size(), "age bands: no band ", band, " among ", edges.size());
+  if (size_t(band) + 1 == edges.size()) return std::to_string(edges[size_t(band)]) + "+";
+  return std::to_string(edges[size_t(band)]) + "-" + std::to_string(edges[size_t(band) + 1] - 1);
+}
+
 enum class SkipReason { MalformedName, MalformedRow, MissingImage, UnknownLabel, Unreadable };
 
 inline const char* to_string(SkipReason r) {

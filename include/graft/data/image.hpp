@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+
 #include "graft/core/error.hpp"
 
 namespace graft {
@@ -45,6 +47,9 @@ struct Image {
 // allocate gigabytes. 2^26 pixels is 8192 x 8192, far above any face photograph.
 constexpr int64_t kMaxImagePixels = int64_t(1) << 26;
 
+// The largest file read as an image (1 GiB): a guard against reading something that is not one.
+constexpr int64_t kMaxImageFileBytes = int64_t(1) << 30;
+
 // Reads a whole file into `bytes` (whose storage is reused from call to call).
 inline void read_file(const std::string& path, std::vector<uint8_t>& bytes) {
   struct Closer {
@@ -52,13 +57,14 @@ inline void read_file(const std::string& path, std::vector<uint8_t>& bytes) {
   };
   std::unique_ptr<std::FILE, Closer> f(std::fopen(path.c_str(), "rb"));
   if (!f) GRAFT_FAIL(path, ": cannot open (", std::strerror(errno), ")");
-  GRAFT_CHECK(std::fseek(f.get(), 0, SEEK_END) == 0, path, ": cannot seek (", std::strerror(errno), ")");
-  long size = std::ftell(f.get());
-  GRAFT_CHECK(size >= 0, path, ": cannot tell its size (", std::strerror(errno), ")");
-  std::rewind(f.get());
-  bytes.resize(static_cast<size_t>(size));
-  size_t got = size ? std::fread(bytes.data(), 1, bytes.size(), f.get()) : 0;
-  GRAFT_CHECK(got == bytes.size(), path, ": read ", got, " of ", size, " bytes (",
+  // A folder opens too (and then claims an enormous size): only regular files are read.
+  struct stat st;
+  GRAFT_CHECK(fstat(fileno(f.get()), &st) == 0, path, ": cannot stat (", std::strerror(errno), ")");
+  GRAFT_CHECK(S_ISREG(st.st_mode), path, ": not a regular file");
+  GRAFT_CHECK(st.st_size <= kMaxImageFileBytes, path, ": ", int64_t(st.st_size), " bytes is too large for an image");
+  bytes.resize(static_cast<size_t>(st.st_size));
+  size_t got = bytes.empty() ? 0 : std::fread(bytes.data(), 1, bytes.size(), f.get());
+  GRAFT_CHECK(got == bytes.size(), path, ": read ", got, " of ", bytes.size(), " bytes (",
               std::ferror(f.get()) ? std::strerror(errno) : "file shrank while reading", ")");
 }
 
