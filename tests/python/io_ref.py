@@ -22,7 +22,8 @@ Commands that check graft's output:
   net-dict SPEC   writes DIR/net.npy, a caffe-tensorflow dict for the layers in the JSON
                   SPEC, and DIR/<layer>_<param>.bin, each in graft's layout as NumPy
                   computes it
-  inspect EXE FILES...  runs `EXE FILE --json` and compares it with NumPy
+  inspect EXE FILES...  (DIR unused) runs `EXE FILE --json` for each file (or each .npy/.npz in a
+                  folder) and compares it with NumPy
 """
 import io
 import json
@@ -410,8 +411,14 @@ def cmd_inspect(exe, files):
 
 def main():
     cmd, d = sys.argv[1], sys.argv[2]
-    if cmd == "inspect":
-        return cmd_inspect(d, sys.argv[3:])
+    if cmd == "inspect":  # DIR is unused; then EXE, then files or folders of .npy/.npz files
+        files = []
+        for a in sys.argv[4:]:
+            if os.path.isdir(a):
+                files += sorted(os.path.join(a, f) for f in os.listdir(a) if f.endswith((".npy", ".npz")))
+            else:
+                files.append(a)
+        return cmd_inspect(sys.argv[3], files)
     os.makedirs(d, exist_ok=True)
     if cmd == "npy":
         cmd_npy(d)
