@@ -104,7 +104,7 @@ class Input {
   // Exactly n bytes, or a graft::Error naming `what`, the offset and the bytes left.
   void read(void* dst, uint64_t n, const char* what) {
     if (n > remaining())
-      fail(what, " needs ", n, " bytes, but only ", remaining(), " are left (truncated file or wrong size?)");
+      fail(what, " needs ", n, n == 1 ? " byte" : " bytes", ", but only ", remaining(), " are left (truncated file or wrong size?)");
     get(dst, static_cast<size_t>(n));
     pos_ += n;
   }
