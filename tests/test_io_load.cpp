@@ -297,3 +297,93 @@ TEST_CASE("the real MTCNN det1/det2 weights load into graft layers", "[io]") {
   for (int64_t o = 0; o < 2; ++o)
     for (int64_t i = 0; i < 128; ++i) REQUIRE(fc51.weights.value[o * 128 + i] == g[i * 2 + o]);
 }
+
+// ---- a device other than the host ----
+// Tensor<T, D> forbids element access unless D is CPU (a compile error), so instantiating the
+// loader for this device proves it reaches parameters only through copy_from_host and
+// copy_to_host, as it must for CUDA. Memory<FakeDevice> is host memory that counts copies.
+namespace {
+struct FakeDevice {
+  static constexpr const char* name = "fake";
+};
+int g_from_host = 0, g_to_host = 0;
+}  // namespace
+
+namespace graft {
+template <>
+struct Memory<FakeDevice> {
+  static void* allocate(size_t bytes) { return Memory<CPU>::allocate(bytes); }
+  static void release(void* p) noexcept { Memory<CPU>::release(p); }
+  static void copy(void* d, const void* s, size_t n) { Memory<CPU>::copy(d, s, n); }
+  static void to_host(void* d, const void* s, size_t n) {
+    ++g_to_host;
+    Memory<CPU>::copy(d, s, n);
+  }
+  static void from_host(void* d, const void* s, size_t n) {
+    ++g_from_host;
+    Memory<CPU>::copy(d, s, n);
+  }
+  static void zero(void* p, size_t n) { Memory<CPU>::zero(p, n); }
+};
+template <>
+class Context<FakeDevice> {};
+}  // namespace graft
+
+namespace {
+// Stands in for a device layer: a type name, parameters of the right shapes, no arithmetic.
+class FakeLayer : public Layer<float, FakeDevice> {
+ public:
+  FakeLayer(std::string name, const char* type, Shape w, Shape b) : Layer(std::move(name)), type_(type) {
+    weights.name = "weights";
+    biases.name = "biases";
+    weights.value.resize(w);
+    biases.value.resize(b);
+  }
+  const char* type() const override { return type_; }
+  Shape output_shape(const Shape& in) const override { return in; }
+  void forward(const Tensor<float, FakeDevice>&, Tensor<float, FakeDevice>&) override {}
+  void backward(const Tensor<float, FakeDevice>&, const Tensor<float, FakeDevice>&, const Tensor<float, FakeDevice>&,
+                Tensor<float, FakeDevice>*) override {}
+  std::vector<Param<float, FakeDevice>*> params() override { return {&weights, &biases}; }
+  Param<float, FakeDevice> weights, biases;
+
+ private:
+  const char* type_;
+};
+}  // namespace
+
+TEST_CASE("load_weights and save_weights reach device parameters only through host copies", "[io]") {
+  test::TempDir tmp;
+  Context<FakeDevice> ctx;
+  FakeLayer conv("conv1", "Conv2d", Shape{4, 3, 3, 3}, Shape{4});
+  FakeLayer fc("fc6", "Linear", Shape{5, 4 * 2 * 2}, Shape{5});
+  conv.setup(Shape{1, 3, 4, 4}, ctx);
+  fc.setup(Shape{1, 4, 2, 2}, ctx);
+  WeightsDict w;
+  Tensor<float> hwio(Shape{3, 3, 3, 4}), file_fc(Shape{16, 5}), b4(Shape{4}), b5(Shape{5});
+  test::fill_normal(hwio, 1);
+  test::fill_normal(file_fc, 2);
+  test::fill_normal(b4, 3);
+  test::fill_normal(b5, 4);
+  w.add("conv1", "weights", Array::from_tensor(hwio));
+  w.add("conv1", "biases", Array::from_tensor(b4));
+  w.add("fc6", "weights", Array::from_tensor(file_fc));
+  w.add("fc6", "biases", Array::from_tensor(b5));
+  g_from_host = 0;
+  const LoadReport r = nn::load_weights<float, FakeDevice>({&conv, &fc}, w);
+  CHECK(r.loaded.size() == 4);
+  CHECK(g_from_host == 4);
+  Tensor<float> got;
+  copy_to_host(conv.weights.value, got);
+  const Tensor<float> want = hwio_to_oihw(hwio);
+  CHECK(std::equal(got.begin(), got.end(), want.begin()));
+  copy_to_host(fc.weights.value, got);
+  const Tensor<float> want_fc = fc_hwc_to_chw(file_fc, 4, 2, 2);
+  CHECK(std::equal(got.begin(), got.end(), want_fc.begin()));
+  g_to_host = 0;
+  nn::save_weights<float, FakeDevice>({&conv, &fc}, tmp.path("fake.npy"));
+  CHECK(g_to_host == 4);
+  const WeightsDict back = read_weights(tmp.path("fake.npy"));
+  const Tensor<float> saved = back.tensor<float>("fc6", "weights");
+  CHECK(std::equal(saved.begin(), saved.end(), file_fc.begin()));
+}

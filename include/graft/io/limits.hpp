@@ -14,6 +14,7 @@ namespace io {
 
 struct ReadLimits {
   uint64_t max_array_bytes = uint64_t(16) << 30;   // one array's data (16 GiB)
+  uint64_t max_total_bytes = uint64_t(64) << 30;   // all arrays of one file together
   uint64_t max_header_bytes = uint64_t(1) << 20;   // an NPY header (NumPy's are ~128 bytes)
   uint64_t max_name_bytes = uint64_t(1) << 16;     // a layer, parameter or entry name
   uint64_t max_pickle_items = uint64_t(1) << 20;   // pickle objects, stack, memo and marks, each

@@ -291,8 +291,8 @@ inline std::vector<NamedArray> read_npz(const Source& src, const ReadLimits& lim
   for (const ZipEntry& e : zip.entries()) {
     Array a = zip.read_array(e);
     total += a.nbytes();
-    if (total > limits.max_array_bytes * 4)
-      GRAFT_FAIL(src.name(), ": arrays total more than ", limits.max_array_bytes * 4, " bytes (4 x ReadLimits::max_array_bytes)");
+    if (total > limits.max_total_bytes)
+      GRAFT_FAIL(src.name(), ": arrays total more than ", limits.max_total_bytes, " bytes (ReadLimits::max_total_bytes)");
     out.push_back({npz_key(e.name), std::move(a)});
   }
   return out;

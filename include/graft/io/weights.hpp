@@ -137,6 +137,7 @@ inline WeightsDict weights_from_pickle(pickle::Unpickler& u, uint32_t root, cons
     u.fail_at(dict.offset, "the object array holds a ", pickle::kind_name(dict.kind),
               ", expected a dict {layer: {param: array}}");
   WeightsDict out;
+  uint64_t total = 0;
   const std::vector<uint32_t> pairs = dict.items;  // copied: take_array() touches the arena
   for (size_t i = 0; i + 1 < pairs.size(); i += 2) {
     const std::string layer = key_name(u, pairs[i], limits, "layer");
@@ -148,7 +149,11 @@ inline WeightsDict weights_from_pickle(pickle::Unpickler& u, uint32_t root, cons
       if (u.node(id).kind != Kind::array)
         u.fail_at(u.node(id).offset, what, " is a ", pickle::kind_name(u.node(id).kind), ", expected an array");
       if (out.find(layer, param)) u.fail_at(u.node(id).offset, what, " appears twice");
-      out.add(layer, param, u.take_array(id, what));
+      Array a = u.take_array(id, what);
+      total += a.nbytes();
+      if (total > limits.max_total_bytes)
+        u.fail_at(u.node(id).offset, "arrays total more than ", limits.max_total_bytes, " bytes (ReadLimits::max_total_bytes)");
+      out.add(layer, param, std::move(a));
     };
     if (v.kind == Kind::dict) {
       const std::vector<uint32_t> params = v.items;
@@ -204,36 +209,46 @@ inline WeightsDict read_pickled_weights(Input& in, const NpyHeader& h, const Rea
 
 }  // namespace detail
 
+namespace detail {
+// Runs f(); a graft::Error whose message does not start with the file's name gets it in front
+// (messages about the dict itself, e.g. a name that appears twice, are made without it).
+template <class F>
+auto naming_file(const std::string& name, F f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    if (m.compare(0, name.size(), name) == 0) throw;
+    throw Error(name + ": " + m);
+  }
+}
+}  // namespace detail
+
 // A weights dict from a caffe-tensorflow .npy or an .npz of "layer/param" arrays.
 inline WeightsDict read_weights(const Source& src, const ReadLimits& limits = {}) {
-  if (detail::sniff(src) == detail::FileKind::npz) {
-    WeightsDict out;
-    for (auto& a : read_npz(src, limits)) {
-      auto lp = detail::split_key(src.name(), a.name);
-      out.add(lp.first, lp.second, std::move(a.array));
+  return detail::naming_file(src.name(), [&] {
+    if (detail::sniff(src) == detail::FileKind::npz) {
+      WeightsDict out;
+      for (auto& a : read_npz(src, limits)) {
+        auto lp = detail::split_key(src.name(), a.name);
+        out.add(lp.first, lp.second, std::move(a.array));
+      }
+      return out;
     }
-    return out;
-  }
-  RangeInput in(src);
-  const NpyHeader h = read_npy_header(in, limits);
-  return detail::read_pickled_weights(in, h, limits);
+    RangeInput in(src);
+    const NpyHeader h = read_npy_header(in, limits);
+    return detail::read_pickled_weights(in, h, limits);
+  });
 }
 
 inline WeightsDict read_weights(const std::string& path, const ReadLimits& limits = {}) {
   FileSource src(path);
-  try {
-    return read_weights(src, limits);
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    if (m.compare(0, path.size(), path) == 0) throw;
-    throw Error(path + ": " + m);  // messages from WeightsDict itself lack the file
-  }
+  return read_weights(src, limits);
 }
 
-// Every array in an .npy (named after the file), .npz (its keys) or caffe-tensorflow file
-// ("layer/param"), in file order.
-inline std::vector<NamedArray> read_arrays(const Source& src, const ReadLimits& limits = {}) {
-  if (detail::sniff(src) == detail::FileKind::npz) return read_npz(src, limits);
+namespace detail {
+inline std::vector<NamedArray> read_any(const Source& src, const ReadLimits& limits) {
+  if (sniff(src) == FileKind::npz) return read_npz(src, limits);
   RangeInput in(src);
   const NpyHeader h = read_npy_header(in, limits);
   std::vector<NamedArray> out;
@@ -243,9 +258,16 @@ inline std::vector<NamedArray> read_arrays(const Source& src, const ReadLimits& 
     out.push_back({stem, read_npy_data(in, h, limits)});
     return out;
   }
-  for (auto& l : detail::read_pickled_weights(in, h, limits).release())
+  for (auto& l : read_pickled_weights(in, h, limits).release())
     for (auto& p : l.params) out.push_back({l.name + "/" + p.name, std::move(p.array)});
   return out;
+}
+}  // namespace detail
+
+// Every array in an .npy (named after the file), .npz (its keys) or caffe-tensorflow file
+// ("layer/param"), in file order.
+inline std::vector<NamedArray> read_arrays(const Source& src, const ReadLimits& limits = {}) {
+  return detail::naming_file(src.name(), [&] { return detail::read_any(src, limits); });
 }
 
 inline std::vector<NamedArray> read_arrays(const std::string& path, const ReadLimits& limits = {}) {
@@ -262,15 +284,16 @@ enum class WeightsFormat {
   npz_compressed,    // "layer/param" arrays, deflated
 };
 
-inline void write_caffe_tensorflow(const std::string& path, const WeightsDict& w) {
+// The caffe-tensorflow bytes of a dict into `out` (anything with write(const void*, size_t)).
+template <class Out>
+void write_caffe_tensorflow_bytes(Out& out, const WeightsDict& w) {
   for (const auto& l : w.layers()) {
-    GRAFT_CHECK(valid_utf8(l.name), path, ": layer name ", quote(l.name), " is not UTF-8");
-    for (const auto& p : l.params) GRAFT_CHECK(valid_utf8(p.name), path, ": parameter name ", quote(p.name), " is not UTF-8");
+    GRAFT_CHECK(valid_utf8(l.name), "layer name ", quote(l.name), " is not UTF-8");
+    for (const auto& p : l.params) GRAFT_CHECK(valid_utf8(p.name), "parameter name ", quote(p.name), " is not UTF-8");
   }
-  AtomicFile f(path);
   const std::string prefix = npy_prefix("|O", Shape{});
-  f.write(prefix);
-  pickle::Writer<AtomicFile> p(f);
+  out.write(prefix.data(), prefix.size());
+  pickle::Writer<Out> p(out);
   p.proto();
   p.empty_ndarray();  // the 0-d object array ...
   p.mark();
@@ -296,6 +319,15 @@ inline void write_caffe_tensorflow(const std::string& path, const WeightsDict& w
   p.tuple();
   p.build();
   p.stop();
+}
+
+inline void write_caffe_tensorflow(const std::string& path, const WeightsDict& w) {
+  AtomicFile f(path);
+  try {
+    write_caffe_tensorflow_bytes(f, w);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
   f.commit();
 }
 
