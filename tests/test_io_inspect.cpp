@@ -56,12 +56,12 @@ TEST_CASE("graft-inspect --json agrees with NumPy on every test file", "[io]") {
 
 TEST_CASE("graft-inspect --json agrees with NumPy on the real det1/det2/det3.npy", "[io]") {
   const std::string exe = inspect_exe();
-  const std::string data = test::data_dir();
-  if (data.empty()) GRAFT_SKIP("data folder absent (set GRAFT_DATA or provide ../shared/data)");
+  const std::string data = test::caffe_tf_dir();
+  if (data.empty()) GRAFT_SKIP("no caffe-tensorflow/det{1,2,3}.npy in the data folder (set GRAFT_DATA or provide ../shared/data)");
   test::NumpyRef ref;
-  CHECK(ref.run("inspect", "", test::shell_quote(exe) + " " + test::shell_quote(data + "/caffe-tensorflow")) == 0);
+  CHECK(ref.run("inspect", "", test::shell_quote(exe) + " " + test::shell_quote(data)) == 0);
   // The table lists every array of det1 by layer/param.
-  const Run r = run(ref, test::shell_quote(data + "/caffe-tensorflow/det1.npy"));
+  const Run r = run(ref, test::shell_quote(data + "/det1.npy"));
   CHECK(r.rc == 0);
   CHECK(r.out.find("13 arrays") != std::string::npos);
   CHECK(r.out.find("conv1/weights") != std::string::npos);

@@ -256,8 +256,8 @@ TEST_CASE("double networks save float64 and load float32 files", "[io]") {
 }
 
 TEST_CASE("the real MTCNN det1/det2 weights load into graft layers", "[io]") {
-  const std::string data = test::data_dir();
-  if (data.empty()) GRAFT_SKIP("data folder absent (set GRAFT_DATA or provide ../shared/data)");
+  const std::string data = test::caffe_tf_dir();
+  if (data.empty()) GRAFT_SKIP("no caffe-tensorflow/det{1,2,3}.npy in the data folder (set GRAFT_DATA or provide ../shared/data)");
   Context<CPU> ctx;
   // det1 (P-Net) without its PReLUs, which graft has no layer for: they are ignored.
   Conv2d<float> c1("conv1", 3, 10, 3), c2("conv2", 10, 16, 3), c3("conv3", 16, 32, 3), c41("conv4-1", 32, 2, 1),
@@ -269,7 +269,7 @@ TEST_CASE("the real MTCNN det1/det2 weights load into graft layers", "[io]") {
   c42.setup(s, ctx);
   LoadOptions ignore;
   ignore.ignore_unmatched = true;
-  const std::string det1 = data + "/caffe-tensorflow/det1.npy";
+  const std::string det1 = data + "/det1.npy";
   const LoadReport r = nn::load_weights<float, CPU>({&c1, &c2, &c3, &c41, &c42}, det1, ignore);
   CHECK(r.loaded.size() == 10);
   CHECK(r.ignored.size() == 3);  // PReLU1..3/alpha
@@ -284,7 +284,7 @@ TEST_CASE("the real MTCNN det1/det2 weights load into graft layers", "[io]") {
   Linear<float> fc("conv4", 0, 128), fc51("conv5-1", 0, 2);
   fc.setup({1, 64, 3, 3}, ctx);
   fc51.setup({1, 128}, ctx);
-  const std::string det2 = data + "/caffe-tensorflow/det2.npy";
+  const std::string det2 = data + "/det2.npy";
   const LoadReport r2 = nn::load_weights<float, CPU>({&fc, &fc51}, det2, ignore);
   CHECK(r2.loaded == std::vector<std::string>{"conv5-1/weights", "conv5-1/biases", "conv4/weights", "conv4/biases"});
   const WeightsDict d2 = read_weights(det2);

@@ -48,8 +48,8 @@ std::vector<std::pair<std::string, std::string>> valid_files() {
   write_weights(tmp.path("w.npy"), w);
   for (const char* f : {"a.npy", "s.npz", "d.npz", "w.npy"}) out.push_back({f, test::read_bytes(tmp.path(f))});
   out.push_back({"hand.npy", test::npy_v1("{'descr': '>f4', 'fortran_order': True, 'shape': (2L, 2L), }", std::string(16, 'q'))});
-  const std::string data = test::data_dir();
-  if (!data.empty()) out.push_back({"det1.npy", test::read_bytes(data + "/caffe-tensorflow/det1.npy")});
+  const std::string data = test::caffe_tf_dir();
+  if (!data.empty()) out.push_back({"det1.npy", test::read_bytes(data + "/det1.npy")});
   return out;
 }
 }  // namespace

@@ -71,8 +71,8 @@ TEST_CASE("a protocol 5 pickle is refused, naming the global it asks for", "[io]
 }
 
 TEST_CASE("the real det1/det2/det3.npy (Python 2 caffe-tensorflow output) match NumPy", "[io]") {
-  const std::string data = test::data_dir();
-  if (data.empty()) GRAFT_SKIP("data folder absent (set GRAFT_DATA or provide ../shared/data)");
+  const std::string data = test::caffe_tf_dir();
+  if (data.empty()) GRAFT_SKIP("no caffe-tensorflow/det{1,2,3}.npy in the data folder (set GRAFT_DATA or provide ../shared/data)");
   NumpyRef ref;
   ref.make("real", "real", test::shell_quote(data));
   const auto all = ref.manifest("real");
@@ -84,7 +84,7 @@ TEST_CASE("the real det1/det2/det3.npy (Python 2 caffe-tensorflow output) match 
     arrays += f.second.size();
   }
   CHECK(arrays == 50);
-  const WeightsDict det1 = read_weights(data + "/caffe-tensorflow/det1.npy");
+  const WeightsDict det1 = read_weights(data + "/det1.npy");
   CHECK(det1.at("conv1", "weights").shape() == Shape({3, 3, 3, 10}));  // HWIO, as the file holds it
   CHECK(det1.at("PReLU1", "alpha").shape() == Shape({10}));
 }

@@ -11,7 +11,7 @@ are the array in C order and native byte order, so graft's result is compared ex
   dicts      caffe-tensorflow dicts: Python 2 form (protocol 2, BINSTRING), np.save
              (protocol 3), protocol 4, the old [weights, biases] list form; and a protocol 5
              file (which graft must refuse) as DIR/p5.npy
-  real DATA  the arrays of DATA/caffe-tensorflow/det{1,2,3}.npy
+  real FOLDER  the arrays of FOLDER/det{1,2,3}.npy
   fuzz-seeds small valid inputs for the fuzzers: DIR/{npy,npz,pickle}/
 Commands that check graft's output:
   check-written   DIR/written.tsv lines: kind (npy|npz|dict), file, name, dtype, shape,
@@ -243,7 +243,7 @@ def cmd_dicts(d):
 def cmd_real(d, data):
     m = Manifest(d)
     for i in (1, 2, 3):
-        path = os.path.join(data, "caffe-tensorflow", "det%d.npy" % i)
+        path = os.path.join(data, "det%d.npy" % i)
         w = np.load(path, allow_pickle=True, encoding="latin1").item()
         dict_manifest(m, path, w)
     m.close()

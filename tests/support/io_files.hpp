@@ -70,6 +70,15 @@ inline std::string data_dir() {
   return std::filesystem::is_directory(d) ? d : std::string();
 }
 
+// The folder of the real caffe-tensorflow files det1/det2/det3.npy; "" when any is missing.
+inline std::string caffe_tf_dir() {
+  const std::string d = data_dir();
+  if (d.empty()) return "";
+  for (const char* f : {"det1.npy", "det2.npy", "det3.npy"})
+    if (!std::filesystem::is_regular_file(d + "/caffe-tensorflow/" + f)) return "";
+  return d + "/caffe-tensorflow";
+}
+
 inline std::string test_python() {
   const char* env = std::getenv("GRAFT_TEST_PYTHON");
   return env ? env : GRAFT_TEST_PYTHON;

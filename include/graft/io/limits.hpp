@@ -4,7 +4,7 @@
 // anything is allocated, so a stored array can never claim more memory than the file holds.
 // These limits bound what that rule cannot: structures whose count is not tied to bytes
 // (pickle objects, zip entries) and data that grows on decompression. The defaults admit
-// any real weights file (VGG-Face: 38 arrays, 580 MB) with a wide margin.
+// any real weights file (VGG-Face: 32 arrays, 580 MB) with a wide margin.
 #pragma once
 
 #include <cstdint>

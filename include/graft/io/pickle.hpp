@@ -153,7 +153,7 @@ class Unpickler {
         case 'a': {
           stack_size(2);
           const uint32_t v = pop();
-          target(Kind::list, "APPEND").items.push_back(v);
+          container(top(), Kind::list).items.push_back(v);
           break;
         }
         case 'e': {
@@ -167,7 +167,7 @@ class Unpickler {
         case 's': {
           stack_size(3);
           const uint32_t v = pop(), k = pop();
-          Node& d = target(Kind::dict, "SETITEM");
+          Node& d = container(top(), Kind::dict);
           d.items.push_back(k);
           d.items.push_back(v);
           break;
@@ -274,8 +274,7 @@ class Unpickler {
     if (n.kind != want) fail("expected a ", kind_name(want), " to add to, found a ", kind_name(n.kind));
     return n;
   }
-  Node& target(Kind want, const char*) { return container(stack_at_top(), want); }
-  uint32_t stack_at_top() {
+  uint32_t top() {
     stack_size(1);
     return stack_.back();
   }
@@ -319,10 +318,10 @@ class Unpickler {
   }
 
   void memo_put(uint64_t key) {
-    const uint32_t top = stack_at_top();
+    const uint32_t id = top();
     if (memo_.size() >= limits_.max_pickle_items && !memo_.count(key))
       fail("more than ", limits_.max_pickle_items, " memo entries");
-    memo_[key] = top;
+    memo_[key] = id;
   }
   void memo_get(uint64_t key) {
     auto it = memo_.find(key);
@@ -433,7 +432,7 @@ class Unpickler {
   void build() {
     stack_size(2);
     const uint32_t state_id = pop();
-    Node& obj = nodes_[stack_at_top()];
+    Node& obj = nodes_[top()];
     if (obj.kind == Kind::dtype)
       build_dtype(dtypes_[size_t(obj.num)], nodes_[state_id]);
     else if (obj.kind == Kind::array)
