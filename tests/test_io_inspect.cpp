@@ -22,18 +22,18 @@ struct Run {
   std::string out, err;
 };
 
-Run run(const test::TempDir& tmp, const std::string& args) {
+Run run(const iotest::TempDir& tmp, const std::string& args) {
   const std::string out = tmp.path("stdout.txt"), err = tmp.path("stderr.txt");
-  const int rc = std::system((test::shell_quote(inspect_exe()) + " " + args + " > " + test::shell_quote(out) + " 2> " +
-                              test::shell_quote(err))
+  const int rc = std::system((iotest::shell_quote(inspect_exe()) + " " + args + " > " + iotest::shell_quote(out) + " 2> " +
+                              iotest::shell_quote(err))
                                  .c_str());
-  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : 128, test::read_bytes(out), test::read_bytes(err)};
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : 128, iotest::read_bytes(out), iotest::read_bytes(err)};
 }
 }  // namespace
 
 TEST_CASE("graft-inspect --json agrees with NumPy on every test file", "[io]") {
   const std::string exe = inspect_exe();
-  test::NumpyRef ref;
+  iotest::NumpyRef ref;
   ref.make("npy", "npy");
   ref.make("npz", "npz");
   ref.make("dicts", "dicts");
@@ -48,20 +48,20 @@ TEST_CASE("graft-inspect --json agrees with NumPy on every test file", "[io]") {
   w.add("conv1", "biases", Array(DType::f8, Shape{4}));
   write_weights(ref.path("graft.npy"), w);
   write_weights(ref.path("graft.npz"), w, WeightsFormat::npz_compressed);
-  std::string files = test::shell_quote(ref.path("npy")) + " " + test::shell_quote(ref.path("npz"));
+  std::string files = iotest::shell_quote(ref.path("npy")) + " " + iotest::shell_quote(ref.path("npz"));
   for (const char* f : {"dicts/p2.npy", "dicts/p3.npy", "dicts/p4.npy", "dicts/list.npy", "graft.npy", "graft.npz"})
-    files += " " + test::shell_quote(ref.path(f));
-  CHECK(ref.run("inspect", "", test::shell_quote(exe) + " " + files) == 0);
+    files += " " + iotest::shell_quote(ref.path(f));
+  CHECK(ref.run("inspect", "", iotest::shell_quote(exe) + " " + files) == 0);
 }
 
 TEST_CASE("graft-inspect --json agrees with NumPy on the real det1/det2/det3.npy", "[io]") {
   const std::string exe = inspect_exe();
-  const std::string data = test::caffe_tf_dir();
+  const std::string data = iotest::caffe_tf_dir();
   if (data.empty()) GRAFT_SKIP("no caffe-tensorflow/det{1,2,3}.npy in the data folder (set GRAFT_DATA or provide ../shared/data)");
-  test::NumpyRef ref;
-  CHECK(ref.run("inspect", "", test::shell_quote(exe) + " " + test::shell_quote(data)) == 0);
+  iotest::NumpyRef ref;
+  CHECK(ref.run("inspect", "", iotest::shell_quote(exe) + " " + iotest::shell_quote(data)) == 0);
   // The table lists every array of det1 by layer/param.
-  const Run r = run(ref, test::shell_quote(data + "/det1.npy"));
+  const Run r = run(ref, iotest::shell_quote(data + "/det1.npy"));
   CHECK(r.rc == 0);
   CHECK(r.out.find("13 arrays") != std::string::npos);
   CHECK(r.out.find("conv1/weights") != std::string::npos);
@@ -70,12 +70,12 @@ TEST_CASE("graft-inspect --json agrees with NumPy on the real det1/det2/det3.npy
 
 TEST_CASE("graft-inspect exits 1 with one line on stderr for each malformed file", "[io]") {
   inspect_exe();
-  test::TempDir tmp;
-  for (const auto& bad : test::malformed_corpus()) {
+  iotest::TempDir tmp;
+  for (const auto& bad : iotest::malformed_corpus()) {
     INFO(bad.name);
     const std::string path = tmp.path(bad.name);
-    test::write_bytes(path, bad.bytes);
-    const Run r = run(tmp, test::shell_quote(path) + " --json");
+    iotest::write_bytes(path, bad.bytes);
+    const Run r = run(tmp, iotest::shell_quote(path) + " --json");
     INFO("stderr: " << r.err);
     CHECK(r.rc == 1);
     CHECK(r.out.empty());
@@ -88,17 +88,17 @@ TEST_CASE("graft-inspect exits 1 with one line on stderr for each malformed file
 
 TEST_CASE("graft-inspect's command line", "[io]") {
   inspect_exe();
-  test::TempDir tmp;
+  iotest::TempDir tmp;
   CHECK(run(tmp, "").rc == 2);
   CHECK(run(tmp, "--bogus x.npy").rc == 2);
-  const Run missing = run(tmp, test::shell_quote(tmp.path("missing.npy")));
+  const Run missing = run(tmp, iotest::shell_quote(tmp.path("missing.npy")));
   CHECK(missing.rc == 1);
   CHECK(missing.err.find("cannot open") != std::string::npos);
-  const Run dir = run(tmp, test::shell_quote(tmp.dir()));
+  const Run dir = run(tmp, iotest::shell_quote(tmp.dir()));
   CHECK(dir.rc == 1);
   CHECK(dir.err.find("not a regular file") != std::string::npos);
   write_npy(tmp.path("x.npy"), Array(DType::i4, Shape{2, 5}));
-  const Run ok = run(tmp, test::shell_quote(tmp.path("x.npy")) + " --json");
+  const Run ok = run(tmp, iotest::shell_quote(tmp.path("x.npy")) + " --json");
   CHECK(ok.rc == 0);
   CHECK(ok.out == "{\"arrays\": [\n  {\"name\": \"x\", \"dtype\": \"int32\", \"shape\": [2, 5], \"min\": 0, \"max\": 0, \"mean\": 0}\n]}\n");
   CHECK(run(tmp, "--help").rc == 0);

@@ -16,7 +16,7 @@ using namespace graft;
 using namespace graft::io;
 using nn::LoadOptions;
 using nn::LoadReport;
-using test::NumpyRef;
+using iotest::NumpyRef;
 
 namespace {
 
@@ -87,7 +87,7 @@ const std::vector<std::string> kTrunk = {"conv1/weights", "conv1/biases", "conv2
 template <class T>
 void expect_equals_bin(const NumpyRef& ref, TinyNet<T>& net, const std::string& layer, const std::string& param) {
   INFO(layer << "/" << param);
-  const std::string want = test::read_bytes(ref.path(layer + "_" + param + ".bin"));  // float32, graft layout
+  const std::string want = iotest::read_bytes(ref.path(layer + "_" + param + ".bin"));  // float32, graft layout
   const Tensor<T>& got = net.param(layer, param).value;
   REQUIRE(want.size() == size_t(got.size()) * 4);
   for (int64_t i = 0; i < got.size(); ++i) {
@@ -199,7 +199,7 @@ TEST_CASE("load_weights refuses what does not fit, and then changes nothing", "[
 
 TEST_CASE("save_weights writes what NumPy reads in caffe-tensorflow layout; loading it restores the network", "[io]") {
   NumpyRef ref;
-  test::WrittenList list(ref);
+  iotest::WrittenList list(ref);
   typename TinyNet<float>::Config c;
   c.flatten = true;
   TinyNet<float> net(c);
@@ -236,7 +236,7 @@ TEST_CASE("save_weights writes what NumPy reads in caffe-tensorflow layout; load
 }
 
 TEST_CASE("double networks save float64 and load float32 files", "[io]") {
-  test::TempDir tmp;
+  iotest::TempDir tmp;
   TinyNet<double> net;
   for (auto* l : net.layers())
     for (auto* p : l->params()) test::fill_normal(p->value, 11);
@@ -256,7 +256,7 @@ TEST_CASE("double networks save float64 and load float32 files", "[io]") {
 }
 
 TEST_CASE("the real MTCNN det1/det2 weights load into graft layers", "[io]") {
-  const std::string data = test::caffe_tf_dir();
+  const std::string data = iotest::caffe_tf_dir();
   if (data.empty()) GRAFT_SKIP("no caffe-tensorflow/det{1,2,3}.npy in the data folder (set GRAFT_DATA or provide ../shared/data)");
   Context<CPU> ctx;
   // det1 (P-Net) without its PReLUs, which graft has no layer for: they are ignored.
@@ -353,7 +353,7 @@ class FakeLayer : public Layer<float, FakeDevice> {
 }  // namespace
 
 TEST_CASE("load_weights and save_weights reach device parameters only through host copies", "[io]") {
-  test::TempDir tmp;
+  iotest::TempDir tmp;
   Context<FakeDevice> ctx;
   FakeLayer conv("conv1", "Conv2d", Shape{4, 3, 3, 3}, Shape{4});
   FakeLayer fc("fc6", "Linear", Shape{5, 4 * 2 * 2}, Shape{5});

@@ -33,9 +33,9 @@ std::string try_read(const std::string& bytes, const std::string& name) {
 
 // Valid files of every kind, written by graft; the real det1.npy when the data is here.
 std::vector<std::pair<std::string, std::string>> valid_files() {
-  test::TempDir tmp;
+  iotest::TempDir tmp;
   std::vector<std::pair<std::string, std::string>> out;
-  const Array a = test::small_array();
+  const Array a = iotest::small_array();
   Array b(DType::f8, Shape{3});
   for (size_t i = 0; i < b.nbytes(); ++i) b.data()[i] = static_cast<uint8_t>(i * 5);
   write_npy(tmp.path("a.npy"), a);
@@ -46,23 +46,23 @@ std::vector<std::pair<std::string, std::string>> valid_files() {
   w.add("conv1", "biases", b);
   w.add("fc", "weights", a);
   write_weights(tmp.path("w.npy"), w);
-  for (const char* f : {"a.npy", "s.npz", "d.npz", "w.npy"}) out.push_back({f, test::read_bytes(tmp.path(f))});
-  out.push_back({"hand.npy", test::npy_v1("{'descr': '>f4', 'fortran_order': True, 'shape': (2L, 2L), }", std::string(16, 'q'))});
-  const std::string data = test::caffe_tf_dir();
-  if (!data.empty()) out.push_back({"det1.npy", test::read_bytes(data + "/det1.npy")});
+  for (const char* f : {"a.npy", "s.npz", "d.npz", "w.npy"}) out.push_back({f, iotest::read_bytes(tmp.path(f))});
+  out.push_back({"hand.npy", iotest::npy_v1("{'descr': '>f4', 'fortran_order': True, 'shape': (2L, 2L), }", std::string(16, 'q'))});
+  const std::string data = iotest::caffe_tf_dir();
+  if (!data.empty()) out.push_back({"det1.npy", iotest::read_bytes(data + "/det1.npy")});
   return out;
 }
 }  // namespace
 
 TEST_CASE("each file of the malformed corpus gives a clear graft::Error", "[io]") {
   limit_memory();
-  test::TempDir tmp;
-  const auto corpus = test::malformed_corpus();
+  iotest::TempDir tmp;
+  const auto corpus = iotest::malformed_corpus();
   REQUIRE(corpus.size() > 60);
   for (const auto& bad : corpus) {
     INFO(bad.name);
     const std::string path = tmp.path(bad.name);
-    test::write_bytes(path, bad.bytes);
+    iotest::write_bytes(path, bad.bytes);
     std::string message;
     try {
       read_arrays(path);
@@ -79,10 +79,10 @@ TEST_CASE("each file of the malformed corpus gives a clear graft::Error", "[io]"
 }
 
 TEST_CASE("the offset of a refused pickle global is reported", "[io]") {
-  test::TempDir tmp;
+  iotest::TempDir tmp;
   const std::string path = tmp.path("evil.npy");
-  const std::string pickle = test::B("\x80\x02" "cos\nsystem\nX\x02\x00\x00\x00ls\x85R.");
-  test::write_bytes(path, test::npy_object(pickle));
+  const std::string pickle = iotest::B("\x80\x02" "cos\nsystem\nX\x02\x00\x00\x00ls\x85R.");
+  iotest::write_bytes(path, iotest::npy_object(pickle));
   // GLOBAL is the pickle's second opcode, right after the 128-byte NPY prefix and PROTO 2.
   CHECK_THROWS_WITH(read_weights(path), Catch::StartsWith(path + ": offset 130: pickle GLOBAL: refusing global 'os.system'"));
 }

@@ -12,7 +12,7 @@
 
 using namespace graft;
 using namespace graft::io;
-using test::NumpyRef;
+using iotest::NumpyRef;
 
 namespace {
 std::string bytes_of(const Array& a) { return std::string(reinterpret_cast<const char*>(a.data()), a.nbytes()); }
@@ -48,7 +48,7 @@ TEST_CASE("NPY files NumPy writes in every form are read exactly", "[io]") {
     CHECK(dtype_name(got.dtype()) == want.dtype);
     CHECK(got.shape() == want.shape);
     CHECK(bytes_of(got) == want.bytes);  // bit for bit: NaN payloads, -0.0 and subnormals too
-    const std::string head = test::read_bytes(want.file).substr(0, 160);
+    const std::string head = iotest::read_bytes(want.file).substr(0, 160);
     if (head.find("'>") != std::string::npos || head.find("True") != std::string::npos) ++big_endian_or_fortran;
   }
   CHECK(big_endian_or_fortran > 200);  // the matrix really exercised swapping and reordering
@@ -56,7 +56,7 @@ TEST_CASE("NPY files NumPy writes in every form are read exactly", "[io]") {
 
 TEST_CASE("NumPy reads back graft's NPY files exactly", "[io]") {
   NumpyRef ref;
-  test::WrittenList list(ref);
+  iotest::WrittenList list(ref);
   const Shape shapes[] = {Shape{}, Shape{0}, Shape{5}, Shape{3, 4}, Shape{2, 3, 1, 2}, Shape{4, 0, 2}};
   const DType types[] = {DType::b1, DType::i1, DType::u1, DType::i2, DType::u2, DType::i4,
                          DType::u4, DType::i8, DType::u8, DType::f2, DType::f4, DType::f8};
@@ -172,7 +172,7 @@ TEST_CASE("to_tensor: exact type by default, conversion on request, lossy values
 }
 
 TEST_CASE("read_npy_tensor converts on request", "[io]") {
-  test::TempDir tmp;
+  iotest::TempDir tmp;
   Tensor<double> t(Shape{2, 2});
   for (int64_t i = 0; i < 4; ++i) t[i] = 0.25 * double(i);
   write_npy(tmp.path("d.npy"), t);
@@ -183,15 +183,15 @@ TEST_CASE("read_npy_tensor converts on request", "[io]") {
 }
 
 TEST_CASE("writes replace a file only when complete", "[io]") {
-  test::TempDir tmp;
+  iotest::TempDir tmp;
   const std::string p = tmp.path("x.npy");
-  test::write_bytes(p, "old contents");
+  iotest::write_bytes(p, "old contents");
   {
     AtomicFile f(p);
     f.write("partial", 7);
     // destroyed without commit(): the old file stays, the temporary one is gone
   }
-  CHECK(test::read_bytes(p) == "old contents");
+  CHECK(iotest::read_bytes(p) == "old contents");
   size_t files = 0;
   for (const auto& e : std::filesystem::directory_iterator(tmp.dir())) (void)e, ++files;
   CHECK(files == 1);

@@ -10,7 +10,7 @@
 
 using namespace graft;
 using namespace graft::io;
-using test::NumpyRef;
+using iotest::NumpyRef;
 
 namespace {
 std::string bytes_of(const Array& a) { return std::string(reinterpret_cast<const char*>(a.data()), a.nbytes()); }
@@ -30,7 +30,7 @@ TEST_CASE("NPZ archives NumPy writes are read exactly, with NumPy's keys and ord
   const auto want = ref.manifest("npz");
   // Group the manifest by archive, keeping NumPy's order.
   std::vector<std::string> files;
-  std::map<std::string, std::vector<const test::RefArray*>> by_file;
+  std::map<std::string, std::vector<const iotest::RefArray*>> by_file;
   for (const auto& w : want) {
     if (!by_file.count(w.file)) files.push_back(w.file);
     by_file[w.file].push_back(&w);
@@ -54,7 +54,7 @@ TEST_CASE("NPZ archives NumPy writes are read exactly, with NumPy's keys and ord
 
 TEST_CASE("NumPy reads back graft's NPZ archives, stored and deflated", "[io]") {
   NumpyRef ref;
-  test::WrittenList list(ref);
+  iotest::WrittenList list(ref);
   std::vector<NamedArray> arrays;
   arrays.push_back({"a", pattern(DType::f4, Shape{3, 4}, 1)});
   arrays.push_back({"conv1/weights", pattern(DType::f8, Shape{2, 3, 2, 2}, 2)});
@@ -79,12 +79,12 @@ TEST_CASE("NumPy reads back graft's NPZ archives, stored and deflated", "[io]") 
       CHECK(bytes_of(back[i].array) == bytes_of(arrays[i].array));
     }
   }
-  CHECK(test::read_bytes(ref.path("d.npz")).size() * 4 < test::read_bytes(ref.path("s.npz")).size());
+  CHECK(iotest::read_bytes(ref.path("d.npz")).size() * 4 < iotest::read_bytes(ref.path("s.npz")).size());
   CHECK(list.check());
 }
 
 TEST_CASE("NpzWriter refuses bad names and leaves nothing without close()", "[io]") {
-  test::TempDir tmp;
+  iotest::TempDir tmp;
   {
     NpzWriter w(tmp.path("x.npz"));
     w.add("a", Array(DType::f4, Shape{2}));
@@ -97,7 +97,7 @@ TEST_CASE("NpzWriter refuses bad names and leaves nothing without close()", "[io
 }
 
 TEST_CASE("an .npz of layer/param arrays is a weights dict", "[io]") {
-  test::TempDir tmp;
+  iotest::TempDir tmp;
   std::vector<NamedArray> arrays;
   arrays.push_back({"conv1/weights", pattern(DType::f4, Shape{3, 3, 3, 8}, 1)});
   arrays.push_back({"conv1/biases", pattern(DType::f4, Shape{8}, 2)});

@@ -10,13 +10,13 @@
 
 using namespace graft;
 using namespace graft::io;
-using test::NumpyRef;
+using iotest::NumpyRef;
 
 namespace {
 std::string bytes_of(const Array& a) { return std::string(reinterpret_cast<const char*>(a.data()), a.nbytes()); }
 
 // Checks read_weights(file) against the manifest lines of that file, in order.
-void expect_dict(const std::string& file, const std::vector<const test::RefArray*>& want) {
+void expect_dict(const std::string& file, const std::vector<const iotest::RefArray*>& want) {
   INFO(file);
   const WeightsDict w = read_weights(file);
   std::vector<std::pair<std::string, const Array*>> got;
@@ -36,8 +36,8 @@ void expect_dict(const std::string& file, const std::vector<const test::RefArray
   for (size_t i = 0; i < flat.size(); ++i) CHECK(flat[i].name == want[i]->name);
 }
 
-std::map<std::string, std::vector<const test::RefArray*>> by_file(const std::vector<test::RefArray>& all) {
-  std::map<std::string, std::vector<const test::RefArray*>> m;
+std::map<std::string, std::vector<const iotest::RefArray*>> by_file(const std::vector<iotest::RefArray>& all) {
+  std::map<std::string, std::vector<const iotest::RefArray*>> m;
   for (const auto& a : all) m[a.file].push_back(&a);
   return m;
 }
@@ -51,7 +51,7 @@ TEST_CASE("caffe-tensorflow dicts of protocols 2, 3 and 4 are read exactly", "[i
   REQUIRE(files.size() == 4);
   for (const auto& f : files) expect_dict(f.first, f.second);
   // The Python 2 file's parameter names were bytes (BINSTRING); its layer names unicode.
-  const std::string p2 = test::read_bytes(ref.path("dicts/p2.npy"));
+  const std::string p2 = iotest::read_bytes(ref.path("dicts/p2.npy"));
   CHECK(p2.find(std::string("U\x07weights", 9)) != std::string::npos);
   CHECK(p2.find(std::string("T\xb0\x01\x00\x00", 5)) != std::string::npos);  // conv1 weights: 432 bytes as BINSTRING
   CHECK(p2.find(std::string("B\xb0\x01\x00\x00", 5)) == std::string::npos);  // not BINBYTES
@@ -71,10 +71,10 @@ TEST_CASE("a protocol 5 pickle is refused, naming the global it asks for", "[io]
 }
 
 TEST_CASE("the real det1/det2/det3.npy (Python 2 caffe-tensorflow output) match NumPy", "[io]") {
-  const std::string data = test::caffe_tf_dir();
+  const std::string data = iotest::caffe_tf_dir();
   if (data.empty()) GRAFT_SKIP("no caffe-tensorflow/det{1,2,3}.npy in the data folder (set GRAFT_DATA or provide ../shared/data)");
   NumpyRef ref;
-  ref.make("real", "real", test::shell_quote(data));
+  ref.make("real", "real", iotest::shell_quote(data));
   const auto all = ref.manifest("real");
   const auto files = by_file(all);
   REQUIRE(files.size() == 3);
@@ -91,7 +91,7 @@ TEST_CASE("the real det1/det2/det3.npy (Python 2 caffe-tensorflow output) match 
 
 TEST_CASE("NumPy reads graft's caffe-tensorflow dicts with np.load(...).item()", "[io]") {
   NumpyRef ref;
-  test::WrittenList list(ref);
+  iotest::WrittenList list(ref);
   WeightsDict w;
   auto fill = [](Array a, int seed) {
     for (size_t i = 0; i < a.nbytes(); ++i) a.data()[i] = static_cast<uint8_t>((i * 29 + size_t(seed)) & 0xff);

@@ -24,18 +24,18 @@ int main(int argc, char** argv) {
   }
   const std::string dir = argv[1];
   for (const char* sub : {"npy", "npz", "pickle"}) std::filesystem::create_directories(dir + "/" + sub);
-  std::vector<test::BadFile> files = test::malformed_corpus();
+  std::vector<iotest::BadFile> files = iotest::malformed_corpus();
   // Valid files: one of each kind.
-  const io::Array a = test::small_array();
+  const io::Array a = iotest::small_array();
   io::Array b(io::DType::i2, Shape{3});
   io::WeightsDict w;
   w.add("conv1", "weights", a);
   w.add("conv1", "biases", b);
-  test::StringSink dict;
+  iotest::StringSink dict;
   io::write_caffe_tensorflow_bytes(dict, w);
   files.push_back({"valid_dict.npy", dict.s, ""});
-  files.push_back({"valid.npy", test::npy_bytes(a), ""});
-  files.push_back({"valid.npz", test::zip({test::stored("a.npy", test::npy_bytes(a)), test::deflated("b/w.npy", test::npy_bytes(b))}), ""});
+  files.push_back({"valid.npy", iotest::npy_bytes(a), ""});
+  files.push_back({"valid.npz", iotest::zip({iotest::stored("a.npy", iotest::npy_bytes(a)), iotest::deflated("b/w.npy", iotest::npy_bytes(b))}), ""});
   const std::string object_prefix = io::npy_prefix("|O", Shape{});
   int n = 0;
   for (const auto& f : files) {

@@ -14,7 +14,7 @@
 #include "graft/io/zlib_stream.hpp"
 
 namespace graft {
-namespace test {
+namespace iotest {
 
 struct BadFile {
   std::string name;    // file name; .npy or .npz
@@ -376,5 +376,5 @@ inline std::vector<BadFile> malformed_corpus() {
   return c;
 }
 
-}  // namespace test
+}  // namespace iotest
 }  // namespace graft

@@ -19,7 +19,7 @@
 #include "support/skip.hpp"
 
 namespace graft {
-namespace test {
+namespace iotest {
 
 inline std::string read_bytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -173,5 +173,5 @@ class WrittenList {
   int n_ = 0;
 };
 
-}  // namespace test
+}  // namespace iotest
 }  // namespace graft
