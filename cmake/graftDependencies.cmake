@@ -1,10 +1,11 @@
-# Host dependencies of graft::graft, from Debian packages: libeigen3-dev, libstb-dev, the
-# compiler's OpenMP and the system's threads (the data loader's workers). Used both by the
-# build and by the installed graftConfig.cmake.
+# Host dependencies of graft::graft, from Debian packages: libeigen3-dev, libstb-dev,
+# zlib1g-dev (.npz in graft/io), the compiler's OpenMP and the system's threads (the data
+# loader's workers). Used both by the build and by the installed graftConfig.cmake.
 include(CMakeFindDependencyMacro)
 find_dependency(Eigen3 3.3 NO_MODULE)
 find_dependency(OpenMP COMPONENTS CXX)
 find_dependency(Threads)
+find_dependency(ZLIB)
 
 if(NOT TARGET graft::stb)
   find_path(GRAFT_STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb

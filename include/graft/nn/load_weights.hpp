@@ -1,0 +1,262 @@
+// Loading a weights file into a chain of layers by name, and saving layers as one.
+//
+//   auto report = nn::load_weights(net.layers(), "VGG_FACE.npy", {{"fc8"}});
+//   std::puts(report.str().c_str());
+//   nn::save_weights(net.layers(), "gender.npy");   // or .npz
+//
+// Files hold caffe-tensorflow layouts; loading converts them (graft/io/layout.hpp):
+//   Conv2d "weights"  HWIO -> OIHW
+//   Linear "weights"  (in, out) -> (out, in); when the Linear's input is spatial — its
+//                     input_shape() is (n, C, H, W), or it follows a Flatten whose input is —
+//                     the file's rows are in H,W,C order and are permuted to graft's C,H,W.
+//   anything else     (biases, other layer types) must match the network's shape as it is.
+// Rules: a layer listed in `skip` is left at its initial value; a layer or parameter the
+// file has and the network lacks is an error unless `ignore_unmatched`; a shape mismatch is
+// always an error naming the layer, the parameter and both shapes. Everything is checked
+// before any parameter is written, so a failed load leaves the network as it was. Values are
+// converted to the network's scalar type (float64 files into float networks; a value beyond
+// float's range is an error). Copies go through copy_from_host, so CUDA layers load the same way.
+#pragma once
+
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "graft/core/error.hpp"
+#include "graft/core/tensor.hpp"
+#include "graft/io/layout.hpp"
+#include "graft/io/quote.hpp"
+#include "graft/io/weights.hpp"
+#include "graft/layers/layer.hpp"
+
+namespace graft {
+namespace nn {
+
+struct LoadOptions {
+  std::vector<std::string> skip;  // layers left at their initial values, e.g. {"fc8"}
+  bool ignore_unmatched = false;  // layers / parameters in the file but not in the network
+};
+
+struct LoadReport {
+  std::vector<std::string> loaded;   // network parameters set from the file, "conv1_1/weights"
+  std::vector<std::string> initial;  // network parameters left at their initial values
+  std::vector<std::string> skipped;  // file arrays of layers in LoadOptions::skip
+  std::vector<std::string> ignored;  // file arrays with no place in the network (ignore_unmatched)
+
+  std::string str() const {
+    auto list = [](const std::vector<std::string>& v) {
+      std::string s;
+      for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+      return s.empty() ? std::string("none") : s;
+    };
+    return "loaded " + std::to_string(loaded.size()) + ": " + list(loaded) + "\nleft at initial values " +
+           std::to_string(initial.size()) + ": " + list(initial) + "\nskipped from the file " +
+           std::to_string(skipped.size()) + ": " + list(skipped) + "\nignored from the file " +
+           std::to_string(ignored.size()) + ": " + list(ignored) + "\n";
+  }
+};
+
+namespace detail {
+
+// How a parameter's file layout maps to graft's.
+struct ParamLayout {
+  enum Kind { same, conv, fc } kind = same;
+  int64_t c = 0, h = 1, w = 1;  // fc: the input features as C x H x W
+  Shape file_shape;             // what the file must hold
+  const char* file_layout = "";
+  const char* graft_layout = "";
+};
+
+// The spatial shape (C, H, W) that a Linear flattens, or C = features, H = W = 1.
+template <class T, class D>
+void fc_input(const std::vector<Layer<T, D>*>& layers, size_t i, int64_t features, ParamLayout& out) {
+  Shape in = layers[i]->input_shape();
+  if (in.rank() == 2 && i > 0 && std::string(layers[i - 1]->type()) == "Flatten")
+    in = layers[i - 1]->input_shape();
+  if (in.rank() == 4) {
+    out.c = in[1];
+    out.h = in[2];
+    out.w = in[3];
+  } else if (in.rank() == 2) {
+    out.c = in[1];
+  } else {
+    GRAFT_FAIL(layers[i]->name(), " (Linear): cannot tell the order in which its input of shape ", in.str(),
+               " is flattened (expected (n, C, H, W) or (n, features))");
+  }
+  GRAFT_CHECK(out.c * out.h * out.w == features, layers[i]->name(), " (Linear): input ", in.str(), " has ",
+              out.c * out.h * out.w, " features, its weights ", features);
+}
+
+template <class T, class D>
+ParamLayout layout_of(const std::vector<Layer<T, D>*>& layers, size_t i, const Param<T, D>& p) {
+  ParamLayout l;
+  const Shape& s = p.value.shape();
+  const std::string type = layers[i]->type();
+  if (p.name == "weights" && type == "Conv2d" && s.rank() == 4) {
+    l.kind = ParamLayout::conv;
+    l.file_shape = Shape{s[2], s[3], s[1], s[0]};
+    l.file_layout = "HWIO";
+    l.graft_layout = "OIHW";
+  } else if (p.name == "weights" && type == "Linear" && s.rank() == 2) {
+    l.kind = ParamLayout::fc;
+    fc_input(layers, i, s[1], l);
+    l.file_shape = Shape{s[1], s[0]};
+    l.file_layout = l.h * l.w > 1 ? "(in, out), rows in H,W,C order" : "(in, out)";
+    l.graft_layout = l.h * l.w > 1 ? "(out, in), columns in C,H,W order" : "(out, in)";
+  } else {
+    l.file_shape = s;
+  }
+  return l;
+}
+
+// Float targets only fail on float64 values beyond float's range: found before writing anything.
+template <class T>
+void check_range(const io::Array& a, const std::string& what) {
+  if (!std::is_same<T, float>::value || a.dtype() != io::DType::f8) return;
+  for (int64_t i = 0; i < a.size(); ++i) {
+    const double v = a.value(i);
+    if (std::isfinite(v) && std::abs(v) > double(FLT_MAX))
+      GRAFT_FAIL(what, ": element ", i, " (", v, ") is beyond float's range");
+  }
+}
+
+template <class T, class D>
+std::string param_list(Layer<T, D>& l) {
+  std::string s;
+  for (auto* p : l.params()) s += (s.empty() ? "" : ", ") + p->name;
+  return s.empty() ? "no parameters" : s;
+}
+
+}  // namespace detail
+
+template <class T, class D>
+LoadReport load_weights(const std::vector<Layer<T, D>*>& layers, const io::WeightsDict& w,
+                        const LoadOptions& options = {}) {
+  static_assert(std::is_floating_point<T>::value, "load_weights needs float or double layers");
+  using io::quote;
+  // The network's layers by name.
+  std::map<std::string, size_t> by_name;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    GRAFT_CHECK(layers[i], "load_weights: layer ", i, " is null");
+    GRAFT_CHECK(by_name.emplace(layers[i]->name(), i).second, "load_weights: two layers are named ",
+                quote(layers[i]->name()));
+  }
+  const std::set<std::string> skip(options.skip.begin(), options.skip.end());
+  for (const auto& s : skip)
+    GRAFT_CHECK(by_name.count(s) || w.find(s), "load_weights: skip names ", quote(s),
+                ", which is neither a layer of the network nor of the file");
+
+  struct Planned {
+    Param<T, D>* param;
+    const io::Array* array;
+    detail::ParamLayout layout;
+    std::string name;
+  };
+  std::vector<Planned> plan;
+  LoadReport report;
+  std::set<const Param<T, D>*> planned;
+
+  // Pass 1: match and check everything; nothing is written yet.
+  for (const auto& fl : w.layers()) {
+    auto it = by_name.find(fl.name);
+    if (skip.count(fl.name)) {
+      for (const auto& fp : fl.params) report.skipped.push_back(fl.name + "/" + fp.name);
+      continue;
+    }
+    if (it == by_name.end()) {
+      GRAFT_CHECK(options.ignore_unmatched, "load_weights: the file has layer ", quote(fl.name),
+                  " but the network has no layer of that name (list it in LoadOptions::skip, or set ignore_unmatched)");
+      for (const auto& fp : fl.params) report.ignored.push_back(fl.name + "/" + fp.name);
+      continue;
+    }
+    Layer<T, D>& layer = *layers[it->second];
+    for (const auto& fp : fl.params) {
+      const std::string name = fl.name + "/" + fp.name;
+      Param<T, D>* target = nullptr;
+      for (auto* p : layer.params())
+        if (p->name == fp.name) target = p;
+      if (!target) {
+        GRAFT_CHECK(options.ignore_unmatched, "load_weights: the file has ", name, " but ", layer.name(), " (",
+                    layer.type(), ") has ", detail::param_list(layer), " (set ignore_unmatched to ignore it)");
+        report.ignored.push_back(name);
+        continue;
+      }
+      GRAFT_CHECK(layer.is_setup(), "load_weights: ", layer.name(), " (", layer.type(),
+                  ") is not set up; set the network up before loading weights");
+      const detail::ParamLayout l = detail::layout_of(layers, it->second, *target);
+      const Shape& got = fp.array.shape();
+      if (got != l.file_shape) {
+        std::string want = l.file_shape.str();
+        if (l.kind != detail::ParamLayout::same)
+          want += std::string(" ") + l.file_layout + ", i.e. " + target->value.shape().str() + " " + l.graft_layout;
+        GRAFT_FAIL("load_weights: shape mismatch for ", name, " (", layer.type(), "): the file has ", got.str(),
+                   ", the network expects ", want);
+      }
+      detail::check_range<T>(fp.array, "load_weights: " + name);
+      plan.push_back({target, &fp.array, l, name});
+      planned.insert(target);
+    }
+  }
+  for (auto* l : layers)
+    for (auto* p : l->params())
+      if (!planned.count(p)) report.initial.push_back(l->name() + "/" + p->name);
+
+  // Pass 2: convert, transform, copy.
+  for (const auto& p : plan) {
+    Tensor<T> host = p.array->template to_tensor<T>(io::Cast::convert, p.name);
+    if (p.layout.kind == detail::ParamLayout::conv)
+      host = io::hwio_to_oihw(host);
+    else if (p.layout.kind == detail::ParamLayout::fc)
+      host = io::fc_hwc_to_chw(host, p.layout.c, p.layout.h, p.layout.w);
+    copy_from_host(host, p.param->value);
+    report.loaded.push_back(p.name);
+  }
+  return report;
+}
+
+template <class T, class D>
+LoadReport load_weights(const std::vector<Layer<T, D>*>& layers, const std::string& path,
+                        const LoadOptions& options = {}, const io::ReadLimits& limits = {}) {
+  const io::WeightsDict w = io::read_weights(path, limits);
+  try {
+    return load_weights(layers, w, options);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+}
+
+// The layers' parameters in caffe-tensorflow layout (the inverse of load_weights' transforms).
+template <class T, class D>
+io::WeightsDict weights_of(const std::vector<Layer<T, D>*>& layers) {
+  io::WeightsDict out;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    GRAFT_CHECK(layers[i], "weights_of: layer ", i, " is null");
+    for (auto* p : layers[i]->params()) {
+      Tensor<T> host;
+      copy_to_host(p->value, host);
+      const detail::ParamLayout l = detail::layout_of(layers, i, *p);
+      if (l.kind == detail::ParamLayout::conv)
+        host = io::oihw_to_hwio(host);
+      else if (l.kind == detail::ParamLayout::fc)
+        host = io::fc_chw_to_hwc(host, l.c, l.h, l.w);
+      out.add(layers[i]->name(), p->name, io::Array::from_tensor(host));
+    }
+  }
+  return out;
+}
+
+// Saves the layers' parameters: ".npz" as an npz of "layer/param", otherwise as a
+// caffe-tensorflow .npy (np.load(path, allow_pickle=True).item() reads it back).
+template <class T, class D>
+void save_weights(const std::vector<Layer<T, D>*>& layers, const std::string& path,
+                  io::WeightsFormat format = io::WeightsFormat::by_extension) {
+  io::write_weights(path, weights_of(layers), format);
+}
+
+}  // namespace nn
+}  // namespace graft
