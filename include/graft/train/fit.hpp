@@ -1,36 +1,33 @@
 // fit: staged fine-tuning with an evaluation before training (the "Rand" point of a
-// learning curve) and after every epoch.
+// learning curve) and after every epoch, and checkpoints to resume from.
 //
 //   stages "fc8:5,conv5_1:3:0.1": fc8 alone learns for 5 epochs, then conv5_1 and up for 3
 //   epochs at the optimizer's rate x 0.1. Epochs are numbered across stages from 1; epoch 0
 //   is the evaluation before any training.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "graft/train/checkpoint.hpp"
+#include "graft/train/history.hpp"
 #include "graft/train/schedule.hpp"
 #include "graft/train/trainer.hpp"
 
 namespace graft {
 namespace train {
 
-struct EpochRecord {
-  int epoch = 0;
-  std::string stage;             // the layer from which the network learned ("" at epoch 0)
-  double train_accuracy = 0;     // evaluation-mode accuracy on the training data
-  double val_accuracy = 0;
-  double loss = 0;               // mean training loss of the epoch (epoch 0: evaluation loss)
-  double val_loss = 0;
-  double seconds = 0;            // training time of the epoch
-  int64_t cached_batches = 0;
-};
-
 struct FitOptions {
   std::vector<Stage> stages;
   std::string schedule = "constant";  // within each stage: constant, step:E:G, cosine[:MIN]
-  int first_epoch = 1;                // > 1 to resume after a checkpoint of epoch first_epoch-1
+  std::string checkpoint;             // written after every epoch (temporary file, then rename)
+  bool resume = false;                // continue from `checkpoint` when it exists
+  int last_epoch = -1;                // stop after this epoch (-1: run every stage)
+  uint64_t seed = 0;                  // recorded in checkpoints
   std::function<void(const BatchInfo&)> on_batch;
   // After each evaluation (epoch 0 too), with its record and the two evaluations.
   std::function<void(const EpochRecord&, const Evaluation* train, const Evaluation* val)> on_epoch;
@@ -52,7 +49,8 @@ inline int total_epochs(const std::vector<Stage>& stages) {
   return n;
 }
 
-// `train_eval` and `val` may be null (then that accuracy is reported as 0).
+// `train_eval` and `val` may be null (then that accuracy is reported as 0). A NaN or
+// infinite loss throws NonFiniteLoss and leaves the last checkpoint as it was.
 template <class D>
 std::vector<EpochRecord> fit(Trainer<D>& trainer, BatchSource& train, BatchSource* train_eval,
                              BatchSource* val, int classes, const FitOptions& o) {
@@ -61,6 +59,14 @@ std::vector<EpochRecord> fit(Trainer<D>& trainer, BatchSource& train, BatchSourc
   for (const auto& s : o.stages)
     if (s.from != "all") net.find(s.from);  // fails early, listing the layers, on a bad name
   std::vector<EpochRecord> history;
+  int first = 1;
+  struct stat sb;
+  if (o.resume && !o.checkpoint.empty() && ::stat(o.checkpoint.c_str(), &sb) == 0) {
+    CheckpointState st = load_checkpoint(o.checkpoint, net, trainer.optimizer());
+    history = st.history;
+    first = st.epoch + 1;
+    trainer.clear_cache();
+  }
   auto evaluate = [&](EpochRecord& r) {
     Evaluation et, ev;
     if (train_eval) {
@@ -76,18 +82,24 @@ std::vector<EpochRecord> fit(Trainer<D>& trainer, BatchSource& train, BatchSourc
     history.push_back(r);
     if (o.on_epoch) o.on_epoch(r, train_eval ? &et : nullptr, val ? &ev : nullptr);
   };
-  if (o.first_epoch <= 1) {
+  const int total = total_epochs(o.stages);
+  const int last = o.last_epoch < 0 ? total : std::min(total, o.last_epoch);
+  auto enter_stage = [&](int s) {
+    const Stage& st = o.stages[size_t(s)];
+    if (st.from == "all") net.unfreeze_all();
+    else net.unfreeze_from(st.from);
+  };
+  if (first == 1) {
+    if (total > 0) enter_stage(0);  // epoch 0's cache boundary is the first stage's
     EpochRecord r0;
     evaluate(r0);
   }
-  const int total = total_epochs(o.stages);
   int current_stage = -1;
-  for (int e = std::max(1, o.first_epoch); e <= total; ++e) {
+  for (int e = first; e <= last; ++e) {
     const auto [s, within] = stage_of(o.stages, e);
     const Stage& st = o.stages[size_t(s)];
     if (s != current_stage) {
-      if (st.from == "all") net.unfreeze_all();
-      else net.unfreeze_from(st.from);
+      enter_stage(s);
       current_stage = s;
     }
     const Schedule sched = Schedule::parse(o.schedule, st.epochs);
@@ -100,6 +112,13 @@ std::vector<EpochRecord> fit(Trainer<D>& trainer, BatchSource& train, BatchSourc
     r.seconds = es.seconds;
     r.cached_batches = es.cached_batches;
     evaluate(r);
+    if (!o.checkpoint.empty()) {
+      CheckpointState cs;
+      cs.epoch = e;
+      cs.seed = o.seed;
+      cs.history = history;
+      save_checkpoint(o.checkpoint, net, trainer.optimizer(), cs);
+    }
   }
   return history;
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "graft/train/batch.hpp"
+#include "graft/train/checkpoint.hpp"
 #include "graft/train/fit.hpp"
 #include "graft/train/metrics.hpp"
 #include "graft/train/optimizer.hpp"

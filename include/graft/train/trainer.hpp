@@ -85,7 +85,7 @@ class Trainer {
       const Tensor<int32_t, D>& labels = on_device(b.labels, labels_dev_);
       const double l = loss_.forward(logits, labels);
       if (!std::isfinite(l))
-        throw NonFiniteLoss(detail::concat("training stopped: the loss is ", l, " at epoch ", epoch,
+        throw NonFiniteLoss(graft::detail::concat("training stopped: the loss is ", l, " at epoch ", epoch,
                                            ", batch ", batches + 1,
                                            "; the last good checkpoint is kept"));
       loss_.backward(labels, dlogits_);
