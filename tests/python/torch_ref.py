@@ -82,6 +82,46 @@ def optim(d, a):
     save(d, "w", w.data)
 
 
+def vgg_caffe_tensorflow(d, a):
+    """Writes random VGG16-geometry weights as caffe-tensorflow does (a pickled dict in an
+    .npy: conv HWIO, fc (in, out), fc6 rows in H,W,C order) and computes the logits the
+    TensorFlow way: NHWC activations, flattening pool5 in H,W,C order."""
+    rng = np.random.default_rng(a["seed"])
+    width, side, classes = a["width"], a["side"], a["classes"]
+    blocks = [(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)]
+    params, c = {}, 3
+    for b, (ch, n) in enumerate(blocks):
+        ch = max(1, int(round(ch * width)))
+        for i in range(1, n + 1):
+            fan_in = 9 * c
+            params[f"conv{b + 1}_{i}"] = {
+                "weights": (rng.standard_normal((3, 3, c, ch)) * np.sqrt(2 / fan_in)).astype(np.float32),
+                "biases": (rng.standard_normal(ch) * 0.1).astype(np.float32)}
+            c = ch
+    s = side // 32
+    fc = max(1, int(round(4096 * width)))
+    for name, fin, fout in (("fc6", s * s * c, fc), ("fc7", fc, fc), ("fc8", fc, classes)):
+        params[name] = {"weights": (rng.standard_normal((fin, fout)) * np.sqrt(2 / fin)).astype(np.float32),
+                        "biases": (rng.standard_normal(fout) * 0.1).astype(np.float32)}
+    np.save(f"{d}/vgg.npy", params, allow_pickle=True)
+    x = load(d, "x", a["x"]).permute(0, 2, 3, 1)  # NHWC, as TensorFlow holds it
+    f = torch.nn.functional
+    for b, (ch, n) in enumerate(blocks):
+        for i in range(1, n + 1):
+            p = params[f"conv{b + 1}_{i}"]
+            w = torch.from_numpy(p["weights"]).permute(3, 2, 0, 1)  # HWIO -> OIHW for torch
+            y = f.conv2d(x.permute(0, 3, 1, 2), w, torch.from_numpy(p["biases"]), padding=1)
+            x = f.relu(y).permute(0, 2, 3, 1)
+        x = f.max_pool2d(x.permute(0, 3, 1, 2), 2, 2).permute(0, 2, 3, 1)
+    x = x.reshape(x.shape[0], -1)  # H,W,C order, like the converted TensorFlow graph
+    for name in ("fc6", "fc7", "fc8"):
+        p = params[name]
+        x = x @ torch.from_numpy(p["weights"]) + torch.from_numpy(p["biases"])
+        if name != "fc8":
+            x = f.relu(x)
+    save(d, "logits", x)
+
+
 if __name__ == "__main__":
     op, folder, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     globals()[op](folder, args)

@@ -44,6 +44,7 @@ class TorchRef {
       throw Error("torch reference did not write " + name + " with shape " + shape.str());
     return t;
   }
+  const std::string& dir() const { return dir_; }
   // Runs torch_ref.py OP with a JSON object of arguments; fails the test if Python fails.
   void run(const std::string& op, const std::string& json_args) {
     std::string cmd = "'" + python_ + "' '" GRAFT_TEST_SCRIPTS "/torch_ref.py' " + op + " '" + dir_ +
