@@ -1,0 +1,138 @@
+// Model files that describe themselves: the weights (caffe-tensorflow layout, keys
+// "layer/param") plus "graft/meta", UTF-8 text of "key=value" lines holding the
+// architecture, the class names, the input size and the preprocessing, so that evaluating
+// or predicting needs no other flags. NumPy reads it as any .npz:
+//   meta = bytes(np.load("model.npz")["graft/meta"]).decode()
+#pragma once
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "graft/data/normalize.hpp"
+#include "graft/io/npz.hpp"
+#include "graft/io/weights.hpp"
+#include "graft/nn/load_weights.hpp"
+#include "graft/nn/vgg.hpp"
+
+namespace graft {
+namespace nn {
+
+struct ModelInfo {
+  std::string arch = "vgg16";          // vgg16 (vgg-face is vgg16 with 2622 classes)
+  VggOptions vgg;                      // width, input side, dropout
+  std::vector<std::string> classes;    // class names in output order
+  data::Normalization norm = data::Normalization::vgg_face();
+  int resize = 0;                      // shorter side before the centre crop (0: input side)
+  std::string task;                    // what the model was trained for (e.g. "gender")
+
+  int64_t input() const { return vgg.input; }
+  std::string str() const {
+    std::ostringstream os;
+    os.precision(9);
+    os << "format=graft-model-1\narch=" << arch << "\nwidth=" << vgg.width << "\ninput=" << vgg.input
+       << "\ndropout=" << vgg.dropout << "\nclasses=";
+    for (size_t i = 0; i < classes.size(); ++i) os << (i ? "," : "") << classes[i];
+    os << "\norder=" << (norm.order == data::Normalization::Order::BGR ? "bgr" : "rgb")
+       << "\nscale=" << norm.scale << "\nmean=" << norm.mean[0] << "," << norm.mean[1] << ","
+       << norm.mean[2] << "\nstd=" << norm.stddev[0] << "," << norm.stddev[1] << "," << norm.stddev[2]
+       << "\nresize=" << resize << "\ntask=" << task << "\n";
+    return os.str();
+  }
+
+  static std::vector<std::string> split(const std::string& s, char sep) {
+    std::vector<std::string> out;
+    std::string cur;
+    std::istringstream is(s);
+    while (std::getline(is, cur, sep)) out.push_back(cur);
+    return out;
+  }
+
+  static ModelInfo parse(const std::string& text, const std::string& where) {
+    std::map<std::string, std::string> kv;
+    for (const auto& line : split(text, '\n')) {
+      if (line.empty()) continue;
+      const size_t eq = line.find('=');
+      GRAFT_CHECK(eq != std::string::npos, where, ": bad model description line '", line, "'");
+      kv[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+    GRAFT_CHECK(kv["format"] == "graft-model-1", where, ": not a graft model description (format '",
+                kv["format"], "')");
+    auto num = [&](const char* k) {
+      char* end = nullptr;
+      const std::string& v = kv[k];
+      const double d = std::strtod(v.c_str(), &end);
+      GRAFT_CHECK(!v.empty() && end && *end == 0, where, ": model description has a bad ", k, " '", v, "'");
+      return d;
+    };
+    auto triple = [&](const char* k) {
+      auto p = split(kv[k], ',');
+      GRAFT_CHECK(p.size() == 3, where, ": model description needs three values for ", k);
+      return std::array<float, 3>{{std::stof(p[0]), std::stof(p[1]), std::stof(p[2])}};
+    };
+    ModelInfo m;
+    m.arch = kv["arch"];
+    m.vgg.width = num("width");
+    m.vgg.input = int64_t(num("input"));
+    m.vgg.dropout = float(num("dropout"));
+    m.classes = split(kv["classes"], ',');
+    GRAFT_CHECK(!m.classes.empty(), where, ": model description lists no classes");
+    m.norm.order = kv["order"] == "rgb" ? data::Normalization::Order::RGB : data::Normalization::Order::BGR;
+    m.norm.scale = float(num("scale"));
+    m.norm.mean = triple("mean");
+    m.norm.stddev = triple("std");
+    m.resize = int(num("resize"));
+    m.task = kv["task"];
+    return m;
+  }
+};
+
+template <class T = float, class D = CPU>
+std::unique_ptr<Network<T, D>> build(const ModelInfo& m) {
+  GRAFT_CHECK(m.arch == "vgg16" || m.arch == "vgg-face", "model: unknown architecture '", m.arch,
+              "' (known: vgg16, vgg-face)");
+  return vgg16<T, D>(int64_t(m.classes.size()), m.vgg);
+}
+
+// Writes weights and description to `path` (.npz; temporary file, then rename).
+template <class T, class D>
+void save_model(const std::string& path, Network<T, D>& net, const ModelInfo& m) {
+  io::WeightsDict w = weights_of(net.layers());
+  std::vector<io::NamedArray> arrays;
+  for (const auto& l : w.layers())
+    for (const auto& p : l.params) arrays.push_back({l.name + "/" + p.name, p.array});
+  const std::string text = m.str();
+  io::Array meta(io::DType::u1, Shape{int64_t(text.size())});
+  std::copy(text.begin(), text.end(), meta.data());
+  arrays.push_back({"graft/meta", std::move(meta)});
+  io::write_npz(path, arrays, io::Compression::stored);
+}
+
+// The description inside a model file, or false when the file has none (a plain
+// caffe-tensorflow .npy, say).
+inline bool read_model_info(const std::string& path, ModelInfo& out) {
+  if (path.size() < 4 || path.compare(path.size() - 4, 4, ".npz") != 0) return false;
+  for (const auto& a : io::read_npz(path)) {
+    if (a.name != "graft/meta") continue;
+    std::string text(reinterpret_cast<const char*>(a.array.data()), a.array.nbytes());
+    out = ModelInfo::parse(text, path);
+    return true;
+  }
+  return false;
+}
+
+// The weights of a file without its "graft/" entries (the description), for load_weights.
+inline io::WeightsDict read_model_weights(const std::string& path) {
+  io::WeightsDict all = io::read_weights(path), out;
+  for (auto& l : all.release()) {
+    if (l.name == "graft") continue;
+    for (auto& p : l.params) out.add(l.name, p.name, std::move(p.array));
+  }
+  return out;
+}
+
+}  // namespace nn
+}  // namespace graft
