@@ -43,6 +43,28 @@ __global__ void __launch_bounds__(256) softmax_xent_backward_kernel(int64_t n, i
   }
 }
 
+// The loss after cuDNN's softmax: row_loss[i] = -log(max(probs[i, label], smallest normal)).
+// (Less exact than lse - z[label] when a probability underflows; graft's fused kernel has no
+// such limit. This path exists to time cuDNN's softmax against graft's.)
+template <class T>
+__global__ void __launch_bounds__(256) xent_from_probs_kernel(int64_t n, int64_t k, const T* __restrict__ probs,
+                                                              const int32_t* __restrict__ labels,
+                                                              T* __restrict__ row_loss) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  const T p = probs[i * k + labels[i]];
+  const T tiny = sizeof(T) == 4 ? T(1.17549435e-38f) : T(2.2250738585072014e-308);
+  row_loss[i] = -log(p > tiny ? p : tiny);
+}
+
+template <class T>
+void xent_from_probs(int64_t n, int64_t k, const T* probs, const int32_t* labels, T* row_loss, cudaStream_t stream) {
+  if (n <= 0) return;
+  auto kern = xent_from_probs_kernel<T>;
+  GRAFT_LAUNCH(kern, grid_for(n, 256), 256, stream, n, k, probs, labels, row_loss);
+  check_launch("xent_from_probs", stream);
+}
+
 // row_loss: n values (may be null when labels is null: probabilities only).
 template <class T>
 void softmax_xent_forward(int64_t n, int64_t k, const T* logits, const int32_t* labels, T* probs, T* row_loss,
