@@ -62,6 +62,26 @@ def softmax_xent(d, a):
     save(d, "loss", loss.reshape(1))
 
 
+def optim(d, a):
+    """Runs torch.optim on one parameter with the given gradient sequence."""
+    n, steps = a["n"], a["steps"]
+    w = torch.nn.Parameter(load(d, "w0", [n]))
+    grads = load(d, "grads", [steps, n])
+    if a["kind"] == "sgd":
+        opt = torch.optim.SGD([w], lr=a["lr"], momentum=a["momentum"],
+                              weight_decay=a["weight_decay"], nesterov=a["nesterov"])
+    else:
+        opt = torch.optim.Adam([w], lr=a["lr"], betas=(a["beta1"], a["beta2"]), eps=a["eps"],
+                               weight_decay=a["weight_decay"])
+    scales = a.get("lr_scales", [1.0] * steps)
+    for s in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = a["lr"] * scales[s]
+        w.grad = grads[s].clone()
+        opt.step()
+    save(d, "w", w.data)
+
+
 if __name__ == "__main__":
     op, folder, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     globals()[op](folder, args)

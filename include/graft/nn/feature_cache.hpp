@@ -1,0 +1,123 @@
+// FeatureCache: the output of a network's frozen, deterministic prefix, per sample.
+//
+// While only the head learns (fc8, say), every layer below it computes the same thing for
+// a sample every epoch. The cache keeps that output (one row per sample, host memory, or a
+// file mapped into memory when larger than the memory limit) so that later epochs run only
+// the layers above it. The original trainer recomputed the whole VGG16 forward every epoch.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "graft/core/error.hpp"
+#include "graft/core/shape.hpp"
+#include "graft/nn/network.hpp"
+
+namespace graft {
+namespace nn {
+
+// The index of the first layer that must run live: every layer below it is frozen and
+// deterministic in the network's current mode (dropout while training is not). 0 means
+// nothing can be cached.
+template <class T, class D>
+size_t cache_boundary(Network<T, D>& net) {
+  size_t k = 0;
+  while (k < net.size() && !net.layer(k).learns() && net.layer(k).deterministic()) ++k;
+  return k == net.size() ? 0 : k;  // a fully frozen network has nothing to train
+}
+
+template <class T = float>
+class FeatureCache {
+ public:
+  // `feature` is one sample's feature shape (without batch). Rows beyond `memory_limit`
+  // bytes in all go to an unlinked temporary file in `spill_dir`, mapped into memory.
+  FeatureCache(int64_t samples, const Shape& feature, size_t memory_limit = size_t(2) << 30,
+               const std::string& spill_dir = "")
+      : samples_(samples), feature_(feature), row_(feature.numel()), present_(size_t(samples), 0) {
+    GRAFT_CHECK(samples > 0 && row_ > 0, "feature cache: nothing to cache (", samples,
+                " samples of shape ", feature.str(), ")");
+    bytes_ = size_t(samples) * size_t(row_) * sizeof(T);
+    if (bytes_ <= memory_limit) {
+      data_ = static_cast<T*>(std::malloc(bytes_));
+      GRAFT_CHECK(data_, "feature cache: out of memory for ", bytes_, " bytes");
+    } else {
+      std::string dir = spill_dir.empty() ? (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") : spill_dir;
+      std::string path = dir + "/graft-features-XXXXXX";
+      int fd = mkstemp(&path[0]);
+      GRAFT_CHECK(fd >= 0, "feature cache: cannot create a spill file in ", dir);
+      unlink(path.c_str());  // gone when closed
+      if (ftruncate(fd, off_t(bytes_)) != 0) {
+        close(fd);
+        GRAFT_FAIL("feature cache: cannot size the spill file in ", dir, " to ", bytes_, " bytes");
+      }
+      void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+      close(fd);
+      GRAFT_CHECK(p != MAP_FAILED, "feature cache: cannot map ", bytes_, " bytes of ", dir);
+      data_ = static_cast<T*>(p);
+      mapped_ = true;
+    }
+  }
+  FeatureCache(const FeatureCache&) = delete;
+  FeatureCache& operator=(const FeatureCache&) = delete;
+  ~FeatureCache() {
+    if (mapped_) munmap(data_, bytes_);
+    else std::free(data_);
+  }
+
+  bool has(int64_t i) const { return i >= 0 && i < samples_ && present_[size_t(i)]; }
+  bool has_all(const std::vector<int64_t>& idx) const {
+    for (int64_t i : idx)
+      if (!has(i)) return false;
+    return true;
+  }
+  void put(int64_t i, const T* row) {
+    GRAFT_CHECK(i >= 0 && i < samples_, "feature cache: sample ", i, " outside [0, ", samples_, ")");
+    std::memcpy(data_ + i * row_, row, size_t(row_) * sizeof(T));
+    if (!present_[size_t(i)]) ++count_;
+    present_[size_t(i)] = 1;
+  }
+  const T* get(int64_t i) const {
+    GRAFT_CHECK(has(i), "feature cache: sample ", i, " is not cached");
+    return data_ + i * row_;
+  }
+  // Gathers the rows of `idx` into a (n, feature...) host tensor.
+  void gather(const std::vector<int64_t>& idx, Tensor<T>& out) const {
+    std::vector<int64_t> d{int64_t(idx.size())};
+    for (int64_t v : feature_.dims()) d.push_back(v);
+    out.resize(Shape(d));
+    for (size_t k = 0; k < idx.size(); ++k)
+      std::memcpy(out.data() + int64_t(k) * row_, get(idx[k]), size_t(row_) * sizeof(T));
+  }
+  // Stores rows of a (n, feature...) host tensor under the sample indices `idx`.
+  void scatter(const std::vector<int64_t>& idx, const Tensor<T>& rows) {
+    GRAFT_CHECK(rows.size() == int64_t(idx.size()) * row_, "feature cache: ", rows.shape().str(),
+                " rows for ", idx.size(), " samples of ", feature_.str());
+    for (size_t k = 0; k < idx.size(); ++k) put(idx[k], rows.data() + int64_t(k) * row_);
+  }
+
+  int64_t samples() const { return samples_; }
+  int64_t cached() const { return count_; }
+  const Shape& feature_shape() const { return feature_; }
+  size_t bytes() const { return bytes_; }
+  bool spilled() const { return mapped_; }
+
+ private:
+  int64_t samples_;
+  Shape feature_;
+  int64_t row_;
+  std::vector<uint8_t> present_;
+  int64_t count_ = 0;
+  size_t bytes_ = 0;
+  T* data_ = nullptr;
+  bool mapped_ = false;
+};
+
+}  // namespace nn
+}  // namespace graft

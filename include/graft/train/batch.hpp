@@ -1,0 +1,87 @@
+// What a trainer reads: batches of images and labels from a source that knows nothing of
+// models (graft/data's loaders implement it; so can a user's own data).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <algorithm>
+
+#include "graft/core/random.hpp"
+#include "graft/core/tensor.hpp"
+
+namespace graft {
+namespace train {
+
+struct Batch {
+  Tensor<float> images;          // (n, c, h, w), preprocessed
+  Tensor<int32_t> labels;        // (n)
+  std::vector<int64_t> indices;  // each sample's index in its dataset (for caches and groups)
+};
+
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  // Samples per epoch.
+  virtual int64_t size() const = 0;
+  // Begins an epoch: the order (and any augmentation) is a function of (seed, epoch).
+  virtual void start(uint64_t epoch) = 0;
+  // The next batch, or false at the end of the epoch. `b` is reused from call to call.
+  virtual bool next(Batch& b) = 0;
+  // True when a sample's input is the same every epoch (no random augmentation), so that
+  // features computed from it may be cached.
+  virtual bool deterministic() const = 0;
+};
+
+// A source over tensors already in memory (tests, features, small generated sets).
+class TensorSource : public BatchSource {
+ public:
+  // images (N, ...) and labels (N); shuffled per epoch when shuffle_seed != 0.
+  TensorSource(const Tensor<float>& images, const Tensor<int32_t>& labels, int64_t batch,
+               uint64_t shuffle_seed = 0)
+      : images_(images), labels_(labels), batch_(batch), seed_(shuffle_seed) {
+    GRAFT_CHECK(images.shape().rank() >= 1 && images.shape()[0] == labels.size(),
+                "tensor source: ", images.shape().str(), " images for ", labels.size(), " labels");
+    GRAFT_CHECK(batch > 0, "tensor source: batch size must be positive");
+    order_.resize(size_t(labels.size()));
+  }
+  int64_t size() const override { return labels_.size(); }
+  bool deterministic() const override { return true; }
+  void start(uint64_t epoch) override {
+    for (size_t i = 0; i < order_.size(); ++i) order_[i] = int64_t(i);
+    if (seed_) {
+      Rng rng(random::bits(seed_, epoch));
+      for (size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[rng.below(i)]);
+    }
+    pos_ = 0;
+  }
+  bool next(Batch& b) override {
+    if (pos_ >= int64_t(order_.size())) return false;
+    const int64_t n = std::min<int64_t>(batch_, int64_t(order_.size()) - pos_);
+    const int64_t row = images_.size() / std::max<int64_t>(1, images_.shape()[0]);
+    std::vector<int64_t> d = images_.shape().dims();
+    d[0] = n;
+    b.images.resize(Shape(d));
+    b.labels.resize(Shape{n});
+    b.indices.resize(size_t(n));
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t s = order_[size_t(pos_ + i)];
+      std::copy(images_.data() + s * row, images_.data() + (s + 1) * row, b.images.data() + i * row);
+      b.labels[i] = labels_[s];
+      b.indices[size_t(i)] = s;
+    }
+    pos_ += n;
+    return true;
+  }
+
+ private:
+  const Tensor<float>& images_;
+  const Tensor<int32_t>& labels_;
+  int64_t batch_;
+  uint64_t seed_;
+  std::vector<int64_t> order_;
+  int64_t pos_ = 0;
+};
+
+}  // namespace train
+}  // namespace graft

@@ -1,0 +1,108 @@
+// fit: staged fine-tuning with an evaluation before training (the "Rand" point of a
+// learning curve) and after every epoch.
+//
+//   stages "fc8:5,conv5_1:3:0.1": fc8 alone learns for 5 epochs, then conv5_1 and up for 3
+//   epochs at the optimizer's rate x 0.1. Epochs are numbered across stages from 1; epoch 0
+//   is the evaluation before any training.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "graft/train/schedule.hpp"
+#include "graft/train/trainer.hpp"
+
+namespace graft {
+namespace train {
+
+struct EpochRecord {
+  int epoch = 0;
+  std::string stage;             // the layer from which the network learned ("" at epoch 0)
+  double train_accuracy = 0;     // evaluation-mode accuracy on the training data
+  double val_accuracy = 0;
+  double loss = 0;               // mean training loss of the epoch (epoch 0: evaluation loss)
+  double val_loss = 0;
+  double seconds = 0;            // training time of the epoch
+  int64_t cached_batches = 0;
+};
+
+struct FitOptions {
+  std::vector<Stage> stages;
+  std::string schedule = "constant";  // within each stage: constant, step:E:G, cosine[:MIN]
+  int first_epoch = 1;                // > 1 to resume after a checkpoint of epoch first_epoch-1
+  std::function<void(const BatchInfo&)> on_batch;
+  // After each evaluation (epoch 0 too), with its record and the two evaluations.
+  std::function<void(const EpochRecord&, const Evaluation* train, const Evaluation* val)> on_epoch;
+};
+
+// Stage of a global epoch (1-based) and the epoch's index within it; {-1, -1} past the end.
+inline std::pair<int, int> stage_of(const std::vector<Stage>& stages, int epoch) {
+  int start = 1;
+  for (size_t s = 0; s < stages.size(); ++s) {
+    if (epoch < start + stages[s].epochs) return {int(s), epoch - start};
+    start += stages[s].epochs;
+  }
+  return {-1, -1};
+}
+
+inline int total_epochs(const std::vector<Stage>& stages) {
+  int n = 0;
+  for (const auto& s : stages) n += s.epochs;
+  return n;
+}
+
+// `train_eval` and `val` may be null (then that accuracy is reported as 0).
+template <class D>
+std::vector<EpochRecord> fit(Trainer<D>& trainer, BatchSource& train, BatchSource* train_eval,
+                             BatchSource* val, int classes, const FitOptions& o) {
+  GRAFT_CHECK(!o.stages.empty(), "fit: no stages given");
+  auto& net = trainer.network();
+  for (const auto& s : o.stages)
+    if (s.from != "all") net.find(s.from);  // fails early, listing the layers, on a bad name
+  std::vector<EpochRecord> history;
+  auto evaluate = [&](EpochRecord& r) {
+    Evaluation et, ev;
+    if (train_eval) {
+      et = trainer.evaluate(*train_eval, classes);
+      r.train_accuracy = et.accuracy();
+    }
+    if (val) {
+      ev = trainer.evaluate(*val, classes);
+      r.val_accuracy = ev.accuracy();
+      r.val_loss = ev.loss;
+    }
+    if (r.epoch == 0) r.loss = train_eval ? et.loss : ev.loss;
+    history.push_back(r);
+    if (o.on_epoch) o.on_epoch(r, train_eval ? &et : nullptr, val ? &ev : nullptr);
+  };
+  if (o.first_epoch <= 1) {
+    EpochRecord r0;
+    evaluate(r0);
+  }
+  const int total = total_epochs(o.stages);
+  int current_stage = -1;
+  for (int e = std::max(1, o.first_epoch); e <= total; ++e) {
+    const auto [s, within] = stage_of(o.stages, e);
+    const Stage& st = o.stages[size_t(s)];
+    if (s != current_stage) {
+      if (st.from == "all") net.unfreeze_all();
+      else net.unfreeze_from(st.from);
+      current_stage = s;
+    }
+    const Schedule sched = Schedule::parse(o.schedule, st.epochs);
+    const float scale = st.lr_scale * sched.factor(within);
+    EpochStats es = trainer.train_epoch(train, uint64_t(e), scale, o.on_batch);
+    EpochRecord r;
+    r.epoch = e;
+    r.stage = st.from;
+    r.loss = es.loss;
+    r.seconds = es.seconds;
+    r.cached_batches = es.cached_batches;
+    evaluate(r);
+  }
+  return history;
+}
+
+}  // namespace train
+}  // namespace graft

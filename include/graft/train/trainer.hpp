@@ -1,0 +1,240 @@
+// Trainer: one epoch of training or one evaluation of a network on a batch source, on any
+// device, with the frozen prefix read from a feature cache whenever it can be.
+#pragma once
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "graft/layers/softmax_cross_entropy.hpp"
+#include "graft/nn/feature_cache.hpp"
+#include "graft/nn/network.hpp"
+#include "graft/train/batch.hpp"
+#include "graft/train/metrics.hpp"
+#include "graft/train/optimizer.hpp"
+
+namespace graft {
+namespace train {
+
+// Thrown when the loss stops being a finite number; training stops, checkpoints stay.
+class NonFiniteLoss : public Error {
+ public:
+  using Error::Error;
+};
+
+struct EpochStats {
+  double loss = 0;             // mean training loss over the epoch
+  double running_accuracy = 0; // accuracy of the training forwards (dropout on)
+  int64_t images = 0;
+  double seconds = 0;
+  int64_t cached_batches = 0;  // batches that ran from the feature cache
+};
+
+struct Evaluation {
+  Confusion confusion;
+  double loss = 0;
+  std::vector<int64_t> indices;      // sample index of each prediction
+  std::vector<int32_t> labels;       // true class
+  std::vector<int32_t> predicted;    // argmax class
+  std::vector<float> probabilities;  // n x classes, row-major
+  double accuracy() const { return confusion.accuracy(); }
+};
+
+struct BatchInfo {
+  int64_t batch = 0, batches = 0, images = 0;
+  double loss = 0, seconds = 0;
+};
+
+template <class D>
+class Trainer {
+ public:
+  struct Options {
+    bool use_cache = true;                 // cache the frozen prefix's features when possible
+    size_t cache_memory = size_t(2) << 30; // beyond this, features spill to a mapped file
+    std::string cache_dir;                 // where spill files go (default TMPDIR)
+  };
+
+  Trainer(nn::Network<float, D>& net, Optimizer<float, D>& opt, Options o)
+      : net_(net), opt_(opt), o_(std::move(o)) {
+    loss_.setup(net_.context());
+  }
+  Trainer(nn::Network<float, D>& net, Optimizer<float, D>& opt) : Trainer(net, opt, Options()) {}
+
+  // One pass over `src` with the network in training mode; the optimizer's rate is scaled
+  // by lr_scale. `on_batch` (optional) sees each batch's loss.
+  EpochStats train_epoch(BatchSource& src, uint64_t epoch, float lr_scale = 1.0f,
+                         const std::function<void(const BatchInfo&)>& on_batch = {}) {
+    const auto t0 = std::chrono::steady_clock::now();
+    net_.set_training(true);
+    nn::FeatureCache<float>* cache = cache_for(src);
+    const size_t k = cache ? boundary_ : 0;
+    EpochStats st;
+    int64_t correct = 0, batches = 0;
+    const int64_t total_batches = -1;
+    src.start(epoch);
+    auto params = net_.params(true);
+    while (src.next(batch_)) {
+      const Tensor<float, D>& logits = run_forward(batch_, cache, k, st.cached_batches);
+      const Tensor<int32_t, D>& labels = on_device(batch_.labels, labels_dev_);
+      const double l = loss_.forward(logits, labels);
+      if (!std::isfinite(l))
+        throw NonFiniteLoss(detail::concat("training stopped: the loss is ", l, " at epoch ", epoch,
+                                           ", batch ", batches + 1,
+                                           "; the last good checkpoint is kept"));
+      loss_.backward(labels, dlogits_);
+      net_.backward(dlogits_);
+      opt_.step(net_.context(), params, lr_scale);
+      correct += count_correct(batch_.labels);
+      const int64_t n = batch_.labels.size();
+      st.loss += l * double(n);
+      st.images += n;
+      ++batches;
+      if (on_batch) {
+        BatchInfo bi{batches, total_batches, st.images, l, seconds_since(t0)};
+        on_batch(bi);
+      }
+    }
+    if (st.images) {
+      st.loss /= double(st.images);
+      st.running_accuracy = double(correct) / double(st.images);
+    }
+    st.seconds = seconds_since(t0);
+    return st;
+  }
+
+  // Predictions for every sample of `src`, the network in evaluation mode.
+  Evaluation evaluate(BatchSource& src, int classes) {
+    net_.set_training(false);
+    nn::FeatureCache<float>* cache = cache_for(src);
+    const size_t k = cache ? boundary_ : 0;
+    Evaluation ev;
+    ev.confusion = Confusion(classes);
+    int64_t cached = 0;
+    src.start(0);
+    while (src.next(batch_)) {
+      const Tensor<float, D>& logits = run_forward(batch_, cache, k, cached);
+      const Tensor<int32_t, D>& labels = on_device(batch_.labels, labels_dev_);
+      const int64_t n = batch_.labels.size();
+      ev.loss += loss_.forward(logits, labels) * double(n);
+      const Tensor<float>& p = probabilities_on_host();
+      GRAFT_CHECK(p.shape()[1] == classes, "evaluate: the network has ", p.shape()[1],
+                  " outputs for ", classes, " classes");
+      for (int64_t i = 0; i < n; ++i) {
+        const int32_t pred = argmax(p.data() + i * classes, classes);
+        ev.confusion.add(batch_.labels[i], pred);
+        ev.indices.push_back(batch_.indices[size_t(i)]);
+        ev.labels.push_back(batch_.labels[i]);
+        ev.predicted.push_back(pred);
+        ev.probabilities.insert(ev.probabilities.end(), p.data() + i * classes,
+                                p.data() + (i + 1) * classes);
+      }
+    }
+    if (ev.confusion.count()) ev.loss /= double(ev.confusion.count());
+    return ev;
+  }
+
+  // Forgets cached features (call when what is frozen changes; done automatically when
+  // the cache boundary moves).
+  void clear_cache() { caches_.clear(); }
+  size_t cache_boundary() const { return boundary_; }
+  nn::Network<float, D>& network() { return net_; }
+  Optimizer<float, D>& optimizer() { return opt_; }
+
+ private:
+  static double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  static int32_t argmax(const float* p, int k) {
+    int32_t best = 0;
+    for (int j = 1; j < k; ++j)
+      if (p[j] > p[best]) best = j;
+    return best;
+  }
+
+  template <class X>
+  static const Tensor<X, D>& on_device(const Tensor<X>& host, Tensor<X, D>& dev) {
+    if constexpr (std::is_same<D, CPU>::value) {
+      (void)dev;
+      return host;
+    } else {
+      copy_from_host(host, dev);
+      return dev;
+    }
+  }
+  const Tensor<float>& probabilities_on_host() {
+    if constexpr (std::is_same<D, CPU>::value) {
+      return loss_.probabilities();
+    } else {
+      copy_to_host(loss_.probabilities(), probs_host_);
+      return probs_host_;
+    }
+  }
+  int64_t count_correct(const Tensor<int32_t>& labels) {
+    const Tensor<float>& p = probabilities_on_host();
+    const int k = int(p.shape()[1]);
+    int64_t c = 0;
+    for (int64_t i = 0; i < labels.size(); ++i) c += argmax(p.data() + i * k, k) == labels[i];
+    return c;
+  }
+
+  // The cache for this source at the current boundary, or null when caching cannot apply.
+  nn::FeatureCache<float>* cache_for(BatchSource& src) {
+    if (!o_.use_cache || !src.deterministic()) return nullptr;
+    // The boundary is taken in training mode: dropout must not be inside the cached prefix.
+    const bool was = net_.training();
+    net_.set_training(true);
+    const size_t k = nn::cache_boundary(net_);
+    net_.set_training(was);
+    if (k != boundary_) {
+      caches_.clear();
+      boundary_ = k;
+    }
+    if (k == 0) return nullptr;
+    auto& c = caches_[&src];
+    if (!c) {
+      std::vector<int64_t> d = net_.shape_after(int(k) - 1).dims();
+      d.erase(d.begin());
+      c = std::make_unique<nn::FeatureCache<float>>(src.size(), Shape(d), o_.cache_memory, o_.cache_dir);
+    }
+    return c.get();
+  }
+
+  const Tensor<float, D>& run_forward(Batch& b, nn::FeatureCache<float>* cache, size_t k,
+                                      int64_t& cached_batches) {
+    if (cache && cache->has_all(b.indices)) {
+      cache->gather(b.indices, features_host_);
+      ++cached_batches;
+      return net_.forward(on_device(features_host_, features_dev_), k);
+    }
+    const Tensor<float, D>& out = net_.forward(on_device(b.images, images_dev_));
+    if (cache) {
+      if constexpr (std::is_same<D, CPU>::value) {
+        cache->scatter(b.indices, net_.activation(k - 1));
+      } else {
+        copy_to_host(net_.activation(k - 1), features_host_);
+        cache->scatter(b.indices, features_host_);
+      }
+    }
+    return out;
+  }
+
+  nn::Network<float, D>& net_;
+  Optimizer<float, D>& opt_;
+  Options o_;
+  SoftmaxCrossEntropy<float, D> loss_;
+  Batch batch_;
+  Tensor<float, D> images_dev_, features_dev_, dlogits_;
+  Tensor<int32_t, D> labels_dev_;
+  Tensor<float> features_host_, probs_host_;
+  std::map<const BatchSource*, std::unique_ptr<nn::FeatureCache<float>>> caches_;
+  size_t boundary_ = 0;
+};
+
+}  // namespace train
+}  // namespace graft
