@@ -14,7 +14,7 @@ namespace graft {
 namespace kernels {
 
 // Flat pass over float4s (p % 4 == 0, so a vector never straddles two channels) or scalars.
-// Index type I is 32-bit when the tensor has fewer than 2^32 elements: the channel of an
+// Index type I is 32-bit when the tensor has fewer than 2^31 elements: the channel of an
 // element costs a division, and a 64-bit division is several times slower.
 template <class T, class I, bool kRelu>
 __global__ void __launch_bounds__(256) bias_add_kernel(I n_items, I per_item, I o, int vec,
@@ -49,7 +49,7 @@ void bias_add_impl(const char* name, int64_t n, int64_t o, int64_t p, T* y, cons
   const int vec = (sizeof(T) == 4 && p % 4 == 0 && aligned(y, 16)) ? 4 : 1;
   const int64_t items = total / vec, per_item = p / vec;
   const unsigned grid = grid_for(items, 256);
-  if (total < (int64_t(1) << 32)) {
+  if (total < (int64_t(1) << 31)) {  // (headroom: v + stride must not wrap)
     auto k = bias_add_kernel<T, uint32_t, kRelu>;
     GRAFT_LAUNCH(k, grid, 256, stream, uint32_t(items), uint32_t(per_item), uint32_t(o), vec, y, b);
   } else {

@@ -79,7 +79,7 @@ template <class T>
 void maxpool_forward(const PoolShape& s, const T* x, T* y, cudaStream_t stream) {
   const int64_t total = s.planes * s.oh * s.ow;
   if (total <= 0) return;
-  if (total < (int64_t(1) << 32)) {
+  if (total < (int64_t(1) << 31)) {  // (headroom: v + stride must not wrap)
     auto k = maxpool_forward_kernel<T, uint32_t>;
     GRAFT_LAUNCH(k, grid_for(total, 256), 256, stream, s, x, y);
   } else {
@@ -93,7 +93,7 @@ template <class T>
 void maxpool_backward(const PoolShape& s, const T* x, const T* dy, T* dx, cudaStream_t stream) {
   const int64_t total = s.planes * s.h * s.w;
   if (total <= 0) return;
-  if (total < (int64_t(1) << 32)) {
+  if (total < (int64_t(1) << 31)) {  // (headroom: v + stride must not wrap)
     auto k = maxpool_backward_kernel<T, uint32_t>;
     GRAFT_LAUNCH(k, grid_for(total, 256), 256, stream, s, x, dy, dx);
   } else {

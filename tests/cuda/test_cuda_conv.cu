@@ -101,6 +101,15 @@ TEST_CASE("cuda Conv2d: partial tiles, stride, padding, other kernels, another b
   check_conv({"batch_change", 4, 64, 14, 14, 96, k3}, kBoth, 3);  // set up for 4, run with 3
 }
 
+// A short run for compute-sanitizer (bench/gpu-check): graft's kernels on small shapes, every
+// pass, both precisions, partial tiles, and the cuDNN fallback of strided backward data.
+TEST_CASE("cuda Conv2d: small shapes for the sanitizers", "[cuda][sanitize]") {
+  require_device();
+  check_conv({"san_pad1", 2, 8, 9, 7, 24, k3}, kBoth);
+  check_conv({"san_stride2", 2, 5, 11, 9, 130, {3, 3, 2, 2, 1, 1, false}}, {ConvImpl::Graft});
+  check_conv({"san_c3", 1, 3, 12, 12, 64, k3}, {ConvImpl::Graft});
+}
+
 TEST_CASE("cuda Conv2d: graft's kernel refuses what it cannot run, naming the layer", "[cuda]") {
   require_device();
   Context<CUDA> ctx;

@@ -58,7 +58,7 @@ TEST_CASE("cuda MaxPool2d: VGG pools and odd windows, graft and cuDNN", "[cuda]"
   CHECK(pool.plan().impl_used(g) == PoolImpl::Graft);
 }
 
-TEST_CASE("cuda ReLU and Flatten: exact, including unaligned and odd lengths", "[cuda]") {
+TEST_CASE("cuda ReLU and Flatten: exact, including unaligned and odd lengths", "[cuda][sanitize]") {
   require_device();
   Context<CUDA> ctx;
   for (const Shape& s : {Shape{2, 64, 56, 56}, Shape{3, 7, 11, 13}}) {
@@ -99,7 +99,7 @@ TEST_CASE("cuda ReLU and Flatten: exact, including unaligned and odd lengths", "
   CHECK(std::isnan(y[0]));  // untouched
 }
 
-TEST_CASE("cuda Dropout: the CPU's mask bit for bit; identity in evaluation", "[cuda]") {
+TEST_CASE("cuda Dropout: the CPU's mask bit for bit; identity in evaluation", "[cuda][sanitize]") {
   require_device();
   Context<CUDA> ctx;
   const Shape s{4, 4096};
@@ -159,7 +159,7 @@ TEST_CASE("cuda Linear: fc6/fc7/fc8 shapes on cuBLAS, TF32 and FP32", "[cuda]") 
   }
 }
 
-TEST_CASE("cuda SoftmaxCrossEntropy: graft's fused kernel and cuDNN; bad labels", "[cuda]") {
+TEST_CASE("cuda SoftmaxCrossEntropy: graft's fused kernel and cuDNN; bad labels", "[cuda][sanitize]") {
   require_device();
   Context<CUDA> ctx;
   for (int64_t k : {2, 1000, 2622}) {
@@ -225,7 +225,7 @@ TEST_CASE("cuda optimizer updates: SGD (momentum, Nesterov, none) and Adam", "[c
   }
 }
 
-TEST_CASE("cuda bias kernels: add, fused bias+ReLU and gradient", "[cuda]") {
+TEST_CASE("cuda bias kernels: add, fused bias+ReLU and gradient", "[cuda][sanitize]") {
   require_device();
   Context<CUDA> ctx;
   for (const Shape& s : {Shape{2, 64, 56, 56}, Shape{3, 5, 7, 7}, Shape{64, 4096, 1, 1}}) {
@@ -251,7 +251,7 @@ TEST_CASE("cuda bias kernels: add, fused bias+ReLU and gradient", "[cuda]") {
   }
 }
 
-TEST_CASE("cuda network: conv-relu-pool-flatten-fc-dropout-loss equals the CPU end to end", "[cuda]") {
+TEST_CASE("cuda network: conv-relu-pool-flatten-fc-loss equals the CPU end to end", "[cuda][sanitize]") {
   require_device();
   // Composed on both devices with the same weights; compared after forward and backward.
   Context<CUDA> ctx;
