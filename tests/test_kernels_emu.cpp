@@ -271,6 +271,7 @@ TEST_CASE("emulated kernels: 3x3 convolution, forward and both backward passes",
       {1, 8, 9, 11, 16, 2, 0, 132},   // stride 2, no padding (backward data: not supported)
       {3, 4, 6, 6, 64, 1, 2, 4},      // padding 2; few "multiprocessors": a single split
       {2, 32, 7, 7, 24, 1, 1, 132},   // 7x7 planes: fragments straddle images; many splits
+      {2, 32, 16, 16, 192, 1, 1, 8},  // several tiles in both dimensions, 18 reduction steps
   };
   for (const ConvCase& cs : cases)
     for (bool exact : {false, true}) check_conv(cs, exact, false);
