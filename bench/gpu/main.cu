@@ -103,8 +103,8 @@ int main(int argc, char** argv) {
     Context<CUDA> ctx;
     const cudaDeviceProp& p = ctx.properties();
     int rt = 0, drv = 0;
-    cudaRuntimeGetVersion(&rt);
-    cudaDriverGetVersion(&drv);
+    GRAFT_CUDA_CHECK(cudaRuntimeGetVersion(&rt));
+    GRAFT_CUDA_CHECK(cudaDriverGetVersion(&drv));
     bench::line("device: %s, %d SMs, %.1f GiB, L2 %.0f MiB; CUDA runtime %d, driver %d; cuDNN %zu; cuBLAS %d", p.name,
                 p.multiProcessorCount, double(p.totalGlobalMem) / double(1 << 30), double(p.l2CacheSize) / (1 << 20),
                 rt, drv, cudnnGetVersion(), [] {

@@ -37,7 +37,7 @@ Timing time_on(cudaStream_t stream, int warmup, int reps, F&& fn) {
     GRAFT_CUDA_CHECK(cudaEventElapsedTime(&elapsed, ev[static_cast<size_t>(2 * i)], ev[static_cast<size_t>(2 * i + 1)]));
     times.push_back(elapsed);
   }
-  for (auto& e : ev) cudaEventDestroy(e);
+  for (auto& e : ev) GRAFT_CUDA_CHECK(cudaEventDestroy(e));
   Timing r;
   r.reps = reps;
   std::sort(times.begin(), times.end());
