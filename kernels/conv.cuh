@@ -203,8 +203,11 @@ __device__ __forceinline__ void split_tf32(Frag& hi, Frag& lo) {
   }
 }
 
+// TF32: at most 128 registers, so that two blocks (16 warps) share a multiprocessor and one
+// block's loads overlap the other's products (ptxas, sm_90: 124-128 registers, at most 40
+// bytes of spills). 3xTF32 holds twice the operand fragments and runs one block (136-196).
 template <class Problem, int BM, int BN, bool kExact>
-__global__ void __launch_bounds__(kThreads) gemm_kernel(Problem prob) {
+__global__ void __launch_bounds__(kThreads, kExact ? 1 : 2) gemm_kernel(Problem prob) {
   constexpr int kWarpsM = 2, kWarpsN = 4;
   constexpr int WTM = BM / kWarpsM, WTN = BN / kWarpsN;
   constexpr int FM = WTM / 16, FN = WTN / 16;
