@@ -1,5 +1,6 @@
-# Host dependencies of graft::graft, from Debian packages: libeigen3-dev, libstb-dev and
-# the compiler's OpenMP. Used both by the build and by the installed graftConfig.cmake.
+# Host dependencies of graft::graft, from Debian packages: libeigen3-dev, libstb-dev, the
+# compiler's OpenMP and the system's threads (the data loader's workers). Used both by the
+# build and by the installed graftConfig.cmake.
 #
 # On a machine without those packages (the GPU machines the benchmarks run on), point
 # GRAFT_DEPS_DIR at a folder holding copies of them: include/eigen3, include/stb,
@@ -22,6 +23,7 @@ if(NOT TARGET Eigen3::Eigen)
   set_target_properties(Eigen3::Eigen PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${GRAFT_EIGEN_INCLUDE_DIR}")
 endif()
 find_dependency(OpenMP COMPONENTS CXX)
+find_dependency(Threads)
 
 if(NOT TARGET graft::stb)
   find_path(GRAFT_STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb

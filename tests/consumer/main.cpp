@@ -1,4 +1,6 @@
-// Builds a two-layer network from the installed headers and checks one forward pass.
+// Builds a two-layer network from the installed headers and checks one forward pass; resizes
+// and preprocesses an image with graft/data (libstb and threads come through the package).
+#include <graft/data.hpp>
 #include <graft/graft.hpp>
 
 #include <cstdio>
@@ -14,6 +16,11 @@ int main() {
   relu.forward(y, z);
   for (float v : z)
     if (v < 0) return 1;
+  graft::data::Image img, big;
+  img.resize(4, 4);
+  graft::data::resize(img, 8, 8, big);
+  graft::Tensor<float> pre = graft::data::vgg_face_preprocess(big);
+  if (pre.shape() != graft::Shape({1, 3, 8, 8})) return 1;
   std::printf("consumer: output %s\n", z.shape().str().c_str());
   return z.shape() == graft::Shape({1, 4, 8, 8}) ? 0 : 1;
 }

@@ -26,8 +26,9 @@ class BatchSource {
   virtual int64_t size() const = 0;
   // Begins an epoch: the order (and any augmentation) is a function of (seed, epoch).
   virtual void start(uint64_t epoch) = 0;
-  // The next batch, or false at the end of the epoch. `b` is reused from call to call.
-  virtual bool next(Batch& b) = 0;
+  // The next batch, or null at the end of the epoch. The batch belongs to the source and
+  // stays valid until the next call to next() or start().
+  virtual const Batch* next() = 0;
   // True when a sample's input is the same every epoch (no random augmentation), so that
   // features computed from it may be cached.
   virtual bool deterministic() const = 0;
@@ -55,8 +56,9 @@ class TensorSource : public BatchSource {
     }
     pos_ = 0;
   }
-  bool next(Batch& b) override {
-    if (pos_ >= int64_t(order_.size())) return false;
+  const Batch* next() override {
+    if (pos_ >= int64_t(order_.size())) return nullptr;
+    Batch& b = out_;
     const int64_t n = std::min<int64_t>(batch_, int64_t(order_.size()) - pos_);
     const int64_t row = images_.size() / std::max<int64_t>(1, images_.shape()[0]);
     std::vector<int64_t> d = images_.shape().dims();
@@ -71,7 +73,7 @@ class TensorSource : public BatchSource {
       b.indices[size_t(i)] = s;
     }
     pos_ += n;
-    return true;
+    return &b;
   }
 
  private:
@@ -81,6 +83,7 @@ class TensorSource : public BatchSource {
   uint64_t seed_;
   std::vector<int64_t> order_;
   int64_t pos_ = 0;
+  Batch out_;
 };
 
 }  // namespace train

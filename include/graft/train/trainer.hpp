@@ -79,9 +79,10 @@ class Trainer {
     const int64_t total_batches = -1;
     src.start(epoch);
     auto params = net_.params(true);
-    while (src.next(batch_)) {
-      const Tensor<float, D>& logits = run_forward(batch_, cache, k, st.cached_batches);
-      const Tensor<int32_t, D>& labels = on_device(batch_.labels, labels_dev_);
+    while (const Batch* bp = src.next()) {
+      const Batch& b = *bp;
+      const Tensor<float, D>& logits = run_forward(b, cache, k, st.cached_batches);
+      const Tensor<int32_t, D>& labels = on_device(b.labels, labels_dev_);
       const double l = loss_.forward(logits, labels);
       if (!std::isfinite(l))
         throw NonFiniteLoss(detail::concat("training stopped: the loss is ", l, " at epoch ", epoch,
@@ -90,8 +91,8 @@ class Trainer {
       loss_.backward(labels, dlogits_);
       net_.backward(dlogits_);
       opt_.step(net_.context(), params, lr_scale);
-      correct += count_correct(batch_.labels);
-      const int64_t n = batch_.labels.size();
+      correct += count_correct(b.labels);
+      const int64_t n = b.labels.size();
       st.loss += l * double(n);
       st.images += n;
       ++batches;
@@ -117,19 +118,20 @@ class Trainer {
     ev.confusion = Confusion(classes);
     int64_t cached = 0;
     src.start(0);
-    while (src.next(batch_)) {
-      const Tensor<float, D>& logits = run_forward(batch_, cache, k, cached);
-      const Tensor<int32_t, D>& labels = on_device(batch_.labels, labels_dev_);
-      const int64_t n = batch_.labels.size();
+    while (const Batch* bp = src.next()) {
+      const Batch& b = *bp;
+      const Tensor<float, D>& logits = run_forward(b, cache, k, cached);
+      const Tensor<int32_t, D>& labels = on_device(b.labels, labels_dev_);
+      const int64_t n = b.labels.size();
       ev.loss += loss_.forward(logits, labels) * double(n);
       const Tensor<float>& p = probabilities_on_host();
       GRAFT_CHECK(p.shape()[1] == classes, "evaluate: the network has ", p.shape()[1],
                   " outputs for ", classes, " classes");
       for (int64_t i = 0; i < n; ++i) {
         const int32_t pred = argmax(p.data() + i * classes, classes);
-        ev.confusion.add(batch_.labels[i], pred);
-        ev.indices.push_back(batch_.indices[size_t(i)]);
-        ev.labels.push_back(batch_.labels[i]);
+        ev.confusion.add(b.labels[i], pred);
+        ev.indices.push_back(b.indices[size_t(i)]);
+        ev.labels.push_back(b.labels[i]);
         ev.predicted.push_back(pred);
         ev.probabilities.insert(ev.probabilities.end(), p.data() + i * classes,
                                 p.data() + (i + 1) * classes);
@@ -205,7 +207,7 @@ class Trainer {
     return c.get();
   }
 
-  const Tensor<float, D>& run_forward(Batch& b, nn::FeatureCache<float>* cache, size_t k,
+  const Tensor<float, D>& run_forward(const Batch& b, nn::FeatureCache<float>* cache, size_t k,
                                       int64_t& cached_batches) {
     if (cache && cache->has_all(b.indices)) {
       cache->gather(b.indices, features_host_);
@@ -228,7 +230,6 @@ class Trainer {
   Optimizer<float, D>& opt_;
   Options o_;
   SoftmaxCrossEntropy<float, D> loss_;
-  Batch batch_;
   Tensor<float, D> images_dev_, features_dev_, dlogits_;
   Tensor<int32_t, D> labels_dev_;
   Tensor<float> features_host_, probs_host_;
