@@ -40,16 +40,16 @@ struct Backend<CUDA> {
   }
   template <class T>
   static void relu_forward(Context<CUDA>& ctx, int64_t n, const T* x, T* y) {
-    kernels::relu_forward<T>(n, x, y, ctx.stream());
+    cuda::in_scope(ctx.scope(), [&] { kernels::relu_forward<T>(n, x, y, ctx.stream()); });
   }
   template <class T>
   static void relu_backward(Context<CUDA>& ctx, int64_t n, const T* y, const T* dy, T* dx) {
-    kernels::relu_backward<T>(n, y, dy, dx, ctx.stream());
+    cuda::in_scope(ctx.scope(), [&] { kernels::relu_backward<T>(n, y, dy, dx, ctx.stream()); });
   }
   template <class T>
   static void dropout_apply(Context<CUDA>& ctx, int64_t n, const T* in, T* out, float p, uint64_t stream) {
     const T scale = p < 1.0f ? T(1) / (T(1) - T(p)) : T(0);  // exactly the CPU's
-    kernels::dropout<T>(n, in, out, p, scale, stream, ctx.stream());
+    cuda::in_scope(ctx.scope(), [&] { kernels::dropout<T>(n, in, out, p, scale, stream, ctx.stream()); });
   }
   template <class T>
   static void linear_forward(Context<CUDA>& ctx, int64_t n, int64_t in, int64_t out, const T* x, const T* w,
@@ -75,7 +75,9 @@ struct Backend<CUDA> {
     if (n <= 0) return 0.0;
     T* rows = labels ? ctx.loss_scratch<T>(size_t(n)) : nullptr;
     if (ctx.softmax_impl() == cuda::SoftmaxImpl::Graft) {
-      kernels::softmax_xent_forward<T>(n, k, logits, labels, probs, rows, ctx.stream());
+      cuda::in_scope(ctx.scope(), [&] {
+        kernels::softmax_xent_forward<T>(n, k, logits, labels, probs, rows, ctx.stream());
+      });
     } else {
       cuda::TensorDesc d;
       GRAFT_CUDA_CHECK_IN(ctx.scope(), cudnnSetTensor4dDescriptor(d.d, CUDNN_TENSOR_NCHW, cuda::CudnnType<T>::value,
@@ -84,7 +86,8 @@ struct Backend<CUDA> {
       GRAFT_CUDA_CHECK_IN(ctx.scope(), cudnnSoftmaxForward(ctx.cudnn(), CUDNN_SOFTMAX_ACCURATE,
                                                            CUDNN_SOFTMAX_MODE_INSTANCE, &one, d.d, logits, &zero,
                                                            d.d, probs));
-      if (labels) kernels::xent_from_probs<T>(n, k, probs, labels, rows, ctx.stream());
+      if (labels)
+        cuda::in_scope(ctx.scope(), [&] { kernels::xent_from_probs<T>(n, k, probs, labels, rows, ctx.stream()); });
     }
     if (!labels) return 0.0;
     T* host = static_cast<T*>(ctx.host_staging(size_t(n) * sizeof(T)));
@@ -99,18 +102,24 @@ struct Backend<CUDA> {
   static void softmax_xent_backward(Context<CUDA>& ctx, int64_t n, int64_t k, const T* probs, const int32_t* labels,
                                     T scale, T* dlogits) {
     if (n <= 0) return;
-    kernels::softmax_xent_backward<T>(n, k, probs, labels, scale / T(n), dlogits, ctx.stream());
+    cuda::in_scope(ctx.scope(), [&] {
+      kernels::softmax_xent_backward<T>(n, k, probs, labels, scale / T(n), dlogits, ctx.stream());
+    });
   }
 
   template <class T>
   static void sgd_update(Context<CUDA>& ctx, int64_t n, T* w, const T* g, T* buf, float lr, float momentum,
                          float weight_decay, bool nesterov) {
-    kernels::sgd_update<T>(n, w, g, buf, lr, momentum, weight_decay, nesterov, ctx.stream());
+    cuda::in_scope(ctx.scope(), [&] {
+      kernels::sgd_update<T>(n, w, g, buf, lr, momentum, weight_decay, nesterov, ctx.stream());
+    });
   }
   template <class T>
   static void adam_update(Context<CUDA>& ctx, int64_t n, T* w, const T* g, T* m, T* v, float lr, float beta1,
                           float beta2, float eps, float weight_decay, int64_t step) {
-    kernels::adam_update<T>(n, w, g, m, v, lr, beta1, beta2, eps, weight_decay, step, ctx.stream());
+    cuda::in_scope(ctx.scope(), [&] {
+      kernels::adam_update<T>(n, w, g, m, v, lr, beta1, beta2, eps, weight_decay, step, ctx.stream());
+    });
   }
 
   // The first label outside [0, k), or -1 (labels on the device: read back, waiting for the stream).

@@ -60,6 +60,18 @@ inline void check(cublasStatus_t s, const char* call, const std::string& scope =
   GRAFT_FAIL(scoped(scope), call, " failed: ", cublas_status_name(s));
 }
 
+// Runs f, which launches graft's kernels (their launchers raise graft::Error naming the
+// kernel), and puts the running layer's name in front of such an error.
+template <class F>
+void in_scope(const std::string& scope, F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    if (scope.empty()) throw;
+    throw Error(scope + ": " + e.what());
+  }
+}
+
 // The number of usable devices; 0 when there is none or no working driver (any error).
 inline int device_count() {
   int n = 0;

@@ -110,7 +110,7 @@ class ConvPlan {
     GRAFT_CUDA_CHECK_IN(scope_, cudnnConvolutionForward(c.cudnn(), &one, xd_.d, x, wd_.d, w, cd_.d,
                                                         cudnnConvolutionFwdAlgo_t(a.algo), c.workspace(a.workspace),
                                                         a.workspace, &zero, yd_.d, y));
-    if (b) kernels::bias_add<T>(g.n, g.o, g.out_plane(), y, b, c.stream());
+    if (b) in_scope(scope_, [&] { kernels::bias_add<T>(g.n, g.o, g.out_plane(), y, b, c.stream()); });
   }
 
   void backward_data(const ConvGeometry& g, const T* w, const T* dy, T* dx) {
@@ -149,7 +149,7 @@ class ConvPlan {
   void backward_bias(const ConvGeometry& g, const T* dy, T* db) {
     Context<CUDA>& c = ctx();
     T* partial = c.scratch<T>(static_cast<size_t>(g.n * g.o));
-    kernels::bias_grad<T>(g.n, g.o, g.out_plane(), dy, db, partial, c.stream());
+    in_scope(scope_, [&] { kernels::bias_grad<T>(g.n, g.o, g.out_plane(), dy, db, partial, c.stream()); });
   }
 
  private:
@@ -168,13 +168,13 @@ class ConvPlan {
   // ---- graft's kernel (float only; the casts are never reached for double) ----
   void graft_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
     Context<CUDA>& c = ctx();
-    kernels::conv::forward(shape3x3(g), f(x), f(w), f(b), f(y), !c.tf32(), c.stream());
+    in_scope(scope_, [&] { kernels::conv::forward(shape3x3(g), f(x), f(w), f(b), f(y), !c.tf32(), c.stream()); });
   }
   void graft_backward_data(const ConvGeometry& g, const T* w, const T* dy, T* dx) {
     Context<CUDA>& c = ctx();
     const auto s = shape3x3(g);
     float* wt = c.scratch<float>(static_cast<size_t>(kernels::conv::backward_data_scratch(s)));
-    kernels::conv::backward_data(s, f(w), f(dy), f(dx), wt, !c.tf32(), c.stream());
+    in_scope(scope_, [&] { kernels::conv::backward_data(s, f(w), f(dy), f(dx), wt, !c.tf32(), c.stream()); });
   }
   void graft_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
     Context<CUDA>& c = ctx();
@@ -182,7 +182,9 @@ class ConvPlan {
     const int sms = c.multiprocessors();
     const int64_t need = kernels::conv::backward_filter_scratch(s, sms);
     float* partial = need > 0 ? c.scratch<float>(static_cast<size_t>(need)) : nullptr;
-    kernels::conv::backward_filter(s, f(x), f(dy), f(dw), partial, sms, !c.tf32(), c.stream());
+    in_scope(scope_, [&] {
+      kernels::conv::backward_filter(s, f(x), f(dy), f(dw), partial, sms, !c.tf32(), c.stream());
+    });
   }
   static const float* f(const T* p) { return reinterpret_cast<const float*>(p); }
   static float* f(T* p) { return reinterpret_cast<float*>(p); }

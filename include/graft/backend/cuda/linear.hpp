@@ -44,7 +44,7 @@ template <class T>
 void linear_forward(Context<CUDA>& ctx, int64_t n, int64_t in, int64_t out, const T* x, const T* w, const T* b, T* y) {
   if (n <= 0) return;
   gemm<T>(ctx, true, false, out, n, in, w, in, x, in, y, out, "linear forward");
-  if (b) kernels::bias_add<T>(n, out, 1, y, b, ctx.stream());
+  if (b) in_scope(ctx.scope(), [&] { kernels::bias_add<T>(n, out, 1, y, b, ctx.stream()); });
 }
 
 template <class T>
@@ -62,7 +62,8 @@ void linear_backward_params(Context<CUDA>& ctx, int64_t n, int64_t in, int64_t o
     else
       GRAFT_CUDA_CHECK_IN(ctx.scope(), cudaMemsetAsync(dw, 0, size_t(in * out) * sizeof(T), ctx.stream()));
   }
-  if (db) kernels::bias_grad<T>(n, out, 1, dy, db, static_cast<T*>(nullptr), ctx.stream());
+  if (db)
+    in_scope(ctx.scope(), [&] { kernels::bias_grad<T>(n, out, 1, dy, db, static_cast<T*>(nullptr), ctx.stream()); });
 }
 
 }  // namespace cuda

@@ -48,7 +48,7 @@ class PoolPlan {
   void forward(const ConvGeometry& g, const T* x, T* y) {
     Context<CUDA>& c = ctx();
     if (impl_used(g) == PoolImpl::Graft) {
-      kernels::maxpool_forward<T>(shape(g), x, y, c.stream());
+      in_scope(scope_, [&] { kernels::maxpool_forward<T>(shape(g), x, y, c.stream()); });
       return;
     }
     const T one = 1, zero = 0;
@@ -58,7 +58,7 @@ class PoolPlan {
   void backward(const ConvGeometry& g, const T* x, const T* y, const T* dy, T* dx) {
     Context<CUDA>& c = ctx();
     if (impl_used(g) == PoolImpl::Graft) {
-      kernels::maxpool_backward<T>(shape(g), x, dy, dx, c.stream());
+      in_scope(scope_, [&] { kernels::maxpool_backward<T>(shape(g), x, dy, dx, c.stream()); });
       return;
     }
     const T one = 1, zero = 0;
