@@ -10,7 +10,8 @@ if(NOT GRAFT_CUDA STREQUAL "OFF")
   find_package(CUDAToolkit QUIET)
   find_path(GRAFT_CUDNN_INCLUDE_DIR cudnn.h
             HINTS ${CUDAToolkit_INCLUDE_DIRS} ENV CUDNN_ROOT PATH_SUFFIXES include)
-  find_library(GRAFT_CUDNN_LIBRARY cudnn
+  # (pip's nvidia-cudnn wheels ship only libcudnn.so.9: set CUDNN_ROOT to their folder)
+  find_library(GRAFT_CUDNN_LIBRARY NAMES cudnn libcudnn.so.9
                HINTS ${CUDAToolkit_LIBRARY_DIR} "${CUDAToolkit_LIBRARY_ROOT}/lib" ENV CUDNN_ROOT
                PATH_SUFFIXES lib lib64)
   if(CMAKE_CUDA_COMPILER AND CUDAToolkit_FOUND AND TARGET CUDA::cublas

@@ -1,8 +1,27 @@
 # Host dependencies of graft::graft, from Debian packages: libeigen3-dev, libstb-dev,
 # zlib1g-dev (.npz in graft/io), the compiler's OpenMP and the system's threads (the data
 # loader's workers). Used both by the build and by the installed graftConfig.cmake.
+#
+# On a machine without those packages (the GPU machines the benchmarks run on), point
+# GRAFT_DEPS_DIR at a folder holding copies of them: include/eigen3, include/stb,
+# include/catch2, lib/libstb.a (bench/make-gpu-bundle makes one, .deps/). It is searched first.
 include(CMakeFindDependencyMacro)
-find_dependency(Eigen3 3.3 NO_MODULE)
+set(GRAFT_DEPS_DIR "" CACHE PATH "A folder with copies of the host dependencies (include/, lib/), searched first")
+if(GRAFT_DEPS_DIR)
+  list(PREPEND CMAKE_PREFIX_PATH "${GRAFT_DEPS_DIR}")
+endif()
+
+find_package(Eigen3 3.3 QUIET NO_MODULE)
+if(NOT TARGET Eigen3::Eigen)
+  # No CMake package (a copied tree): the headers alone are Eigen.
+  find_path(GRAFT_EIGEN_INCLUDE_DIR Eigen/Core PATH_SUFFIXES eigen3
+            DOC "folder holding Eigen/Core (Debian: libeigen3-dev)")
+  if(NOT GRAFT_EIGEN_INCLUDE_DIR)
+    message(FATAL_ERROR "graft needs Eigen 3 (Eigen/Core): apt-get install libeigen3-dev")
+  endif()
+  add_library(Eigen3::Eigen INTERFACE IMPORTED)
+  set_target_properties(Eigen3::Eigen PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${GRAFT_EIGEN_INCLUDE_DIR}")
+endif()
 find_dependency(OpenMP COMPONENTS CXX)
 find_dependency(Threads)
 find_dependency(ZLIB)

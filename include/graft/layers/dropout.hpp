@@ -32,7 +32,7 @@ class Dropout : public Layer<T, D> {
   void forward(const Tensor<T, D>& x, Tensor<T, D>& y) override {
     y.resize(x.shape());
     if (deterministic()) {
-      copy(x, y);
+      Backend<D>::copy(this->ctx(), x.size(), x.data(), y.data());  // on the network's stream
       return;
     }
     last_stream_ = stream(step_++);
@@ -45,7 +45,7 @@ class Dropout : public Layer<T, D> {
                 dy.shape().str(), ", expected ", y.shape().str());
     dx->resize(dy.shape());
     if (deterministic()) {
-      copy(dy, *dx);
+      Backend<D>::copy(this->ctx(), dy.size(), dy.data(), dx->data());
       return;
     }
     Backend<D>::dropout_apply(this->ctx(), dy.size(), dy.data(), dx->data(), p_, last_stream_);

@@ -17,7 +17,8 @@ class Flatten : public Layer<T, D> {
     return Shape{in[0], in[0] ? in.numel() / in[0] : 0};
   }
   void forward(const Tensor<T, D>& x, Tensor<T, D>& y) override {
-    copy(x, y);
+    y.resize(x.shape());
+    Backend<D>::copy(this->ctx(), x.size(), x.data(), y.data());  // on the network's stream
     y.reshape(output_shape(x.shape()));
   }
   void backward(const Tensor<T, D>& x, const Tensor<T, D>& y, const Tensor<T, D>& dy,
@@ -25,7 +26,8 @@ class Flatten : public Layer<T, D> {
     if (!dx) return;
     GRAFT_CHECK(dy.shape() == y.shape(), this->where(), ": output gradient has shape ",
                 dy.shape().str(), ", expected ", y.shape().str());
-    copy(dy, *dx);
+    dx->resize(dy.shape());
+    Backend<D>::copy(this->ctx(), dy.size(), dy.data(), dx->data());
     dx->reshape(x.shape());
   }
 };

@@ -84,8 +84,10 @@ class Layer {
 
  protected:
   virtual void on_setup(const Shape& /*input*/) {}
+  // The context, told that this layer is now running (so that a backend's errors name it).
   Context<D>& ctx() const {
     GRAFT_CHECK(ctx_, name_, " (", type(), "): used before setup()");
+    ctx_->enter(name_, type());
     return *ctx_;
   }
   // "conv1_1 (Conv2d)", the prefix of every message about this layer.

@@ -65,6 +65,7 @@ class SoftmaxCrossEntropy {
   }
   Context<D>& context() const {
     GRAFT_CHECK(ctx_, name_, " (SoftmaxCrossEntropy): used before setup()");
+    ctx_->enter(name_, "SoftmaxCrossEntropy");
     return *ctx_;
   }
 

@@ -21,6 +21,11 @@ struct Backend<CPU> {
   template <class T>
   using PoolPlan = cpu::PoolPlan<T>;
 
+  // dst = src, n elements (the layers' copies: Flatten, Dropout in evaluation).
+  template <class T>
+  static void copy(Context<CPU>&, int64_t n, const T* src, T* dst) {
+    if (n > 0 && src != dst) Memory<CPU>::copy(dst, src, static_cast<size_t>(n) * sizeof(T));
+  }
   template <class T>
   static void relu_forward(Context<CPU>&, int64_t n, const T* x, T* y) {
     cpu::relu_forward(n, x, y);

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "graft/core/device.hpp"
 #include "graft/core/tensor.hpp"
@@ -30,6 +31,10 @@ class Context<CPU> {
     return reinterpret_cast<T*>(scratch_.data());
   }
   size_t scratch_bytes() const { return static_cast<size_t>(scratch_.size()); }
+
+  // The layer now running (Layer::ctx() says so); the CUDA context names it in its errors,
+  // the host backend has nothing to add to its own messages.
+  void enter(const std::string& /*name*/, const char* /*type*/) {}
 
   static int threads() {
 #if defined(_OPENMP)

@@ -1,0 +1,138 @@
+// Backend<CUDA>: what the layers call on the GPU; the same operations as Backend<CPU>
+// (backend/cpu/backend.hpp), on device pointers, queued on the context's stream.
+//
+// Convolution and pooling are per-layer plans (conv.hpp, pool.hpp); fully connected layers
+// go through cuBLAS (linear.hpp); the rest are graft's kernels (kernels/*.cuh). Calls return
+// once the work is queued, except the two that must read the device: softmax_xent_forward
+// (the loss) and first_bad_label (the labels), which wait for the stream.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "graft/backend/cuda/check.hpp"
+#include "graft/backend/cuda/context.hpp"
+#include "graft/backend/cuda/conv.hpp"
+#include "graft/backend/cuda/linear.hpp"
+#include "graft/backend/cuda/memory.hpp"
+#include "graft/backend/cuda/pool.hpp"
+#include "kernels/dropout.cuh"
+#include "kernels/optim.cuh"
+#include "kernels/relu.cuh"
+#include "kernels/softmax.cuh"
+
+namespace graft {
+
+template <>
+struct Backend<CUDA> {
+  template <class T>
+  using ConvPlan = cuda::ConvPlan<T>;
+  template <class T>
+  using PoolPlan = cuda::PoolPlan<T>;
+
+  // dst = src (n elements on the device), on the context's stream.
+  template <class T>
+  static void copy(Context<CUDA>& ctx, int64_t n, const T* src, T* dst) {
+    if (n > 0 && src != dst)
+      GRAFT_CUDA_CHECK_IN(ctx.scope(), cudaMemcpyAsync(dst, src, size_t(n) * sizeof(T), cudaMemcpyDeviceToDevice,
+                                                       ctx.stream()));
+  }
+  template <class T>
+  static void relu_forward(Context<CUDA>& ctx, int64_t n, const T* x, T* y) {
+    cuda::in_scope(ctx.scope(), [&] { kernels::relu_forward<T>(n, x, y, ctx.stream()); });
+  }
+  template <class T>
+  static void relu_backward(Context<CUDA>& ctx, int64_t n, const T* y, const T* dy, T* dx) {
+    cuda::in_scope(ctx.scope(), [&] { kernels::relu_backward<T>(n, y, dy, dx, ctx.stream()); });
+  }
+  template <class T>
+  static void dropout_apply(Context<CUDA>& ctx, int64_t n, const T* in, T* out, float p, uint64_t stream) {
+    const T scale = p < 1.0f ? T(1) / (T(1) - T(p)) : T(0);  // exactly the CPU's
+    cuda::in_scope(ctx.scope(), [&] { kernels::dropout<T>(n, in, out, p, scale, stream, ctx.stream()); });
+  }
+  template <class T>
+  static void linear_forward(Context<CUDA>& ctx, int64_t n, int64_t in, int64_t out, const T* x, const T* w,
+                             const T* b, T* y) {
+    cuda::linear_forward<T>(ctx, n, in, out, x, w, b, y);
+  }
+  template <class T>
+  static void linear_backward_data(Context<CUDA>& ctx, int64_t n, int64_t in, int64_t out, const T* dy, const T* w,
+                                   T* dx) {
+    cuda::linear_backward_data<T>(ctx, n, in, out, dy, w, dx);
+  }
+  template <class T>
+  static void linear_backward_params(Context<CUDA>& ctx, int64_t n, int64_t in, int64_t out, const T* x, const T* dy,
+                                     T* dw, T* db) {
+    cuda::linear_backward_params<T>(ctx, n, in, out, x, dy, dw, db);
+  }
+
+  // probs = softmax(logits); returns the mean cross-entropy (0 without labels). Waits for the
+  // stream to read the n row losses back, and adds them in double on the host.
+  template <class T>
+  static double softmax_xent_forward(Context<CUDA>& ctx, int64_t n, int64_t k, const T* logits,
+                                     const int32_t* labels, T* probs) {
+    if (n <= 0) return 0.0;
+    T* rows = labels ? ctx.loss_scratch<T>(size_t(n)) : nullptr;
+    if (ctx.softmax_impl() == cuda::SoftmaxImpl::Graft) {
+      cuda::in_scope(ctx.scope(), [&] {
+        kernels::softmax_xent_forward<T>(n, k, logits, labels, probs, rows, ctx.stream());
+      });
+    } else {
+      cuda::TensorDesc d;
+      GRAFT_CUDA_CHECK_IN(ctx.scope(), cudnnSetTensor4dDescriptor(d.d, CUDNN_TENSOR_NCHW, cuda::CudnnType<T>::value,
+                                                                  int(n), int(k), 1, 1));
+      const T one = 1, zero = 0;
+      GRAFT_CUDA_CHECK_IN(ctx.scope(), cudnnSoftmaxForward(ctx.cudnn(), CUDNN_SOFTMAX_ACCURATE,
+                                                           CUDNN_SOFTMAX_MODE_INSTANCE, &one, d.d, logits, &zero,
+                                                           d.d, probs));
+      if (labels)
+        cuda::in_scope(ctx.scope(), [&] { kernels::xent_from_probs<T>(n, k, probs, labels, rows, ctx.stream()); });
+    }
+    if (!labels) return 0.0;
+    T* host = static_cast<T*>(ctx.host_staging(size_t(n) * sizeof(T)));
+    GRAFT_CUDA_CHECK_IN(ctx.scope(), cudaMemcpyAsync(host, rows, size_t(n) * sizeof(T), cudaMemcpyDeviceToHost,
+                                                     ctx.stream()));
+    ctx.synchronize();
+    double total = 0;
+    for (int64_t i = 0; i < n; ++i) total += double(host[i]);
+    return total / double(n);
+  }
+  template <class T>
+  static void softmax_xent_backward(Context<CUDA>& ctx, int64_t n, int64_t k, const T* probs, const int32_t* labels,
+                                    T scale, T* dlogits) {
+    if (n <= 0) return;
+    cuda::in_scope(ctx.scope(), [&] {
+      kernels::softmax_xent_backward<T>(n, k, probs, labels, scale / T(n), dlogits, ctx.stream());
+    });
+  }
+
+  template <class T>
+  static void sgd_update(Context<CUDA>& ctx, int64_t n, T* w, const T* g, T* buf, float lr, float momentum,
+                         float weight_decay, bool nesterov) {
+    cuda::in_scope(ctx.scope(), [&] {
+      kernels::sgd_update<T>(n, w, g, buf, lr, momentum, weight_decay, nesterov, ctx.stream());
+    });
+  }
+  template <class T>
+  static void adam_update(Context<CUDA>& ctx, int64_t n, T* w, const T* g, T* m, T* v, float lr, float beta1,
+                          float beta2, float eps, float weight_decay, int64_t step) {
+    cuda::in_scope(ctx.scope(), [&] {
+      kernels::adam_update<T>(n, w, g, m, v, lr, beta1, beta2, eps, weight_decay, step, ctx.stream());
+    });
+  }
+
+  // The first label outside [0, k), or -1 (labels on the device: read back, waiting for the stream).
+  static int64_t first_bad_label(Context<CUDA>& ctx, int64_t n, int64_t k, const int32_t* labels) {
+    if (n <= 0) return -1;
+    int32_t* host = static_cast<int32_t*>(ctx.host_staging(size_t(n) * sizeof(int32_t)));
+    GRAFT_CUDA_CHECK_IN(ctx.scope(), cudaMemcpyAsync(host, labels, size_t(n) * sizeof(int32_t),
+                                                     cudaMemcpyDeviceToHost, ctx.stream()));
+    ctx.synchronize();
+    for (int64_t i = 0; i < n; ++i)
+      if (host[i] < 0 || host[i] >= k) return i;
+    return -1;
+  }
+};
+
+}  // namespace graft

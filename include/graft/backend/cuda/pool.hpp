@@ -1,0 +1,109 @@
+// cuda::PoolPlan<T>: max pooling on the GPU, graft's kernels (default) or cuDNN's.
+//
+// graft's kernels (kernels/pool.cuh) follow the CPU backend exactly (first maximum wins, NaN
+// wins, ceil mode). cuDNN's max pooling is selectable with set_impl(PoolImpl::Cudnn) so that the
+// benchmark can compare the two; cuDNN has no ceil mode, so a geometry whose output size cuDNN
+// computes differently keeps graft's kernels (impl_used() tells).
+#pragma once
+
+#include <cudnn.h>
+
+#include <string>
+
+#include "graft/backend/cuda/context.hpp"
+#include "graft/backend/cuda/conv.hpp"  // TensorDesc, CudnnType
+#include "graft/backend/geometry.hpp"
+#include "kernels/pool.cuh"
+
+namespace graft {
+
+enum class PoolImpl { Graft, Cudnn };
+inline const char* to_string(PoolImpl i) { return i == PoolImpl::Cudnn ? "cudnn" : "graft"; }
+
+namespace cuda {
+
+struct PoolingDesc {
+  cudnnPoolingDescriptor_t d = nullptr;
+  PoolingDesc() { GRAFT_CUDA_CHECK(cudnnCreatePoolingDescriptor(&d)); }
+  ~PoolingDesc() { cudnnDestroyPoolingDescriptor(d); }
+  PoolingDesc(const PoolingDesc&) = delete;
+  PoolingDesc& operator=(const PoolingDesc&) = delete;
+};
+
+template <class T>
+class PoolPlan {
+ public:
+  void setup(Context<CUDA>& ctx, const ConvGeometry&) {
+    ctx_ = &ctx;
+    scope_ = ctx.scope();
+  }
+  void set_impl(PoolImpl impl) { impl_ = impl; }
+  PoolImpl impl() const { return impl_; }
+  PoolImpl impl_used(const ConvGeometry& g) {
+    if (impl_ == PoolImpl::Graft) return PoolImpl::Graft;
+    describe(g);
+    return cudnn_fits_ ? PoolImpl::Cudnn : PoolImpl::Graft;
+  }
+
+  void forward(const ConvGeometry& g, const T* x, T* y) {
+    Context<CUDA>& c = ctx();
+    if (impl_used(g) == PoolImpl::Graft) {
+      in_scope(scope_, [&] { kernels::maxpool_forward<T>(shape(g), x, y, c.stream()); });
+      return;
+    }
+    const T one = 1, zero = 0;
+    GRAFT_CUDA_CHECK_IN(scope_, cudnnPoolingForward(c.cudnn(), pd_.d, &one, xd_.d, x, &zero, yd_.d, y));
+  }
+
+  void backward(const ConvGeometry& g, const T* x, const T* y, const T* dy, T* dx) {
+    Context<CUDA>& c = ctx();
+    if (impl_used(g) == PoolImpl::Graft) {
+      in_scope(scope_, [&] { kernels::maxpool_backward<T>(shape(g), x, dy, dx, c.stream()); });
+      return;
+    }
+    const T one = 1, zero = 0;
+    GRAFT_CUDA_CHECK_IN(scope_, cudnnPoolingBackward(c.cudnn(), pd_.d, &one, yd_.d, y, yd_.d, dy, xd_.d, x, &zero,
+                                                     xd_.d, dx));
+  }
+
+ private:
+  Context<CUDA>& ctx() {
+    GRAFT_CHECK(ctx_, "PoolPlan used before setup()");
+    return *ctx_;
+  }
+  static kernels::PoolShape shape(const ConvGeometry& g) {
+    kernels::PoolShape s;
+    s.planes = g.n * g.c;
+    s.h = int(g.h); s.w = int(g.w); s.oh = int(g.oh); s.ow = int(g.ow);
+    s.kh = g.win.kh; s.kw = g.win.kw; s.sh = g.win.sh; s.sw = g.win.sw; s.ph = g.win.ph; s.pw = g.win.pw;
+    return s;
+  }
+  void describe(const ConvGeometry& g) {
+    if (described_ && g == last_) return;
+    const cudnnDataType_t dt = CudnnType<T>::value;
+    GRAFT_CUDA_CHECK_IN(scope_, cudnnSetPooling2dDescriptor(pd_.d, CUDNN_POOLING_MAX_DETERMINISTIC,
+                                                            CUDNN_PROPAGATE_NAN, g.win.kh, g.win.kw, g.win.ph,
+                                                            g.win.pw, g.win.sh, g.win.sw));
+    GRAFT_CUDA_CHECK_IN(scope_, cudnnSetTensor4dDescriptor(xd_.d, CUDNN_TENSOR_NCHW, dt, int(g.n), int(g.c),
+                                                           int(g.h), int(g.w)));
+    int n = 0, c = 0, h = 0, w = 0;
+    GRAFT_CUDA_CHECK_IN(scope_, cudnnGetPooling2dForwardOutputDim(pd_.d, xd_.d, &n, &c, &h, &w));
+    cudnn_fits_ = h == g.oh && w == g.ow;
+    if (cudnn_fits_)
+      GRAFT_CUDA_CHECK_IN(scope_, cudnnSetTensor4dDescriptor(yd_.d, CUDNN_TENSOR_NCHW, dt, int(g.n), int(g.c),
+                                                             int(g.oh), int(g.ow)));
+    last_ = g;
+    described_ = true;
+  }
+
+  Context<CUDA>* ctx_ = nullptr;
+  std::string scope_;
+  PoolImpl impl_ = PoolImpl::Graft;
+  TensorDesc xd_, yd_;
+  PoolingDesc pd_;
+  ConvGeometry last_;
+  bool described_ = false, cudnn_fits_ = false;
+};
+
+}  // namespace cuda
+}  // namespace graft

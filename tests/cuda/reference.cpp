@@ -1,0 +1,111 @@
+// The CPU side of the CUDA tests (see reference.hpp): the CPU layers on host copies.
+#include "cuda/reference.hpp"
+
+#include "graft/cpu.hpp"
+
+namespace graft {
+namespace test {
+namespace ref {
+
+namespace {
+template <class T, class U>
+void assign(Tensor<T>& dst, const Tensor<U>& src) {
+  dst.resize(src.shape());
+  for (int64_t i = 0; i < src.size(); ++i) dst[i] = static_cast<T>(src[i]);
+}
+}  // namespace
+
+Conv conv2d(const Window2d& win, const Tensor<float>& x, const Tensor<float>& w, const Tensor<float>& b,
+            const Tensor<float>& dy) {
+  Context<CPU> ctx;
+  Conv2d<double> conv("ref_conv", w.dim(1), w.dim(0), win);
+  conv.setup(x.shape(), ctx);
+  assign(conv.weights.value, w);
+  assign(conv.biases.value, b);
+  Tensor<double> xd, dyd;
+  assign(xd, x);
+  assign(dyd, dy);
+  Conv r;
+  conv.forward(xd, r.y);
+  conv.backward(xd, r.y, dyd, &r.dx);
+  r.dw = clone(conv.weights.grad);
+  r.db = clone(conv.biases.grad);
+  return r;
+}
+
+Pool max_pool(const Window2d& win, const Tensor<float>& x, const Tensor<float>& dy) {
+  Context<CPU> ctx;
+  MaxPool2d<float> pool("ref_pool", win);
+  pool.setup(x.shape(), ctx);
+  Pool r;
+  pool.forward(x, r.y);
+  pool.backward(x, r.y, dy, &r.dx);
+  return r;
+}
+
+Linear linear(const Tensor<float>& x, const Tensor<float>& w, const Tensor<float>& b, const Tensor<float>& dy) {
+  Context<CPU> ctx;
+  graft::Linear<double> fc("ref_fc", w.dim(1), w.dim(0));
+  fc.setup(x.shape(), ctx);
+  assign(fc.weights.value, w);
+  assign(fc.biases.value, b);
+  Tensor<double> xd, dyd;
+  assign(xd, x);
+  assign(dyd, dy);
+  Linear r;
+  fc.forward(xd, r.y);
+  fc.backward(xd, r.y, dyd, &r.dx);
+  r.dw = clone(fc.weights.grad);
+  r.db = clone(fc.biases.grad);
+  return r;
+}
+
+Relu relu(const Tensor<float>& x, const Tensor<float>& dy) {
+  Context<CPU> ctx;
+  ReLU<float> layer("ref_relu");
+  layer.setup(x.shape(), ctx);
+  Relu r;
+  layer.forward(x, r.y);
+  layer.backward(x, r.y, dy, &r.dx);
+  return r;
+}
+
+Relu dropout(const std::string& name, float p, uint64_t seed, uint64_t step, const Tensor<float>& x,
+             const Tensor<float>& dy) {
+  Context<CPU> ctx;
+  Dropout<float> layer(name, p, seed);
+  layer.setup(x.shape(), ctx);
+  layer.set_training(true);
+  layer.set_step(step);
+  Relu r;
+  layer.forward(x, r.y);
+  layer.backward(x, r.y, dy, &r.dx);
+  return r;
+}
+
+Softmax softmax_xent(const Tensor<float>& logits, const Tensor<int32_t>& labels, float scale) {
+  Context<CPU> ctx;
+  SoftmaxCrossEntropy<float> loss;
+  loss.setup(ctx);
+  Softmax r;
+  r.loss = loss.forward(logits, labels);
+  r.probs = clone(loss.probabilities());
+  loss.backward(labels, r.dlogits, scale);
+  return r;
+}
+
+void sgd(Tensor<float>& w, const Tensor<float>& g, Tensor<float>& buf, float lr, float momentum, float wd,
+         bool nesterov) {
+  Context<CPU> ctx;
+  Backend<CPU>::sgd_update(ctx, w.size(), w.data(), g.data(), buf.data(), lr, momentum, wd, nesterov);
+}
+
+void adam(Tensor<float>& w, const Tensor<float>& g, Tensor<float>& m, Tensor<float>& v, float lr, float b1, float b2,
+          float eps, float wd, int64_t step) {
+  Context<CPU> ctx;
+  Backend<CPU>::adam_update(ctx, w.size(), w.data(), g.data(), m.data(), v.data(), lr, b1, b2, eps, wd, step);
+}
+
+}  // namespace ref
+}  // namespace test
+}  // namespace graft

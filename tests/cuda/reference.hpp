@@ -1,0 +1,56 @@
+// CPU references for the CUDA tests, computed by the CPU layers (in double where rounding
+// matters, in float where the operation is exact). Declared without Eigen so that .cu files can
+// include this header; reference.cpp, compiled by the host compiler, includes the CPU backend.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "graft/backend/geometry.hpp"
+#include "graft/core/tensor.hpp"
+
+namespace graft {
+namespace test {
+namespace ref {
+
+struct Conv {
+  Tensor<double> y, dx, dw, db;
+};
+// Conv2d<double, CPU> with weights w (o, c, kh, kw) and bias b: forward on x, backward from dy.
+Conv conv2d(const Window2d& win, const Tensor<float>& x, const Tensor<float>& w, const Tensor<float>& b,
+            const Tensor<float>& dy);
+
+struct Pool {
+  Tensor<float> y, dx;
+};
+Pool max_pool(const Window2d& win, const Tensor<float>& x, const Tensor<float>& dy);
+
+struct Linear {
+  Tensor<double> y, dx, dw, db;
+};
+Linear linear(const Tensor<float>& x, const Tensor<float>& w, const Tensor<float>& b, const Tensor<float>& dy);
+
+struct Relu {
+  Tensor<float> y, dx;
+};
+Relu relu(const Tensor<float>& x, const Tensor<float>& dy);
+
+// Dropout<float, CPU> named `name` with `seed`, after `step` training forwards: y and dx.
+Relu dropout(const std::string& name, float p, uint64_t seed, uint64_t step, const Tensor<float>& x,
+             const Tensor<float>& dy);
+
+struct Softmax {
+  double loss = 0;
+  Tensor<float> probs, dlogits;
+};
+Softmax softmax_xent(const Tensor<float>& logits, const Tensor<int32_t>& labels, float scale);
+
+// The optimizer updates in place on host copies.
+void sgd(Tensor<float>& w, const Tensor<float>& g, Tensor<float>& buf, float lr, float momentum, float wd,
+         bool nesterov);
+void adam(Tensor<float>& w, const Tensor<float>& g, Tensor<float>& m, Tensor<float>& v, float lr, float b1, float b2,
+          float eps, float wd, int64_t step);
+
+}  // namespace ref
+}  // namespace test
+}  // namespace graft

@@ -1,0 +1,317 @@
+// The other layers on the GPU against the CPU layers: pooling (graft's kernels and cuDNN),
+// ReLU, dropout, flatten, fully connected (cuBLAS, TF32 and FP32), softmax cross-entropy
+// (graft's fused kernel and cuDNN), the optimizer updates, the fused bias kernels, and a
+// small network end to end.
+#include <cmath>
+
+#include "cuda/reference.hpp"
+#include "cuda/support.hpp"
+#include "kernels/bias.cuh"
+
+using namespace graft;
+using namespace graft::test;
+
+namespace {
+
+Tensor<float> distinct_host(const Shape& s) {
+  Tensor<float> t(s);
+  fill_distinct(t, fresh_seed());
+  return t;
+}
+
+void check_pool(const Shape& xs, const Window2d& win) {
+  Context<CUDA> ctx;
+  MaxPool2d<float, CUDA> pool("pool", win);
+  const Shape ys = pool.setup(xs, ctx);
+  Tensor<float> x = distinct_host(xs), dy = random_host(ys);
+  const ref::Pool r = ref::max_pool(win, x, dy);
+  Tensor<float, CUDA> xd = to_device(x), dyd = to_device(dy), y, dx;
+  for (PoolImpl impl : {PoolImpl::Graft, PoolImpl::Cudnn}) {
+    INFO("max pool " << xs.str() << " " << win.str() << (win.ceil_mode ? " ceil" : "") << " impl " << to_string(impl));
+    pool.plan().set_impl(impl);
+    poison(y, ys);
+    pool.forward(xd, y);
+    poison(dx, xs);
+    pool.backward(xd, y, dyd, &dx);
+    // graft's kernels follow the CPU's order exactly; cuDNN may add overlapping windows' terms
+    // in another order.
+    const double tol = impl == PoolImpl::Graft ? 0.0 : 1e-6;
+    CHECK(max_rel_error(to_host(y), r.y) <= tol);
+    CHECK(max_rel_error(to_host(dx), r.dx) <= tol);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("cuda MaxPool2d: VGG pools and odd windows, graft and cuDNN", "[cuda]") {
+  require_device();
+  check_pool({2, 64, 224, 224}, {2, 2, 2, 2, 0, 0, false});
+  check_pool({2, 512, 14, 14}, {2, 2, 2, 2, 0, 0, false});
+  check_pool({3, 5, 13, 11}, {3, 3, 2, 2, 1, 1, false});  // overlapping, padded
+  check_pool({2, 3, 9, 9}, {3, 3, 2, 2, 0, 0, true});     // ceil mode: cuDNN cannot, graft runs
+  Context<CUDA> ctx;
+  MaxPool2d<float, CUDA> pool("pool_ceil", 3, 2, 0, true);
+  pool.setup(Shape{1, 1, 6, 6}, ctx);
+  pool.plan().set_impl(PoolImpl::Cudnn);
+  ConvGeometry g;
+  g.n = 1; g.c = 1; g.h = 6; g.w = 6; g.o = 1; g.oh = 3; g.ow = 3; g.win = pool.window();
+  CHECK(pool.plan().impl_used(g) == PoolImpl::Graft);
+}
+
+TEST_CASE("cuda ReLU and Flatten: exact, including unaligned and odd lengths", "[cuda][sanitize]") {
+  require_device();
+  Context<CUDA> ctx;
+  for (const Shape& s : {Shape{2, 64, 56, 56}, Shape{3, 7, 11, 13}}) {
+    ReLU<float, CUDA> relu("relu");
+    relu.setup(s, ctx);
+    Tensor<float> x = random_host(s), dy = random_host(s);
+    const ref::Relu r = ref::relu(x, dy);
+    Tensor<float, CUDA> xd = to_device(x), dyd = to_device(dy), y, dx;
+    poison(y, s);
+    relu.forward(xd, y);
+    poison(dx, s);
+    relu.backward(xd, y, dyd, &dx);
+    CHECK(max_rel_error(to_host(y), r.y) == 0.0);
+    CHECK(max_rel_error(to_host(dx), r.dx) == 0.0);
+
+    Flatten<float, CUDA> flat("flatten");
+    const Shape fs = flat.setup(s, ctx);
+    Tensor<float, CUDA> f, back;
+    poison(f, fs);
+    flat.forward(xd, f);
+    CHECK(f.shape() == fs);
+    CHECK(max_rel_error(to_host(f), x) == 0.0);
+    poison(back, s);
+    flat.backward(xd, f, f, &back);
+    CHECK(back.shape() == s);
+    CHECK(max_rel_error(to_host(back), x) == 0.0);
+  }
+  // the kernels' scalar path: views one element off 16-byte alignment
+  const int64_t n = 4099;
+  Tensor<float> x = random_host({n + 1});
+  Tensor<float, CUDA> xd = to_device(x), yd;
+  poison(yd, Shape{n + 1});
+  Backend<CUDA>::relu_forward(ctx, n, xd.data() + 1, yd.data() + 1);
+  Tensor<float> y = to_host(yd);
+  bool ok = true;
+  for (int64_t i = 0; i < n; ++i) ok = ok && y[i + 1] == (x[i + 1] > 0 ? x[i + 1] : 0.0f);
+  CHECK(ok);
+  CHECK(std::isnan(y[0]));  // untouched
+}
+
+TEST_CASE("cuda Dropout: the CPU's mask bit for bit; identity in evaluation", "[cuda][sanitize]") {
+  require_device();
+  Context<CUDA> ctx;
+  const Shape s{4, 4096};
+  for (float p : {0.5f, 0.1f}) {
+    Dropout<float, CUDA> drop("fc6_drop", p, 1234);
+    drop.setup(s, ctx);
+    drop.set_training(true);
+    drop.set_step(5);
+    Tensor<float> x = random_host(s), dy = random_host(s);
+    const ref::Relu r = ref::dropout("fc6_drop", p, 1234, 5, x, dy);
+    Tensor<float, CUDA> xd = to_device(x), dyd = to_device(dy), y, dx;
+    poison(y, s);
+    drop.forward(xd, y);
+    poison(dx, s);
+    drop.backward(xd, y, dyd, &dx);
+    CHECK(max_rel_error(to_host(y), r.y) == 0.0);
+    CHECK(max_rel_error(to_host(dx), r.dx) == 0.0);
+    drop.set_training(false);
+    poison(y, s);
+    drop.forward(xd, y);
+    CHECK(max_rel_error(to_host(y), x) == 0.0);
+  }
+}
+
+TEST_CASE("cuda Linear: fc6/fc7/fc8 shapes on cuBLAS, TF32 and FP32", "[cuda]") {
+  require_device();
+  struct Case {
+    Shape in;
+    int64_t out;
+  };
+  const Case cases[] = {{{4, 512, 7, 7}, 4096}, {{4, 4096}, 4096}, {{4, 4096}, 2}, {{5, 4096}, 2622}, {{3, 37}, 13}};
+  Context<CUDA> ctx;
+  for (const Case& cs : cases) {
+    Linear<float, CUDA> fc("fc", 0, cs.out);
+    const Shape ys = fc.setup(cs.in, ctx);
+    const int64_t in = fc.in_features();
+    Tensor<float> x = random_host(cs.in), w = random_host({cs.out, in}, std::sqrt(2.0 / double(in))),
+                  b = random_host({cs.out}, 0.5), dy = random_host(ys);
+    copy_from_host(w, fc.weights.value);
+    copy_from_host(b, fc.biases.value);
+    const ref::Linear r = ref::linear(x, w, b, dy);
+    Tensor<float, CUDA> xd = to_device(x), dyd = to_device(dy), y, dx;
+    for (bool tf32 : {true, false}) {
+      INFO("linear " << cs.in.str() << " -> " << cs.out << (tf32 ? " TF32" : " FP32"));
+      ctx.set_tf32(tf32);
+      poison(y, ys);
+      fc.forward(xd, y);
+      poison(dx, cs.in);
+      poison(fc.weights.grad, w.shape());
+      poison(fc.biases.grad, b.shape());
+      fc.backward(xd, y, dyd, &dx);
+      CHECK(max_rel_error(to_host(y), r.y) < tolerance(tf32));
+      CHECK(max_rel_error(to_host(dx), r.dx) < tolerance(tf32));
+      CHECK(max_rel_error(to_host(fc.weights.grad), r.dw) < tolerance(tf32));
+      CHECK(max_rel_error(to_host(fc.biases.grad), r.db) < kTolFloat32);
+    }
+  }
+}
+
+TEST_CASE("cuda SoftmaxCrossEntropy: graft's fused kernel and cuDNN; bad labels", "[cuda][sanitize]") {
+  require_device();
+  Context<CUDA> ctx;
+  for (int64_t k : {2, 1000, 2622}) {
+    const int64_t n = k == 2622 ? 5 : 64;
+    Tensor<float> z = random_host({n, k}, 4.0);
+    Tensor<int32_t> labels(Shape{n});
+    Rng rng(fresh_seed());
+    for (auto& l : labels) l = int32_t(rng.below(uint64_t(k)));
+    const ref::Softmax r = ref::softmax_xent(z, labels, 0.5f);
+    Tensor<float, CUDA> zd = to_device(z), dz;
+    Tensor<int32_t, CUDA> ld = to_device(labels);
+    for (cuda::SoftmaxImpl impl : {cuda::SoftmaxImpl::Graft, cuda::SoftmaxImpl::Cudnn}) {
+      INFO("softmax n=" << n << " k=" << k << (impl == cuda::SoftmaxImpl::Graft ? " graft" : " cudnn"));
+      ctx.set_softmax_impl(impl);
+      SoftmaxCrossEntropy<float, CUDA> loss;
+      loss.setup(ctx);
+      const double l = loss.forward(zd, ld);
+      CHECK(l == Approx(r.loss).epsilon(1e-5));
+      CHECK(max_rel_error(to_host(loss.probabilities()), r.probs) < 1e-5);
+      poison(dz, Shape{n, k});
+      loss.backward(ld, dz, 0.5f);
+      CHECK(max_rel_error(to_host(dz), r.dlogits) < 1e-5);
+    }
+  }
+  SoftmaxCrossEntropy<float, CUDA> loss("xent");
+  loss.setup(ctx);
+  Tensor<int32_t> bad(Shape{3});
+  bad[0] = 0; bad[1] = 2; bad[2] = 1;
+  Tensor<float, CUDA> z(Shape{3, 2});
+  z.zero();
+  CHECK_THROWS_WITH(loss.forward(z, to_device(bad)),
+                    Catch::Contains("xent (SoftmaxCrossEntropy)") && Catch::Contains("label at index 1"));
+}
+
+TEST_CASE("cuda optimizer updates: SGD (momentum, Nesterov, none) and Adam", "[cuda]") {
+  require_device();
+  Context<CUDA> ctx;
+  for (int64_t n : {int64_t(1) << 20, int64_t(1001)}) {
+    Tensor<float> w = random_host({n}), g = random_host({n}), buf = random_host({n}), m = random_host({n}, 0.1);
+    Tensor<float> v(Shape{n});
+    fill_uniform(v, fresh_seed(), 0.01, 1.0);
+    for (float momentum : {0.9f, 0.0f})
+      for (bool nesterov : {false, true}) {
+        INFO("sgd n=" << n << " momentum " << momentum << (nesterov ? " nesterov" : ""));
+        Tensor<float> wc = clone(w), bc = clone(buf);
+        ref::sgd(wc, g, bc, 0.05f, momentum, 5e-4f, nesterov);
+        Tensor<float, CUDA> wd = to_device(w), gd = to_device(g), bd = to_device(buf);
+        Backend<CUDA>::sgd_update(ctx, n, wd.data(), gd.data(), bd.data(), 0.05f, momentum, 5e-4f, nesterov);
+        CHECK(max_rel_error(to_host(wd), wc) < 1e-6);
+        CHECK(max_rel_error(to_host(bd), bc) < 1e-6);
+      }
+    for (int64_t step : {1, 10}) {
+      INFO("adam n=" << n << " step " << step);
+      Tensor<float> wc = clone(w), mc = clone(m), vc = clone(v);
+      ref::adam(wc, g, mc, vc, 1e-3f, 0.9f, 0.999f, 1e-8f, 1e-4f, step);
+      Tensor<float, CUDA> wd = to_device(w), gd = to_device(g), md = to_device(m), vd = to_device(v);
+      Backend<CUDA>::adam_update(ctx, n, wd.data(), gd.data(), md.data(), vd.data(), 1e-3f, 0.9f, 0.999f, 1e-8f,
+                                 1e-4f, step);
+      CHECK(max_rel_error(to_host(wd), wc) < 1e-6);
+      CHECK(max_rel_error(to_host(md), mc) < 1e-6);
+      CHECK(max_rel_error(to_host(vd), vc) < 1e-6);
+    }
+  }
+}
+
+TEST_CASE("cuda bias kernels: add, fused bias+ReLU and gradient", "[cuda][sanitize]") {
+  require_device();
+  Context<CUDA> ctx;
+  for (const Shape& s : {Shape{2, 64, 56, 56}, Shape{3, 5, 7, 7}, Shape{64, 4096, 1, 1}}) {
+    const int64_t n = s[0], o = s[1], p = s[2] * s[3];
+    Tensor<float> y0 = random_host(s), b = random_host({o});
+    Tensor<float> add(s), fused(s);
+    Tensor<double> db(Shape{o}, 0.0);
+    for (int64_t e = 0; e < s.numel(); ++e) {
+      add[e] = y0[e] + b[(e / p) % o];
+      fused[e] = add[e] > 0 ? add[e] : 0.0f;
+      db[(e / p) % o] += y0[e];
+    }
+    Tensor<float, CUDA> yd = to_device(y0), bd = to_device(b), dbd;
+    kernels::bias_add<float>(n, o, p, yd.data(), bd.data(), ctx.stream());
+    CHECK(max_rel_error(to_host(yd), add) == 0.0);
+    yd = to_device(y0);
+    kernels::bias_relu<float>(n, o, p, yd.data(), bd.data(), ctx.stream());
+    CHECK(max_rel_error(to_host(yd), fused) == 0.0);
+    poison(dbd, Shape{o});
+    yd = to_device(y0);
+    kernels::bias_grad<float>(n, o, p, yd.data(), dbd.data(), ctx.scratch<float>(size_t(n * o)), ctx.stream());
+    CHECK(max_rel_error(to_host(dbd), db) < kTolFloat32);
+  }
+}
+
+TEST_CASE("cuda network: conv-relu-pool-flatten-fc-loss equals the CPU end to end", "[cuda][sanitize]") {
+  require_device();
+  // Composed on both devices with the same weights; compared after forward and backward.
+  Context<CUDA> ctx;
+  ctx.set_tf32(false);
+  Conv2d<float, CUDA> conv("conv1", 3, 8, 3, 1, 1);
+  ReLU<float, CUDA> relu("relu1");
+  MaxPool2d<float, CUDA> pool("pool1", 2, 2);
+  Flatten<float, CUDA> flat("flat");
+  Linear<float, CUDA> fc("fc", 0, 3);
+  SoftmaxCrossEntropy<float, CUDA> loss;
+  const Shape xs{4, 3, 16, 16};
+  Shape s = conv.setup(xs, ctx);
+  s = relu.setup(s, ctx);
+  s = pool.setup(s, ctx);
+  s = flat.setup(s, ctx);
+  fc.setup(s, ctx);
+  loss.setup(ctx);
+  conv.plan().set_impl(ConvImpl::Graft);
+  Tensor<float> x = random_host(xs), w1 = random_host({8, 3, 3, 3}, 0.5), b1 = random_host({8}, 0.1),
+                w2 = random_host({3, 8 * 8 * 8}, 0.1), b2 = random_host({3}, 0.1);
+  Tensor<int32_t> labels(Shape{4});
+  for (int i = 0; i < 4; ++i) labels[i] = i % 3;
+  copy_from_host(w1, conv.weights.value);
+  copy_from_host(b1, conv.biases.value);
+  copy_from_host(w2, fc.weights.value);
+  copy_from_host(b2, fc.biases.value);
+  Tensor<float, CUDA> xd = to_device(x), a, r, p, f, z, dz, df, dp, dr, da, dx;
+  Tensor<int32_t, CUDA> ld = to_device(labels);
+  conv.forward(xd, a);
+  relu.forward(a, r);
+  pool.forward(r, p);
+  flat.forward(p, f);
+  fc.forward(f, z);
+  const double l = loss.forward(z, ld);
+  loss.backward(ld, dz);
+  fc.backward(f, z, dz, &df);
+  flat.backward(p, f, df, &dp);
+  pool.backward(r, p, dp, &dr);
+  relu.backward(a, r, dr, &da);
+  conv.backward(xd, a, da, &dx);
+
+  // The CPU side, layer by layer through the references.
+  const ref::Conv rc = ref::conv2d(conv.window(), x, w1, b1, Tensor<float>(Shape{4, 8, 16, 16}, 0.0f));
+  Tensor<float> a_h = cast<float>(rc.y);
+  const ref::Relu rr = ref::relu(a_h, a_h);
+  const ref::Pool rp = ref::max_pool(pool.window(), rr.y, Tensor<float>(Shape{4, 8, 8, 8}, 0.0f));
+  Tensor<float> f_h = clone(rp.y);
+  f_h.reshape(Shape{4, 8 * 8 * 8});
+  const ref::Linear rl0 = ref::linear(f_h, w2, b2, Tensor<float>(Shape{4, 3}, 0.0f));
+  const ref::Softmax rs = ref::softmax_xent(cast<float>(rl0.y), labels, 1.0f);
+  const ref::Linear rl = ref::linear(f_h, w2, b2, rs.dlogits);
+  Tensor<float> dp_h = cast<float>(rl.dx);
+  dp_h.reshape(Shape{4, 8, 8, 8});
+  const ref::Pool rp2 = ref::max_pool(pool.window(), rr.y, dp_h);
+  const ref::Relu rr2 = ref::relu(a_h, rp2.dx);
+  const ref::Conv rc2 = ref::conv2d(conv.window(), x, w1, b1, rr2.dx);
+
+  CHECK(l == Approx(rs.loss).epsilon(1e-4));
+  CHECK(max_rel_error(to_host(fc.weights.grad), rl.dw) < 1e-4);
+  CHECK(max_rel_error(to_host(conv.weights.grad), rc2.dw) < 1e-4);
+  CHECK(max_rel_error(to_host(conv.biases.grad), rc2.db) < 1e-4);
+  CHECK(max_rel_error(to_host(dx), rc2.dx) < 1e-4);
+}
