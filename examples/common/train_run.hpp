@@ -28,7 +28,10 @@ namespace app {
 struct TrainConfig {
   DataConfig data;
   nn::ModelInfo model;                         // architecture, input, preprocessing
-  bool model_given = false;                    // --width/--input/--norm given: do not adopt the weights' own
+  // Which of the architecture's flags were given: the others are adopted from a described
+  // pretrained model (its width, input, dropout, preprocessing), so that fine-tuning feeds
+  // the trunk what it was trained on.
+  bool width_given = false, input_given = false, dropout_given = false, norm_given = false, resize_given = false;
   std::string weights, prototxt;               // pretrained weights (.npz model, caffe-tensorflow .npy)
   std::vector<std::string> scratch{"fc8"};     // layers not loaded from the weights
   std::string stages = "fc8:5";
@@ -50,7 +53,11 @@ struct TrainConfig {
     model.arch = a.str("arch", "vgg16");
     if (model.arch != "vgg16" && model.arch != "vgg-face")
       throw UsageError("unknown --arch " + model.arch + " (vgg16 or vgg-face)");
-    model_given = a.has("width") || a.has("input") || a.has("norm");
+    width_given = a.has("width");
+    input_given = a.has("input");
+    dropout_given = a.has("dropout");
+    norm_given = a.has("norm");
+    resize_given = a.has("resize");
     model.vgg.width = a.num("width", model.arch == "vgg-face" ? 1.0 : model.vgg.width);
     model.vgg.input = a.integer("input", model.vgg.input);
     model.vgg.dropout = float(a.num("dropout", model.vgg.dropout));
@@ -116,12 +123,15 @@ int run_train(TrainConfig c) {
   fs::create_directories(c.out);
   // A pretrained model file brings its own architecture and preprocessing.
   nn::ModelInfo from_file;
-  if (!c.weights.empty() && !c.model_given && nn::read_model_info(c.weights, from_file)) {
-    c.model.vgg = from_file.vgg;
-    c.model.norm = from_file.norm;
-    c.model.resize = from_file.resize;
-    std::printf("using the architecture of %s: vgg16 width %g, input %lld\n", c.weights.c_str(),
-                c.model.vgg.width, static_cast<long long>(c.model.vgg.input));
+  if (!c.weights.empty() && nn::read_model_info(c.weights, from_file)) {
+    if (!c.width_given) c.model.vgg.width = from_file.vgg.width;
+    if (!c.input_given) c.model.vgg.input = from_file.vgg.input;
+    if (!c.dropout_given) c.model.vgg.dropout = from_file.vgg.dropout;
+    if (!c.norm_given) c.model.norm = from_file.norm;
+    if (!c.resize_given) c.model.resize = from_file.resize;
+    std::printf("using the architecture of %s: vgg16 width %g, input %lld, its preprocessing%s\n", c.weights.c_str(),
+                c.model.vgg.width, static_cast<long long>(c.model.vgg.input),
+                c.norm_given ? " replaced by --norm" : "");
   }
   data::Dataset all = open_dataset(c.data);
   std::printf("%s\n", all.summary().c_str());

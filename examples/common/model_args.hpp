@@ -1,0 +1,54 @@
+// The model a tool evaluates: a self-describing model.npz, or any weights file (a plain
+// caffe-tensorflow .npy, an .npz without description) with the architecture on the command
+// line (--arch --classes --width --input --norm).
+#pragma once
+
+#include <string>
+
+#include "common/cli.hpp"
+#include "common/setup.hpp"
+#include "graft/nn/load_weights.hpp"
+#include "graft/nn/model_file.hpp"
+
+namespace graft {
+namespace app {
+
+struct ModelArgs {
+  std::string weights;
+  nn::ModelInfo info;
+
+  void read(Args& a) {
+    weights = a.str("weights");
+    if (weights.empty()) throw UsageError("--weights FILE is required");
+    const bool described = nn::read_model_info(weights, info);
+    // Command-line values override (or, for a plain file, supply) the description.
+    if (a.has("arch")) info.arch = a.str("arch");
+    if (a.has("classes")) info.classes = split_list(a.str("classes"));
+    info.vgg.width = a.num("width", described ? info.vgg.width : (info.arch == "vgg-face" ? 1.0 : 1.0));
+    info.vgg.input = a.integer("input", described ? info.vgg.input : 224);
+    if (a.has("norm")) info.norm = normalization(a.str("norm"));
+    info.resize = int(a.integer("resize", info.resize));
+    if (info.arch == "vgg-face" && info.classes.empty())
+      for (int i = 0; i < 2622; ++i) info.classes.push_back("id" + std::to_string(i));
+    if (info.classes.empty())
+      throw UsageError(weights + " does not describe its model: give --arch and --classes (e.g. m,f,other)");
+  }
+
+  template <class D>
+  std::unique_ptr<nn::Network<float, D>> load() const {
+    auto net = nn::build<float, D>(info);
+    nn::ModelInfo described;
+    if (nn::read_model_info(weights, described)) nn::load_weights(net->layers(), nn::read_model_weights(weights));
+    else nn::load_weights(net->layers(), weights);
+    net->set_training(false);
+    return net;
+  }
+};
+
+inline const char* model_flags_help() {
+  return "model:  --weights FILE [--arch vgg16|vgg-face --classes a,b,... --width W --input PX\n"
+         "        --norm vgg-face|vgg-face-255|imagenet|unit --resize PX]   (a model.npz needs none of these)\n";
+}
+
+}  // namespace app
+}  // namespace graft
