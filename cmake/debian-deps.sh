@@ -3,9 +3,14 @@
 graft_debian_packages=(build-essential cmake pkg-config git libeigen3-dev libstb-dev catch2
   zlib1g-dev python3-numpy python3-torch python3-torchvision python3-protobuf clang libclang-rt-14-dev)
 
+# The demo needs only the build tools and the library's own dependencies.
+graft_demo_packages=(build-essential cmake pkg-config libeigen3-dev libstb-dev zlib1g-dev)
+
+# graft_install_deps [demo]
 graft_install_deps() {
-  local missing=()
-  for p in "${graft_debian_packages[@]}"; do
+  local missing=() wanted=("${graft_debian_packages[@]}")
+  [ "${1:-}" = demo ] && wanted=("${graft_demo_packages[@]}")
+  for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
