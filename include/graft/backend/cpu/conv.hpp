@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "graft/backend/cpu/context.hpp"
+#include "graft/backend/cpu/conv_algo.hpp"
 #include "graft/backend/cpu/gemm.hpp"
 #include "graft/backend/geometry.hpp"
 
@@ -78,6 +79,9 @@ template <class T>
 class ConvPlan {
  public:
   void setup(Context<CPU>& ctx, const ConvGeometry&) { ctx_ = &ctx; }
+  // Which algorithm runs (automatic: the fastest that applies to the call's geometry).
+  void set_algorithm(ConvAlgo a) { algo_ = a; }
+  ConvAlgo algorithm() const { return algo_; }
 
   void forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
     const int64_t K = g.kernel_volume(), P = g.out_plane();
@@ -144,6 +148,7 @@ class ConvPlan {
     return col;
   }
   Context<CPU>* ctx_ = nullptr;
+  ConvAlgo algo_ = ConvAlgo::automatic;
 };
 
 }  // namespace cpu

@@ -18,6 +18,8 @@ using ConstMatMap = Eigen::Map<const RowMatrix<T>, Eigen::Unaligned, Eigen::Oute
 template <class T>
 using MatMap = Eigen::Map<RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
+inline const char* gemm_library() { return "eigen"; }
+
 // op(A) is m x k, op(B) is k x n, C is m x n.
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
