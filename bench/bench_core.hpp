@@ -42,6 +42,7 @@ struct Options {
   int epochs = 10;
   int uncached_epochs = 0;       // epochs actually run without the cache; 0: all of them
   std::string conv_impl;         // force one conv implementation ("" = the backend's choice)
+  std::string only_layer;        // --layers: only this layer ("" = all)
   uint64_t seed = 1;
 };
 
@@ -291,6 +292,7 @@ std::vector<LayerRow> run_layers(const Options& o) {
   const int64_t n = o.batch;
   for (size_t i = 0; i < net->size(); ++i) {
     auto& l = net->layer(i);
+    if (!o.only_layer.empty() && l.name() != o.only_layer) continue;
     const Shape in1 = net->shape_after(int(i) - 1);
     if (auto* c0 = dynamic_cast<Conv2d<float, D>*>(&l)) {
       Context<D> ctx;
@@ -312,6 +314,7 @@ std::vector<LayerRow> run_layers(const Options& o) {
       const float* w = conv.weights.value.data();
       const float* b = conv.biases.value.data();
       for (const std::string& impl : BenchTraits<D>::conv_impls(g)) {
+        if (!o.conv_impl.empty() && impl != o.conv_impl) continue;
         BenchTraits<D>::select(plan, impl);
         auto add = [&](const char* pass, const Timing& t) {
           rows.push_back({l.name(), shape, impl, pass, g.forward_flops() / 1e9, t.median() * 1e3});

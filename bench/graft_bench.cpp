@@ -35,7 +35,7 @@ void usage(FILE* f) {
       "                   [--device cpu|cuda] [--json] [--layers] [--quick]\n"
       "                   [--width 1.0] [--classes 2] [--warmup 2] [--reps 5] [--peak GFLOPS]\n"
       "                   [--conv auto|im2col|winograd] [--images 4400] [--epochs 10]\n"
-      "                   [--uncached-epochs K]\n"
+      "                   [--uncached-epochs K] [--layer NAME]\n"
       "  forward: inference of one batch; train: forward + backward + Adam step;\n"
       "  head: the fc8-only stage for --epochs epochs over --images images, with the feature\n"
       "  cache and recomputing the trunk (--uncached-epochs K runs only K of the latter and\n"
@@ -68,6 +68,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--reps") o.reps = std::atoi(value(i).c_str());
     else if (a == "--peak") o.peak = std::atof(value(i).c_str());
     else if (a == "--conv") { o.conv_impl = value(i); if (o.conv_impl == "auto") o.conv_impl.clear(); }
+    else if (a == "--layer") { o.only_layer = value(i); o.layers = true; }
     else if (a == "--images") o.images = std::atoll(value(i).c_str());
     else if (a == "--epochs") o.epochs = std::atoi(value(i).c_str());
     else if (a == "--uncached-epochs") o.uncached_epochs = std::atoi(value(i).c_str());
