@@ -15,8 +15,8 @@ endif()
 
 # The CUDA part is compiled only where the CUDA backend exists (graft::cuda and its headers).
 if(TARGET graft::cuda AND EXISTS "${PROJECT_SOURCE_DIR}/include/graft/cuda.hpp"
-   AND EXISTS "${CMAKE_CURRENT_LIST_DIR}/bench_cuda.cu")
-  target_sources(graft-bench PRIVATE ${CMAKE_CURRENT_LIST_DIR}/bench_cuda.cu)
+   AND EXISTS "${CMAKE_CURRENT_LIST_DIR}/graft_bench_cuda.cu")
+  target_sources(graft-bench PRIVATE ${CMAKE_CURRENT_LIST_DIR}/graft_bench_cuda.cu)
   target_link_libraries(graft-bench PRIVATE graft::cuda)
   target_compile_definitions(graft-bench PRIVATE GRAFT_BENCH_CUDA=1)
 endif()

@@ -22,7 +22,7 @@ using namespace graft::bench;
 #if defined(GRAFT_BENCH_CUDA)
 namespace graft {
 namespace bench {
-int run_cuda(const Options& o);  // bench_cuda.cu
+int run_cuda(const Options& o);  // graft_bench_cuda.cu
 }
 }  // namespace graft
 #endif
@@ -91,25 +91,6 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-// A tiny run of every mode and of the layer table: proves graft-bench works (CI).
-int quick(Options o) {
-  o.size = 32;
-  o.width = 0.125;
-  o.batch = 2;
-  o.warmup = 1;
-  o.reps = 2;
-  o.images = 12;
-  o.epochs = 3;
-  for (const char* m : {"forward", "train", "head"}) {
-    o.mode = m;
-    int rc = run<CPU>(o);
-    if (rc) return rc;
-  }
-  o.layers = true;
-  o.peak = 1;  // no peak measurement in CI
-  return run<CPU>(o);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -127,7 +108,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "graft-bench: --device must be cpu or cuda, got %s\n", o.device.c_str());
       return 2;
     }
-    return o.quick ? quick(o) : run<CPU>(o);
+    return o.quick ? quick<CPU>(o) : run<CPU>(o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "graft-bench: %s\n", e.what());
     return 1;
