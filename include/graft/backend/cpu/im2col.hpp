@@ -3,7 +3,7 @@
 // Per image n: Y_n (o x oh*ow) = W (o x c*kh*kw) * col(X_n) (c*kh*kw x oh*ow) + b.
 // A 1x1 convolution with stride 1 and no padding skips im2col: X_n already is col(X_n).
 //
-// Forward and backward-data work in bands of output rows: a band's columns (a few MiB)
+// All three passes work in bands of output rows: a band's columns (a few MiB)
 // stay in cache between their unfolding and their product, where a whole image's columns
 // (115 MiB for VGG16's conv1_2) would go through memory twice. With at least as many images
 // as threads, each thread takes whole images (band after band, one-thread products): no
@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "graft/backend/cpu/context.hpp"
 #include "graft/backend/cpu/gemm.hpp"
@@ -124,25 +125,44 @@ class Im2colConv {
     });
   }
 
-  // dW = sum_n dY_n col(X_n)^T (overwrites dw): one product per image over the whole plane,
-  // every thread on each (the sum over pixels is the long dimension).
+  // dW = sum_n dY_n col(X_n)^T (overwrites dw), band by band. With whole images per thread
+  // each thread sums into a dW of its own; these are added at the end.
   void backward_filter(Context<CPU>& ctx, const ConvGeometry& g, const T* x, const T* dy, T* dw) {
-    const int64_t K = g.kernel_volume(), P = g.out_plane();
-    for (int64_t n = 0; n < g.n; ++n) {
+    const int64_t K = g.kernel_volume(), P = g.out_plane(), wsize = g.o * K;
+    const int threads = Context<CPU>::threads();
+    const bool per_thread = per_thread_images(g);
+    if (per_thread) acc_.resize(Shape{wsize * threads});
+    std::vector<char> used(size_t(threads), 0);
+    each_image_band(ctx, g, [&](int64_t n, int64_t i0, int64_t i1, T* col, bool serial) {
+#if defined(_OPENMP)
+      const int tid = serial ? omp_get_thread_num() : 0;
+#else
+      const int tid = 0;
+#endif
       const T* xn = x + n * g.c * g.in_plane();
-      const T* col = xn;
-      if (!direct(g)) {
-        T* buf = ctx.scratch<T>(size_t(K * P));
-        const int64_t bands = std::max<int64_t>(1, std::min<int64_t>(g.oh, 4 * Context<CPU>::threads()));
+      const int64_t len = (i1 - i0) * g.ow;
+      const T* cols = col;
+      if (direct(g)) cols = xn + i0 * g.ow;
+      else im2col_rows(g, xn, i0, i1, col);
+      const int64_t ldb = direct(g) ? P : len;
+      T* acc = serial ? acc_.data() + wsize * tid : dw;
+      const bool first = serial ? !used[size_t(tid)] : (n == 0 && i0 == 0);
+      used[size_t(tid)] = 1;
+      const T* dyb = dy + n * g.o * P + i0 * g.ow;
+      if (serial)
+        gemm_serial<T>(false, true, g.o, K, len, T(1), dyb, P, cols, ldb, first ? T(0) : T(1), acc, K);
+      else
+        gemm<T>(false, true, g.o, K, len, T(1), dyb, P, cols, ldb, first ? T(0) : T(1), acc, K);
+    });
+    if (!per_thread) return;
+    bool any = false;
+    for (int t = 0; t < threads; ++t) {
+      if (!used[size_t(t)]) continue;
+      const T* a = acc_.data() + wsize * t;
+      const bool copy_only = !any;
 #pragma omp parallel for schedule(static)
-        for (int64_t s = 0; s < bands; ++s) {
-          const int64_t i0 = g.oh * s / bands, i1 = g.oh * (s + 1) / bands;
-          // each band's rows are written as a slice of the whole-plane matrix
-          im2col_plane_slice(g, xn, i0, i1, buf);
-        }
-        col = buf;
-      }
-      gemm<T>(false, true, g.o, K, P, T(1), dy + n * g.o * P, P, col, P, n ? T(1) : T(0), dw, K);
+      for (int64_t i = 0; i < wsize; ++i) dw[i] = copy_only ? a[i] : dw[i] + a[i];
+      any = true;
     }
   }
 
@@ -150,28 +170,6 @@ class Im2colConv {
   static bool direct(const ConvGeometry& g) {
     const Window2d& k = g.win;
     return k.kh == 1 && k.kw == 1 && k.sh == 1 && k.sw == 1 && k.ph == 0 && k.pw == 0;
-  }
-  // Like im2col_rows, but into the rows [i0, i1) of a whole-plane column matrix (ld = P).
-  static void im2col_plane_slice(const ConvGeometry& g, const T* x, int64_t i0, int64_t i1, T* col) {
-    const Window2d& k = g.win;
-    const int64_t rows = g.kernel_volume(), P = g.out_plane();
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t c = r / (k.kh * k.kw), ki = (r / k.kw) % k.kh, kj = r % k.kw;
-      const T* plane = x + c * g.h * g.w;
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t ih = i * k.sh - k.ph + ki;
-        T* row = col + r * P + i * g.ow;
-        if (ih < 0 || ih >= g.h) {
-          for (int64_t j = 0; j < g.ow; ++j) row[j] = T(0);
-          continue;
-        }
-        const T* src = plane + ih * g.w;
-        for (int64_t j = 0; j < g.ow; ++j) {
-          const int64_t iw = j * k.sw - k.pw + kj;
-          row[j] = (iw >= 0 && iw < g.w) ? src[iw] : T(0);
-        }
-      }
-    }
   }
   // Output rows per band: the band's columns take about 4 MiB.
   static int64_t band_rows(const ConvGeometry& g) {
@@ -182,11 +180,15 @@ class Im2colConv {
   // one image in order. With at least as many images as threads, threads take whole images
   // (serial products, each thread its own buffer); otherwise images and bands go one at a
   // time with every thread on each product.
+  static bool per_thread_images(const ConvGeometry& g) {
+    const int threads = Context<CPU>::threads();
+    return g.n >= threads && threads > 1;
+  }
   template <class F>
   void each_image_band(Context<CPU>& ctx, const ConvGeometry& g, F&& f) {
     const int threads = Context<CPU>::threads();
     const int64_t rows = band_rows(g), per = g.kernel_volume() * rows * g.ow;
-    if (g.n >= threads && threads > 1) {
+    if (per_thread_images(g)) {
       T* buf = ctx.scratch<T>(size_t(per * threads));
 #pragma omp parallel for schedule(dynamic, 1)
       for (int64_t n = 0; n < g.n; ++n) {
@@ -203,6 +205,8 @@ class Im2colConv {
     for (int64_t n = 0; n < g.n; ++n)
       for (int64_t i0 = 0; i0 < g.oh; i0 += rows) f(n, i0, std::min(g.oh, i0 + rows), col, false);
   }
+
+  Tensor<T> acc_;  // backward_filter: one dW per thread
 };
 
 }  // namespace cpu

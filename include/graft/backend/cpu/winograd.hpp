@@ -152,11 +152,22 @@ void input_transform(const Tiling& tl, const T* x, int64_t t0, int64_t t1, int64
           for (int64_t q = lo; q < hi; ++q) l[q] = src[q - tl.pw];
           for (int64_t q = std::max(hi, q0); q < q1; ++q) l[q] = T(0);
         }
-        for (int64_t q = q0; q < q1; ++q) {  // B^T d, whole lines at once
-          r[0][q] = line[0][q] - line[2][q];
-          r[1][q] = line[1][q] + line[2][q];
-          r[2][q] = line[2][q] - line[1][q];
-          r[3][q] = line[1][q] - line[3][q];
+        {  // B^T d, whole lines at once
+          const T* l0 = line[0];
+          const T* l1 = line[1];
+          const T* l2 = line[2];
+          const T* l3 = line[3];
+          T* d0 = r[0];
+          T* d1 = r[1];
+          T* d2 = r[2];
+          T* d3 = r[3];
+#pragma GCC ivdep
+          for (int64_t q = q0; q < q1; ++q) {
+            d0[q] = l0[q] - l2[q];
+            d1[q] = l1[q] + l2[q];
+            d2[q] = l2[q] - l1[q];
+            d3[q] = l1[q] - l3[q];
+          }
         }
         T* out = v + c * ld + t;
         const int64_t len = tx1 - tx0;
@@ -180,94 +191,127 @@ void input_transform(const Tiling& tl, const T* x, int64_t t0, int64_t t1, int64
 }
 
 // y[img][o] tiles = A^T M A (+ bias) for the chunk's tiles; positions beyond the output
-// (odd sizes) are dropped.
+// (odd sizes) are dropped. Per run of tiles the four outputs of each tile are computed into
+// four contiguous lines (vectorisable), then interleaved into the two output rows.
 template <class T>
 void output_transform(const Tiling& tl, const T* m, int64_t t0, int64_t t1, int64_t ld,
                       const T* bias, T* y, bool parallel = true) {
   const int64_t plane = tl.o * ld;
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t o = 0; o < tl.o; ++o) {
-    const T b = bias ? bias[o] : T(0);
-    for_each_run(tl, t0, t1, [&](int64_t img, int64_t ty, int64_t tx0, int64_t tx1, int64_t t) {
-      const T* src = m + o * ld + t;
-      T* row0 = y + ((img * tl.o + o) * tl.oh + 2 * ty) * tl.ow;
-      T* row1 = row0 + tl.ow;
-      const bool second_row = 2 * ty + 1 < tl.oh;
-      const int64_t len = tx1 - tx0;
-      // full tiles: both columns inside the output
-      const int64_t full = std::min(len, tl.ow / 2 - tx0);
-      auto tile = [&](int64_t j, T* y00, T* y01, T* y10, T* y11) {
-        T s[4][2];
-        for (int i = 0; i < 4; ++i) {
-          const T m0 = src[(4 * i + 0) * plane + j], m1 = src[(4 * i + 1) * plane + j];
-          const T m2 = src[(4 * i + 2) * plane + j], m3 = src[(4 * i + 3) * plane + j];
-          s[i][0] = m0 + m1 + m2;
-          s[i][1] = m1 - m2 - m3;
-        }
-        *y00 = s[0][0] + s[1][0] + s[2][0] + b;
-        if (y01) *y01 = s[0][1] + s[1][1] + s[2][1] + b;
-        if (y10) *y10 = s[1][0] - s[2][0] - s[3][0] + b;
-        if (y11) *y11 = s[1][1] - s[2][1] - s[3][1] + b;
-      };
-      T* r0 = row0 + 2 * tx0;
-      T* r1 = row1 + 2 * tx0;
-      if (second_row) {
-        for (int64_t j = 0; j < full; ++j) {
-          T s0[4], s1[4];
+#pragma omp parallel if (parallel)
+  {
+    std::vector<T> buf(size_t(4 * tl.tw));
+#pragma omp for schedule(static)
+    for (int64_t o = 0; o < tl.o; ++o) {
+      const T b = bias ? bias[o] : T(0);
+      for_each_run(tl, t0, t1, [&](int64_t img, int64_t ty, int64_t tx0, int64_t tx1, int64_t t) {
+        const int64_t len = tx1 - tx0;
+        T* y00 = buf.data();
+        T* y01 = y00 + tl.tw;
+        T* y10 = y01 + tl.tw;
+        T* y11 = y10 + tl.tw;
+        const T* p[16];
+        for (int xi = 0; xi < 16; ++xi) p[xi] = m + xi * plane + o * ld + t;
+#pragma GCC ivdep
+        for (int64_t j = 0; j < len; ++j) {
+          T s0[4], s1[4];  // M A per row of the tile
           for (int i = 0; i < 4; ++i) {
-            const T m0 = src[(4 * i + 0) * plane + j], m1 = src[(4 * i + 1) * plane + j];
-            const T m2 = src[(4 * i + 2) * plane + j], m3 = src[(4 * i + 3) * plane + j];
+            const T m0 = p[4 * i][j], m1 = p[4 * i + 1][j], m2 = p[4 * i + 2][j], m3 = p[4 * i + 3][j];
             s0[i] = m0 + m1 + m2;
             s1[i] = m1 - m2 - m3;
           }
-          r0[2 * j] = s0[0] + s0[1] + s0[2] + b;
-          r0[2 * j + 1] = s1[0] + s1[1] + s1[2] + b;
-          r1[2 * j] = s0[1] - s0[2] - s0[3] + b;
-          r1[2 * j + 1] = s1[1] - s1[2] - s1[3] + b;
+          y00[j] = s0[0] + s0[1] + s0[2] + b;  // A^T (M A)
+          y01[j] = s1[0] + s1[1] + s1[2] + b;
+          y10[j] = s0[1] - s0[2] - s0[3] + b;
+          y11[j] = s1[1] - s1[2] - s1[3] + b;
         }
-      } else {
-        for (int64_t j = 0; j < full; ++j) tile(j, r0 + 2 * j, r0 + 2 * j + 1, nullptr, nullptr);
-      }
-      for (int64_t j = std::max<int64_t>(full, 0); j < len; ++j)  // the last, half-outside tile
-        tile(j, r0 + 2 * j, nullptr, second_row ? r1 + 2 * j : nullptr, nullptr);
-    });
+        T* r0 = y + ((img * tl.o + o) * tl.oh + 2 * ty) * tl.ow + 2 * tx0;
+        const bool second_row = 2 * ty + 1 < tl.oh;
+        // tiles with both columns inside the output, then at most one half-outside tile
+        const int64_t full = std::max<int64_t>(0, std::min(len, tl.ow / 2 - tx0));
+        for (int64_t j = 0; j < full; ++j) {
+          r0[2 * j] = y00[j];
+          r0[2 * j + 1] = y01[j];
+        }
+        for (int64_t j = full; j < len; ++j) r0[2 * j] = y00[j];
+        if (second_row) {
+          T* r1 = r0 + tl.ow;
+          for (int64_t j = 0; j < full; ++j) {
+            r1[2 * j] = y10[j];
+            r1[2 * j + 1] = y11[j];
+          }
+          for (int64_t j = full; j < len; ++j) r1[2 * j] = y10[j];
+        }
+      });
+    }
   }
 }
 
 // Z[xi][o][t] = (A dY A^T)[xi] for the chunk's tiles (the adjoint of output_transform);
-// positions beyond the output count as zero.
+// positions beyond the output count as zero. Per run the tiles' four values are first
+// gathered into contiguous lines, then transformed (vectorisable).
 template <class T>
 void grad_transform(const Tiling& tl, const T* dy, int64_t t0, int64_t t1, int64_t ld, T* z,
                     bool parallel = true) {
   const int64_t plane = tl.o * ld;
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t o = 0; o < tl.o; ++o) {
-    for_each_run(tl, t0, t1, [&](int64_t img, int64_t ty, int64_t tx0, int64_t tx1, int64_t t) {
-      const T* row0 = dy + ((img * tl.o + o) * tl.oh + 2 * ty) * tl.ow;
-      const bool second_row = 2 * ty + 1 < tl.oh;
-      const T* row1 = row0 + tl.ow;
-      T* dst = z + o * ld + t;
-      for (int64_t j = 0, len = tx1 - tx0; j < len; ++j) {
-        const int64_t col = 2 * (tx0 + j);
-        const bool second_col = col + 1 < tl.ow;
-        const T y00 = row0[col], y01 = second_col ? row0[col + 1] : T(0);
-        const T y10 = second_row ? row1[col] : T(0);
-        const T y11 = second_row && second_col ? row1[col + 1] : T(0);
-        // A dY: rows (y0, y0 + y1, y0 - y1, -y1) of the 2-column tile
-        const T a[4][2] = {{y00, y01}, {y00 + y10, y01 + y11}, {y00 - y10, y01 - y11}, {-y10, -y11}};
-        for (int i = 0; i < 4; ++i) {  // (A dY) A^T: columns (a, a + b, a - b, -b)
-          dst[(4 * i + 0) * plane + j] = a[i][0];
-          dst[(4 * i + 1) * plane + j] = a[i][0] + a[i][1];
-          dst[(4 * i + 2) * plane + j] = a[i][0] - a[i][1];
-          dst[(4 * i + 3) * plane + j] = -a[i][1];
+#pragma omp parallel if (parallel)
+  {
+    std::vector<T> buf(size_t(4 * tl.tw));
+#pragma omp for schedule(static)
+    for (int64_t o = 0; o < tl.o; ++o) {
+      for_each_run(tl, t0, t1, [&](int64_t img, int64_t ty, int64_t tx0, int64_t tx1, int64_t t) {
+        const int64_t len = tx1 - tx0;
+        T* y00 = buf.data();
+        T* y01 = y00 + tl.tw;
+        T* y10 = y01 + tl.tw;
+        T* y11 = y10 + tl.tw;
+        const T* r0 = dy + ((img * tl.o + o) * tl.oh + 2 * ty) * tl.ow + 2 * tx0;
+        const bool second_row = 2 * ty + 1 < tl.oh;
+        const int64_t full = std::max<int64_t>(0, std::min(len, tl.ow / 2 - tx0));
+        for (int64_t j = 0; j < full; ++j) {
+          y00[j] = r0[2 * j];
+          y01[j] = r0[2 * j + 1];
         }
-      }
-    });
+        for (int64_t j = full; j < len; ++j) {
+          y00[j] = r0[2 * j];
+          y01[j] = T(0);
+        }
+        if (second_row) {
+          const T* r1 = r0 + tl.ow;
+          for (int64_t j = 0; j < full; ++j) {
+            y10[j] = r1[2 * j];
+            y11[j] = r1[2 * j + 1];
+          }
+          for (int64_t j = full; j < len; ++j) {
+            y10[j] = r1[2 * j];
+            y11[j] = T(0);
+          }
+        } else {
+          for (int64_t j = 0; j < len; ++j) y10[j] = y11[j] = T(0);
+        }
+        T* q[16];
+        for (int xi = 0; xi < 16; ++xi) q[xi] = z + xi * plane + o * ld + t;
+#pragma GCC ivdep
+        for (int64_t j = 0; j < len; ++j) {
+          // A dY: rows (y0, y0 + y1, y0 - y1, -y1) of the 2-column tile
+          const T a[4][2] = {{y00[j], y01[j]},
+                             {y00[j] + y10[j], y01[j] + y11[j]},
+                             {y00[j] - y10[j], y01[j] - y11[j]},
+                             {-y10[j], -y11[j]}};
+          for (int i = 0; i < 4; ++i) {  // (A dY) A^T: columns (a, a + b, a - b, -b)
+            q[4 * i][j] = a[i][0];
+            q[4 * i + 1][j] = a[i][0] + a[i][1];
+            q[4 * i + 2][j] = a[i][0] - a[i][1];
+            q[4 * i + 3][j] = -a[i][1];
+          }
+        }
+      });
+    }
   }
 }
 
-// Scratch elements for one thread's chunk (its transformed input and products): about the size of a core's L2 cache for
-// VGG's shallow layers; at least kMinChunkTiles tiles, for efficient products.
+// Scratch elements for one thread's chunk (its transformed input and products): about the
+// size of a core's L2 cache for VGG's shallow layers; at least kMinChunkTiles tiles, for
+// efficient products.
 constexpr int64_t kThreadBudget = int64_t(256) << 10;
 constexpr int64_t kMinChunkTiles = 128;
 
