@@ -12,6 +12,8 @@
 #include "graft/backend/cpu/winograd.hpp"
 #include "graft/backend/geometry.hpp"
 
+#include "graft/backend/cpu/parallel.hpp"
+
 namespace graft {
 namespace cpu {
 
@@ -54,7 +56,7 @@ class ConvPlan {
   // db[o] = sum over the batch and the plane of dy (overwrites db).
   void backward_bias(const ConvGeometry& g, const T* dy, T* db) {
     const int64_t P = g.out_plane();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (g.n * g.o * P >= kParallelMin)
     for (int64_t o = 0; o < g.o; ++o) {
       T s = T(0);
       for (int64_t n = 0; n < g.n; ++n) {
