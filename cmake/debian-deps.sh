@@ -1,7 +1,8 @@
 # Sourced by tests/run and examples/demo: installs graft's Debian 12 packages when missing.
 # Needs root (CI runs as root); as another user it says what to install and stops.
 graft_debian_packages=(build-essential cmake pkg-config git libeigen3-dev libstb-dev catch2
-  zlib1g-dev python3-numpy python3-torch python3-torchvision python3-protobuf clang libclang-rt-14-dev)
+  zlib1g-dev python3-numpy python3-torch python3-torchvision python3-protobuf clang libclang-rt-14-dev
+  libopenblas-dev)
 
 # The demo needs only the build tools and the library's own dependencies.
 graft_demo_packages=(build-essential cmake pkg-config libeigen3-dev libstb-dev zlib1g-dev)

@@ -1,6 +1,11 @@
-// [cache]: training the head from cached features gives exactly what recomputing the
-// frozen prefix gives, in memory and spilled to a file.
+// [cache]: training the head from cached features gives what recomputing the frozen prefix
+// gives, in memory and spilled to a file: equal up to float rounding (relative 1e-5), since
+// an image's features computed in another batch may differ in the last bits (OpenBLAS and
+// Winograd block their products by the batch: measured ~1e-7 relative here).
 #include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
 
 #include "graft/cpu.hpp"
 #include "graft/nn/feature_cache.hpp"
@@ -42,6 +47,12 @@ TEST_CASE("Cache boundary: below the first learner and below any dropout while t
   CHECK(nn::cache_boundary(*net) == 0);
 }
 
+namespace {
+bool close(double a, double b, double tol = 1e-5) {
+  return std::abs(a - b) <= tol * std::max(std::abs(a), std::abs(b));
+}
+}  // namespace
+
 TEST_CASE("Training fc8 from the cache equals recomputing the trunk", "[cache]") {
   Data data;
   for (size_t memory : {size_t(1) << 30, size_t(0)}) {  // in memory, then spilled to a file
@@ -58,15 +69,16 @@ TEST_CASE("Training fc8 from the cache equals recomputing the trunk", "[cache]")
     train::TensorSource sa(data.images, data.labels, 16, 5), sb(data.images, data.labels, 16, 5);
     for (int e = 0; e < 3; ++e) {
       auto ea = ta.train_epoch(sa, e), eb = tb.train_epoch(sb, e);
-      CHECK(ea.loss == eb.loss);
+      INFO("epoch " << e << " loss " << ea.loss << " (cached) and " << eb.loss);
+      CHECK(close(ea.loss, eb.loss));
       CHECK(ea.cached_batches == (e == 0 ? 0 : 3));
       CHECK(eb.cached_batches == 0);
     }
     auto& wa = a->find("fc8").params()[0]->value;
     auto& wb = b->find("fc8").params()[0]->value;
-    for (int64_t i = 0; i < wa.size(); ++i) REQUIRE(wa[i] == wb[i]);
+    CHECK(test::max_rel_error(wa, wb) < 1e-5);
     auto va = ta.evaluate(sa, 3), vb = tb.evaluate(sb, 3);
-    CHECK(va.loss == vb.loss);
+    CHECK(close(va.loss, vb.loss));
     CHECK(va.predicted == vb.predicted);
   }
 }

@@ -5,13 +5,15 @@
 
 #include "graft/backend/cpu/gemm.hpp"
 
+#include "graft/backend/cpu/parallel.hpp"
+
 namespace graft {
 namespace cpu {
 
 template <class T>
 void linear_forward(int64_t n, int64_t in, int64_t out, const T* x, const T* w, const T* b, T* y) {
   if (b) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * out >= kParallelMin)
     for (int64_t i = 0; i < n; ++i)
       for (int64_t j = 0; j < out; ++j) y[i * out + j] = b[j];
   }

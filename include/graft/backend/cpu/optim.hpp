@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "graft/backend/cpu/parallel.hpp"
+
 namespace graft {
 namespace cpu {
 
@@ -16,7 +18,7 @@ namespace cpu {
 template <class T>
 void sgd_update(int64_t n, T* w, const T* g, T* buf, float lr, float momentum,
                 float weight_decay, bool nesterov) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     T d = g[i] + T(weight_decay) * w[i];
     if (momentum != 0.0f) {
@@ -36,7 +38,7 @@ void adam_update(int64_t n, T* w, const T* g, T* m, T* v, float lr, float beta1,
   const double c1 = 1.0 - std::pow(double(beta1), double(step));
   const double c2 = 1.0 - std::pow(double(beta2), double(step));
   const T step_size = T(double(lr) / c1), inv_sqrt_c2 = T(1.0 / std::sqrt(c2));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     const T d = g[i] + T(weight_decay) * w[i];
     m[i] = T(beta1) * m[i] + T(1 - beta1) * d;

@@ -10,6 +10,8 @@
 #include "graft/backend/cpu/context.hpp"
 #include "graft/backend/geometry.hpp"
 
+#include "graft/backend/cpu/parallel.hpp"
+
 namespace graft {
 namespace cpu {
 
@@ -24,7 +26,7 @@ class PoolPlan {
 
   void backward(const ConvGeometry& g, const T* x, const T* /*y*/, const T* dy, T* dx) {
     const int64_t planes = g.n * g.c;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * g.in_plane() >= kParallelMin)
     for (int64_t pl = 0; pl < planes; ++pl) {
       T* d = dx + pl * g.in_plane();
       for (int64_t i = 0; i < g.in_plane(); ++i) d[i] = T(0);
@@ -59,7 +61,7 @@ class PoolPlan {
   template <class F>
   static void each_window(const ConvGeometry& g, const T* x, F&& f) {
     const int64_t planes = g.n * g.c;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * g.in_plane() >= kParallelMin)
     for (int64_t pl = 0; pl < planes; ++pl) {
       const T* xp = x + pl * g.in_plane();
       for (int64_t i = 0; i < g.oh; ++i)

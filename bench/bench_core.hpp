@@ -1,0 +1,358 @@
+// The benchmark core of graft-bench, a template on the device so that the same code times
+// the CPU backend (graft_bench.cpp) and the CUDA backend (bench_cuda.cu).
+//
+// Every measurement is the median of timed repetitions after warm-up repetitions (which
+// also make every buffer reach its final size, so that no timed repetition allocates).
+// What a device must provide is BenchTraits<D> (see cpu_traits.hpp): sync(), the conv
+// implementations it can select per layer, and the FMA peak used for fractions.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "graft/core/error.hpp"
+#include "graft/core/random.hpp"
+#include "graft/core/tensor.hpp"
+#include "graft/layers/layers.hpp"
+#include "graft/nn/nn.hpp"
+#include "graft/train/batch.hpp"
+#include "graft/train/optimizer.hpp"
+#include "graft/train/trainer.hpp"
+#include "json.hpp"
+
+namespace graft {
+namespace bench {
+
+struct Options {
+  std::string net = "vgg16";
+  std::string mode = "forward";  // forward | train | head
+  std::string device = "cpu";
+  int64_t size = 224, batch = 8, classes = 2;
+  double width = 1.0;            // VGG width multiplier (0.25: the reduced geometry)
+  int warmup = 2, reps = 5;
+  bool json = false, layers = false, quick = false;
+  double peak = 0;               // GFLOP/s for fractions; 0: measure (CPU) or unknown
+  // head mode: the fc8-only stage over `images` samples for `epochs` epochs
+  int64_t images = 4400;
+  int epochs = 10;
+  int uncached_epochs = 0;       // epochs actually run without the cache; 0: all of them
+  std::string conv_impl;         // force one conv implementation ("" = the backend's choice)
+  std::string only_layer;        // --layers: only this layer ("" = all)
+  uint64_t seed = 1;
+};
+
+template <class D>
+struct BenchTraits;  // specialised per device
+
+inline double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+struct Timing {
+  std::vector<double> seconds;  // each timed repetition
+  double median() const {
+    if (seconds.empty()) return 0;
+    std::vector<double> s = seconds;
+    std::sort(s.begin(), s.end());
+    const size_t n = s.size();
+    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+  }
+  double min() const { return seconds.empty() ? 0 : *std::min_element(seconds.begin(), seconds.end()); }
+};
+
+// Runs f warmup times untimed, then reps times timed; `sync` waits for the device.
+template <class F, class S>
+Timing time_reps(int warmup, int reps, F&& f, S&& sync) {
+  for (int i = 0; i < warmup; ++i) f();
+  sync();
+  Timing t;
+  for (int i = 0; i < reps; ++i) {
+    const double t0 = now_seconds();
+    f();
+    sync();
+    t.seconds.push_back(now_seconds() - t0);
+  }
+  return t;
+}
+
+template <class T>
+void fill_random(Tensor<T>& t, uint64_t seed, double scale) {
+  Rng rng(seed);
+  for (auto& v : t) v = static_cast<T>(scale * rng.normal());
+}
+
+// A host tensor of random values copied to device D.
+template <class D>
+void random_on_device(const Shape& s, uint64_t seed, double scale, Tensor<float, D>& out) {
+  Tensor<float> h(s);
+  fill_random(h, seed, scale);
+  copy_from_host(h, out);
+}
+
+template <class D>
+bool all_finite(const Tensor<float, D>& t) {
+  Tensor<float> h;
+  copy_to_host(t, h);
+  for (float v : h)
+    if (!std::isfinite(v)) return false;
+  return true;
+}
+
+// ---- FLOP counts (FLOP = 2 multiply-adds) of a network's conv and fc layers ----
+struct NetFlops {
+  double forward = 0;   // per image
+  double train = 0;     // forward + weight gradients + input gradients above the lowest learner
+};
+
+template <class D>
+NetFlops count_flops(nn::Network<float, D>& net) {
+  NetFlops f;
+  const int low = net.lowest_learning_layer();
+  for (size_t i = 0; i < net.size(); ++i) {
+    auto& l = net.layer(i);
+    double fl = 0;
+    if (auto* c = dynamic_cast<Conv2d<float, D>*>(&l)) {
+      const Shape& out = net.shape_after(int(i));
+      fl = 2.0 * double(out.numel()) * double(c->in_channels() * c->window().kh * c->window().kw);
+    } else if (auto* fc = dynamic_cast<Linear<float, D>*>(&l)) {
+      fl = 2.0 * double(fc->in_features()) * double(fc->out_features());
+    }
+    f.forward += fl;
+    if (low >= 0 && int(i) >= low) f.train += fl * (l.learns() ? 2 : 1) + (int(i) > low ? fl : 0);
+    else f.train += fl;
+  }
+  return f;
+}
+
+template <class D>
+std::unique_ptr<nn::Network<float, D>> make_net(const Options& o) {
+  GRAFT_CHECK(o.net == "vgg16", "graft-bench: unknown --net ", o.net, " (known: vgg16)");
+  auto net = nn::vgg16<float, D>(o.classes, {o.width, o.size, 0.5f});
+  net->initialize(o.seed);
+  return net;
+}
+
+template <class D>
+void apply_conv_impl(nn::Network<float, D>& net, const std::string& impl) {
+  if (impl.empty()) return;
+  for (auto* l : net.layers())
+    if (auto* c = dynamic_cast<Conv2d<float, D>*>(l)) BenchTraits<D>::select(c->plan(), impl);
+}
+
+inline void put_timing(Json& j, const Timing& t, int64_t images) {
+  const double med = t.median();
+  j.num("images_per_second", med > 0 ? double(images) / med : 0);
+  j.num("ms_per_batch", med * 1e3);
+  j.num("ms_min", t.min() * 1e3);
+  j.list("ms_reps", t.seconds, 1e3);
+}
+
+// ---- forward / train: one batch of random images, as in inference and fine-tuning ----
+template <class D>
+Json run_network(const Options& o) {
+  auto net = make_net<D>(o);
+  apply_conv_impl(*net, o.conv_impl);
+  Context<D>& ctx = net->context();
+  auto sync = [&] { BenchTraits<D>::sync(ctx); };
+  Tensor<float, D> x, dz;
+  random_on_device<D>(Shape{o.batch, 3, o.size, o.size}, o.seed + 1, 50.0, x);  // pixel-like scale
+  Json j;
+  j.str("device", o.device);
+  j.str("mode", o.mode);
+  j.str("net", o.net);
+  j.num("size", double(o.size));
+  j.num("batch", double(o.batch));
+  j.num("width", o.width);
+  const NetFlops fl = count_flops(*net);
+  Timing t;
+  if (o.mode == "forward") {
+    net->set_training(false);
+    t = time_reps(o.warmup, o.reps, [&] { net->forward(x); }, sync);
+    GRAFT_CHECK(all_finite(net->output()), "graft-bench: the forward output is not finite");
+    j.num("gflop_per_image", fl.forward / 1e9);
+  } else {
+    net->set_training(true);
+    train::Adam<float, D> opt;
+    SoftmaxCrossEntropy<float, D> loss;
+    loss.setup(ctx);
+    Tensor<int32_t> labels_h(Shape{o.batch});
+    Rng rng(o.seed + 2);
+    for (auto& l : labels_h) l = int32_t(rng.below(uint64_t(o.classes)));
+    Tensor<int32_t, D> labels;
+    copy_from_host(labels_h, labels);
+    auto params = net->params(true);
+    double last_loss = 0;
+    t = time_reps(o.warmup, o.reps, [&] {
+      last_loss = loss.forward(net->forward(x), labels);
+      loss.backward(labels, dz);
+      net->backward(dz);
+      opt.step(ctx, params);
+    }, sync);
+    GRAFT_CHECK(std::isfinite(last_loss), "graft-bench: the training loss is not finite");
+    j.num("loss", last_loss);
+    j.num("gflop_per_image", fl.train / 1e9);
+  }
+  put_timing(j, t, o.batch);
+  const double med = t.median(), per_image = o.mode == "forward" ? fl.forward : fl.train;
+  j.num("gflops", med > 0 ? per_image * double(o.batch) / med / 1e9 : 0);
+  j.num("warmup", o.warmup);
+  j.num("reps", o.reps);
+  return j;
+}
+
+// ---- head: the fc8-only stage, with the Trainer's feature cache and without ----
+template <class D>
+Json run_head(const Options& o) {
+  Tensor<float> images(Shape{o.images, 3, o.size, o.size});
+  fill_random(images, o.seed + 3, 50.0);
+  Tensor<int32_t> labels(Shape{o.images});
+  for (int64_t i = 0; i < o.images; ++i) labels[i] = int32_t(i % o.classes);
+  const int uncached = o.uncached_epochs > 0 ? std::min(o.uncached_epochs, o.epochs) : o.epochs;
+
+  auto epochs = [&](bool use_cache, int n, std::vector<double>& secs, int64_t& cached_batches) {
+    auto net = make_net<D>(o);
+    apply_conv_impl(*net, o.conv_impl);
+    net->freeze_all();
+    net->unfreeze("fc8");
+    train::Adam<float, D> opt;
+    typename train::Trainer<D>::Options to;
+    to.use_cache = use_cache;
+    to.cache_memory = size_t(8) << 30;
+    train::Trainer<D> trainer(*net, opt, to);
+    train::TensorSource src(images, labels, o.batch, o.seed + 4);
+    cached_batches = 0;
+    for (int e = 0; e < n; ++e) {
+      auto st = trainer.train_epoch(src, uint64_t(e + 1));
+      BenchTraits<D>::sync(net->context());
+      GRAFT_CHECK(std::isfinite(st.loss), "graft-bench: head training loss is not finite");
+      secs.push_back(st.seconds);
+      cached_batches += st.cached_batches;
+    }
+  };
+  std::vector<double> with, without;
+  int64_t cached_with = 0, cached_without = 0;
+  epochs(true, o.epochs, with, cached_with);
+  epochs(false, uncached, without, cached_without);
+  GRAFT_CHECK(cached_without == 0, "graft-bench: the uncached run read the cache");
+  GRAFT_CHECK(o.epochs < 2 || cached_with > 0, "graft-bench: the cached run never read the cache");
+
+  Timing later;  // cached epochs after the first (which computes the trunk and fills the cache)
+  later.seconds.assign(with.begin() + (with.size() > 1 ? 1 : 0), with.end());
+  Timing unc;
+  unc.seconds = without;
+  double total_with = 0;
+  for (double s : with) total_with += s;
+  const double total_without = unc.median() * o.epochs;  // = the sum when all were run
+  double sum_without = 0;
+  for (double s : without) sum_without += s;
+
+  Json j;
+  j.str("device", o.device);
+  j.str("mode", "head");
+  j.num("size", double(o.size));
+  j.num("width", o.width);
+  j.num("batch", double(o.batch));
+  j.num("images", double(o.images));
+  j.num("epochs", o.epochs);
+  j.num("uncached_epochs_run", uncached);
+  j.list("cached_epoch_s", with, 1.0);
+  j.list("uncached_epoch_s", without, 1.0);
+  j.num("first_epoch_s", with.empty() ? 0 : with[0]);
+  j.num("cached_epoch_median_s", later.median());
+  j.num("uncached_epoch_median_s", unc.median());
+  j.num("gain_per_epoch", later.median() > 0 ? unc.median() / later.median() : 0);
+  j.num("total_cached_s", total_with);
+  j.num(uncached == o.epochs ? "total_uncached_s" : "total_uncached_estimated_s",
+        uncached == o.epochs ? sum_without : total_without);
+  j.num("gain_total", total_with > 0 ? (uncached == o.epochs ? sum_without : total_without) / total_with : 0);
+  // What the head stage costs per image and epoch, for scaling to other data set sizes.
+  j.num("cached_us_per_image", later.median() / double(o.images) * 1e6);
+  j.num("uncached_ms_per_image", unc.median() / double(o.images) * 1e3);
+  // images_per_second of the cached stage, so that --json always has the common keys
+  j.num("images_per_second", later.median() > 0 ? double(o.images) / later.median() : 0);
+  j.num("ms_per_batch", later.median() > 0 ? later.median() * 1e3 * double(o.batch) / double(o.images) : 0);
+  return j;
+}
+
+// ---- --layers: every conv and fc shape of the network, each pass, each implementation ----
+struct LayerRow {
+  std::string layer, shape, impl, pass;
+  double gflop = 0, ms = 0;
+};
+
+template <class D>
+std::vector<LayerRow> run_layers(const Options& o) {
+  auto net = make_net<D>(o);
+  std::vector<LayerRow> rows;
+  const int64_t n = o.batch;
+  for (size_t i = 0; i < net->size(); ++i) {
+    auto& l = net->layer(i);
+    if (!o.only_layer.empty() && l.name() != o.only_layer) continue;
+    const Shape in1 = net->shape_after(int(i) - 1);
+    if (auto* c0 = dynamic_cast<Conv2d<float, D>*>(&l)) {
+      Context<D> ctx;
+      Conv2d<float, D> conv(l.name(), c0->in_channels(), c0->out_channels(), c0->window());
+      const Shape xs{n, in1[1], in1[2], in1[3]};
+      const Shape ys = conv.setup(xs, ctx);
+      conv.initialize(o.seed);
+      ConvGeometry g;
+      g.n = n; g.c = xs[1]; g.h = xs[2]; g.w = xs[3];
+      g.o = ys[1]; g.oh = ys[2]; g.ow = ys[3];
+      g.win = c0->window();
+      Tensor<float, D> x, dy, y(ys), dx(xs), dw(conv.weights.value.shape());
+      random_on_device<D>(xs, o.seed + 10 + i, 1.0, x);
+      random_on_device<D>(ys, o.seed + 20 + i, 1.0, dy);
+      auto sync = [&] { BenchTraits<D>::sync(ctx); };
+      const std::string shape = std::to_string(g.c) + "->" + std::to_string(g.o) + " @" +
+                                std::to_string(g.h) + "x" + std::to_string(g.w);
+      auto& plan = conv.plan();
+      const float* w = conv.weights.value.data();
+      const float* b = conv.biases.value.data();
+      for (const std::string& impl : BenchTraits<D>::conv_impls(g)) {
+        if (!o.conv_impl.empty() && impl != o.conv_impl) continue;
+        BenchTraits<D>::select(plan, impl);
+        auto add = [&](const char* pass, const Timing& t) {
+          rows.push_back({l.name(), shape, impl, pass, g.forward_flops() / 1e9, t.median() * 1e3});
+        };
+        const int wu = std::max(1, o.warmup - 1);
+        add("forward", time_reps(wu, o.reps, [&] { plan.forward(g, x.data(), w, b, y.data()); }, sync));
+        add("backward-data", time_reps(wu, o.reps, [&] { plan.backward_data(g, w, dy.data(), dx.data()); }, sync));
+        add("backward-filter", time_reps(wu, o.reps, [&] { plan.backward_filter(g, x.data(), dy.data(), dw.data()); }, sync));
+        GRAFT_CHECK(all_finite(y) && all_finite(dx) && all_finite(dw),
+                    "graft-bench: ", l.name(), " (", impl, ") wrote a non-finite value");
+      }
+    } else if (auto* fc = dynamic_cast<Linear<float, D>*>(&l)) {
+      Context<D> ctx;
+      const int64_t in = fc->in_features(), out = fc->out_features();
+      Tensor<float, D> x, dy, w, b, y(Shape{n, out}), dx(Shape{n, in}), dw(Shape{out, in}), db(Shape{out});
+      random_on_device<D>(Shape{n, in}, o.seed + 30 + i, 1.0, x);
+      random_on_device<D>(Shape{n, out}, o.seed + 40 + i, 1.0, dy);
+      random_on_device<D>(Shape{out, in}, o.seed + 50 + i, 0.01, w);
+      random_on_device<D>(Shape{out}, o.seed + 60 + i, 0.1, b);
+      auto sync = [&] { BenchTraits<D>::sync(ctx); };
+      const std::string shape = std::to_string(in) + "->" + std::to_string(out);
+      const double gf = 2.0 * double(n) * double(in) * double(out) / 1e9;
+      const int wu = std::max(1, o.warmup - 1);
+      auto add = [&](const char* pass, const Timing& t) {
+        rows.push_back({l.name(), shape, BenchTraits<D>::gemm_name(), pass, gf, t.median() * 1e3});
+      };
+      add("forward", time_reps(wu, o.reps, [&] {
+        Backend<D>::linear_forward(ctx, n, in, out, x.data(), w.data(), b.data(), y.data()); }, sync));
+      add("backward-data", time_reps(wu, o.reps, [&] {
+        Backend<D>::linear_backward_data(ctx, n, in, out, dy.data(), w.data(), dx.data()); }, sync));
+      add("backward-filter", time_reps(wu, o.reps, [&] {
+        Backend<D>::linear_backward_params(ctx, n, in, out, x.data(), dy.data(), dw.data(), db.data()); }, sync));
+      GRAFT_CHECK(all_finite(y) && all_finite(dx) && all_finite(dw),
+                  "graft-bench: ", l.name(), " wrote a non-finite value");
+    }
+  }
+  return rows;
+}
+
+}  // namespace bench
+}  // namespace graft

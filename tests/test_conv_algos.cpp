@@ -1,0 +1,145 @@
+// [conv]: every host convolution algorithm against the im2col reference, on random inputs,
+// forward, backward-data and backward-filter, with outputs poisoned (NaN) before each call.
+//
+// Error = max |algo - im2col| / max |im2col| per output. Tolerances: 5e-6 in float32
+// (Winograd F(2x2, 3x3) measured here at up to 7e-7 for y and dx and 1.05e-6 for dw, which
+// sums over the batch too: within a few float roundings of the summation itself, since the
+// transforms only add and halve), 1e-12 in double (measured below 1e-15).
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "graft/cpu.hpp"
+#include "support/gradcheck.hpp"
+#include "support/random_fill.hpp"
+
+using namespace graft;
+using test::fill_normal;
+using test::max_rel_error;
+
+namespace {
+
+template <class T>
+struct Outputs {
+  Tensor<T> y, dx, dw, db;
+};
+
+// Runs forward and both backward passes of `conv` with algorithm `a`.
+template <class T>
+Outputs<T> run(Conv2d<T>& conv, cpu::ConvAlgo a, const Tensor<T>& x, const Tensor<T>& dy) {
+  conv.plan().set_algorithm(a);
+  Outputs<T> out;
+  out.y.resize(dy.shape());
+  poison(out.y);
+  conv.forward(x, out.y);
+  out.dx.resize(x.shape());
+  poison(out.dx);
+  conv.weights.grad.resize(conv.weights.value.shape());
+  poison(conv.weights.grad);
+  conv.backward(x, out.y, dy, &out.dx);
+  out.dw = clone(conv.weights.grad);
+  return out;
+}
+
+struct Case {
+  int64_t n, c, h, w, o;
+  Window2d win;
+};
+
+template <class T>
+void compare(const Case& k, double tol, uint64_t seed) {
+  Context<CPU> ctx;
+  Conv2d<T> conv("conv", k.c, k.o, k.win);
+  const Shape ys = conv.setup(Shape{k.n, k.c, k.h, k.w}, ctx);
+  fill_normal(conv.weights.value, seed, 0.1);
+  fill_normal(conv.biases.value, seed + 1, 0.5);
+  Tensor<T> x(Shape{k.n, k.c, k.h, k.w}), dy(ys);
+  fill_normal(x, seed + 2);
+  fill_normal(dy, seed + 3);
+  const Outputs<T> ref = run(conv, cpu::ConvAlgo::im2col, x, dy);
+  const Outputs<T> wg = run(conv, cpu::ConvAlgo::winograd, x, dy);
+  const double ey = max_rel_error(wg.y, ref.y), edx = max_rel_error(wg.dx, ref.dx),
+               edw = max_rel_error(wg.dw, ref.dw);
+  INFO("input (" << k.n << ", " << k.c << ", " << k.h << ", " << k.w << ") -> " << k.o << ", window "
+                 << k.win.str() << ": errors y " << ey << ", dx " << edx << ", dw " << edw);
+  CHECK(ey < tol);
+  CHECK(edx < tol);
+  CHECK(edw < tol);
+}
+
+}  // namespace
+
+TEST_CASE("Winograd F(2x2,3x3) equals im2col on VGG16's conv shapes (float)", "[conv]") {
+  // Every distinct (in, out) channel pair of VGG16, at sizes reduced to keep the test short;
+  // batch and spatial size drawn at random (odd sizes included).
+  const int64_t pairs[][2] = {{3, 64}, {64, 64}, {64, 128}, {128, 128}, {128, 256},
+                              {256, 256}, {256, 512}, {512, 512}};
+  Rng rng(2024);
+  for (const auto& p : pairs) {
+    const int64_t n = 1 + int64_t(rng.below(3)), h = 4 + int64_t(rng.below(21)),
+                  w = 4 + int64_t(rng.below(21));
+    compare<float>({n, p[0], h, w, p[1], {3, 3, 1, 1, 1, 1, false}}, 5e-6, 100 + uint64_t(p[1]));
+  }
+}
+
+TEST_CASE("Winograd equals im2col at full VGG16 sizes (float)", "[conv]") {
+  compare<float>({2, 64, 56, 56, 128, {3, 3, 1, 1, 1, 1, false}}, 5e-6, 7);   // conv3_1-like
+  compare<float>({8, 512, 14, 14, 512, {3, 3, 1, 1, 1, 1, false}}, 5e-6, 8);  // conv5_x, batch 8
+  // im2col in many bands of rows (4 MiB of columns each): whole images per thread (n = 2)
+  // and one image with every thread on each product (n = 1)
+  compare<float>({2, 64, 150, 150, 8, {3, 3, 1, 1, 1, 1, false}}, 5e-6, 9);
+  compare<float>({1, 64, 150, 151, 8, {3, 3, 1, 1, 1, 1, false}}, 5e-6, 10);
+}
+
+TEST_CASE("Winograd equals im2col for odd sizes and every padding (double)", "[conv]") {
+  const Case cases[] = {
+      {2, 3, 7, 6, 4, {3, 3, 1, 1, 1, 1, false}},  // odd output height
+      {3, 5, 9, 11, 6, {3, 3, 1, 1, 0, 0, false}}, // no padding (output 7 x 9)
+      {1, 4, 5, 8, 3, {3, 3, 1, 1, 2, 2, false}},  // padding 2 (output larger than input)
+      {2, 6, 8, 9, 7, {3, 3, 1, 1, 1, 0, false}},  // different padding per axis
+      {1, 2, 3, 3, 2, {3, 3, 1, 1, 0, 0, false}},  // one output pixel
+      {2, 17, 2, 13, 9, {3, 3, 1, 1, 1, 2, false}},
+  };
+  uint64_t seed = 40;
+  for (const auto& k : cases) compare<double>(k, 1e-12, seed += 10);
+}
+
+TEST_CASE("Conv2d gradcheck through each algorithm (double)", "[conv][gradcheck]") {
+  for (cpu::ConvAlgo a : {cpu::ConvAlgo::im2col, cpu::ConvAlgo::winograd}) {
+    for (const Window2d win : {Window2d{3, 3, 1, 1, 1, 1, false}, Window2d{3, 3, 1, 1, 0, 2, false}}) {
+      Context<CPU> ctx;
+      Conv2d<double> conv("conv_algo", 3, 4, win);
+      conv.setup(Shape{2, 3, 7, 6}, ctx);
+      conv.plan().set_algorithm(a);
+      int s = 1;
+      for (auto* p : conv.params()) fill_normal(p->value, uint64_t(s++), 0.5);
+      Tensor<double> x(Shape{2, 3, 7, 6});
+      fill_normal(x, 3);
+      const test::GradReport r = test::gradcheck(conv, x, 7);
+      INFO(cpu::conv_algo_name(a) << " window " << win.str() << ": worst gradient error " << r.worst());
+      CHECK(r.param.size() == 2);
+      CHECK(r.worst() < 1e-6);
+    }
+  }
+}
+
+TEST_CASE("Convolution algorithms: selection and refusal", "[conv]") {
+  Context<CPU> ctx;
+  Conv2d<float> strided("strided", 4, 4, 3, 2, 1);
+  strided.setup(Shape{1, 4, 8, 8}, ctx);
+  strided.plan().set_algorithm(cpu::ConvAlgo::winograd);
+  Tensor<float> x(Shape{1, 4, 8, 8}, 1.0f), y;
+  CHECK_THROWS_WITH(strided.forward(x, y), Catch::Contains("winograd") && Catch::Contains("does not apply"));
+  CHECK(cpu::parse_conv_algo("im2col") == cpu::ConvAlgo::im2col);
+  CHECK_THROWS_WITH(cpu::parse_conv_algo("fft"), Catch::Contains("unknown convolution algorithm"));
+  ConvGeometry g;
+  g.n = 1; g.c = 256; g.h = 8; g.w = 8; g.o = 256; g.oh = 8; g.ow = 8;
+  g.win = Window2d{3, 3, 1, 1, 1, 1, false};
+  cpu::ConvPlan<float> plan;
+  CHECK(plan.chosen(g) == cpu::ConvAlgo::winograd);  // the default for VGG's deeper convolutions
+  g.c = 3;
+  CHECK(plan.chosen(g) == cpu::ConvAlgo::im2col);    // too few channels to gain
+  g.c = 256;
+  g.win.sh = 2;
+  CHECK(plan.chosen(g) == cpu::ConvAlgo::im2col);    // strided: Winograd does not apply
+}
