@@ -1,17 +1,10 @@
 # graft-bench: networks and layers on the CPU (and on CUDA when the CUDA backend is built),
 # and compare_torch.py, the same configurations in PyTorch with a driver running both.
-option(GRAFT_BENCH_NATIVE "Compile graft-bench for this machine's instruction set (-march=native)" ON)
 
 add_executable(graft-bench ${CMAKE_CURRENT_LIST_DIR}/graft_bench.cpp)
 target_link_libraries(graft-bench PRIVATE graft::graft)
 target_compile_options(graft-bench PRIVATE -Wall -Wextra)
-if(GRAFT_BENCH_NATIVE)
-  include(CheckCXXCompilerFlag)
-  check_cxx_compiler_flag(-march=native GRAFT_HAS_MARCH_NATIVE)
-  if(GRAFT_HAS_MARCH_NATIVE)
-    target_compile_options(graft-bench PRIVATE -march=native)
-  endif()
-endif()
+graft_native(graft-bench)
 
 # The CUDA part is compiled only where the CUDA backend exists (graft::cuda and its headers).
 if(TARGET graft::cuda AND EXISTS "${PROJECT_SOURCE_DIR}/include/graft/cuda.hpp"
