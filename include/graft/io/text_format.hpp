@@ -185,7 +185,9 @@ class Parser {
       t.kind = Token::punct;
       t.text = std::string(1, get_char());
     } else {
-      fail(line_, col_, "unexpected character ", quote(std::string(1, c)));
+      const unsigned char u = static_cast<unsigned char>(c);
+      fail(line_, col_, "unexpected character ", quote(std::string(1, c)),
+           u < 0x20 || u == 0x7f ? " (binary data: is it the .caffemodel rather than the .prototxt?)" : "");
     }
     return t;
   }

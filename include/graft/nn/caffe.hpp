@@ -236,11 +236,11 @@ inline io::WeightsDict caffe_weights(io::CaffeModel&& model, const io::CaffeNet&
     for (auto& cand : model.layers)
       if (cand.name == l.name && (!ml || (ml->blobs.empty() && !cand.blobs.empty()))) ml = &cand;
     GRAFT_CHECK(ml && !ml->blobs.empty(), file, ": has no blobs for layer ", quote(l.name), " (", l.type, ", ", at, ")");
-    GRAFT_CHECK(ml->type == l.type, file, ": layer ", quote(l.name), " is a ", ml->type, " there, but a ", l.type,
+    GRAFT_CHECK(ml->type == l.type, file, ": layer ", quote(l.name), " has type ", ml->type, " there, but ", l.type,
                 " in ", at);
     const size_t want = l.bias_term ? 2 : 1;
     GRAFT_CHECK(ml->blobs.size() == want, file, ": layer ", quote(l.name), " has ", ml->blobs.size(), " blobs, but ",
-                at, " makes it a ", l.type, l.bias_term ? " with" : " without", " bias, which has ", want);
+                at, " gives it ", want, l.bias_term ? " (weights and biases)" : " (weights; bias_term is false)");
     const bool conv = l.type == "Convolution";
     for (size_t b = 0; b < want; ++b) {
       io::CaffeBlob& blob = ml->blobs[b];
