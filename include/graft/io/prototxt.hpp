@@ -26,10 +26,9 @@
 // computes and are ignored. Errors are graft::Error "FILE:LINE: what".
 #pragma once
 
-#include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <limits>
 #include <map>
 #include <string>
@@ -239,11 +238,12 @@ class PrototxtReader {
     std::string s = f.value;
     if (!s.empty() && (s.back() == 'f' || s.back() == 'F') && s.find_first_of("xXnN") == std::string::npos)
       s.pop_back();  // "0.5f"
-    errno = 0;
-    char* end = nullptr;
-    const double v = std::strtod(s.c_str(), &end);
-    if (s.empty() || end != s.c_str() + s.size() || s.find_first_of("xX") != std::string::npos)
-      fail(f, "'", f.name, "' must be a number, got ", scalar(f));
+    // from_chars, not strtod: the same result whatever the program's locale.
+    double v = 0;
+    const char* first = s.c_str();
+    const char* last = first + s.size();
+    const auto r = std::from_chars(first, last, v);
+    if (s.empty() || r.ec != std::errc() || r.ptr != last) fail(f, "'", f.name, "' must be a number, got ", scalar(f));
     return v;
   }
   bool boolean(const text::Field& f) const {
@@ -316,7 +316,11 @@ class PrototxtReader {
   Shape input_dims(const std::vector<int64_t>& dims, int line) const {
     if (dims.size() != 2 && dims.size() != 4)
       fail(line, "the input has ", dims.size(), " dimensions; graft takes (batch, features) or (batch, channels, height, width)");
-    return Shape(dims);
+    try {
+      return Shape(dims);
+    } catch (const Error& e) {
+      fail(line, "the input's ", e.what());
+    }
   }
   std::vector<int64_t> dims_of(const text::Message& shape) const {
     std::vector<int64_t> d;

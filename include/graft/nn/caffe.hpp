@@ -65,6 +65,16 @@ auto at_layer(const io::CaffeNet& net, const io::CaffeNetLayer& l, F f) -> declt
   }
 }
 
+// Runs f(); a graft::Error gets "FILE:LINE: " of the net's input in front.
+template <class F>
+void at_input(const io::CaffeNet& net, F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    throw Error(net.file + ":" + std::to_string(net.input_line) + ": " + e.what());
+  }
+}
+
 }  // namespace detail
 
 // The shape entering and leaving each layer of `net`, and its parameters' shapes. Refuses a
@@ -81,7 +91,7 @@ inline std::vector<CaffeLayerShape> caffe_shapes(const io::CaffeNet& net, const 
     GRAFT_CHECK(uint64_t(t.numel()) <= max_elements, what, " ", t.str(), " would take more than ",
                 limits.max_array_bytes, " bytes (ReadLimits::max_array_bytes)");
   };
-  bounded(s, "the input");
+  detail::at_input(net, [&] { bounded(s, "the input"); });
   for (const auto& l : net.layers) {
     CaffeLayerShape ls;
     ls.in = s;
