@@ -97,6 +97,10 @@ TEST_CASE("Valid small models read back exactly, V1 and V2, packed or not", "[ca
   CHECK(o.layers[1].blobs[0].data.value(1) == 0.5);
   CHECK(o.layers[1].blobs[1].shape == Shape({0, 0, 0, 2}));  // Caffe's legacy dims: unset ones are 0 ...
   CHECK(o.layers[2].blobs[0].shape == Shape{});             // ... and a blob without dims is a scalar
+  // A name whose bytes start like protobuf text ("\nZVGG_FACE: ...") is still a valid model.
+  const std::string texty = caffetest::net({caffetest::layer("a", "ReLU")}, false, "VGG_FACE: " + std::string(80, 'x'));
+  MemorySource tsrc(texty.data(), texty.size(), "texty.caffemodel");
+  CHECK(read_caffemodel(tsrc).name.size() == 90);
   const std::string v1_unknown = caffetest::net({caffetest::layer_v1("x", 77)}, true);
   MemorySource usrc(v1_unknown.data(), v1_unknown.size(), "u.caffemodel");
   CHECK(read_caffemodel(usrc).layers[0].type == "V1 type 77");

@@ -79,7 +79,16 @@ class CaffeModelParser {
       : src_(src), limits_(limits), r_(src, limits.max_nesting) {}
 
   CaffeModel run() {
-    refuse_text();
+    try {
+      return parse();
+    } catch (const Error&) {
+      refuse_text();  // a .prototxt given for the .caffemodel: say so rather than name a wire type
+      throw;
+    }
+  }
+
+ private:
+  CaffeModel parse() {
     CaffeModel m;
     m.file = src_.name();
     pb::Field f;
@@ -104,9 +113,8 @@ class CaffeModelParser {
     return m;
   }
 
- private:
-  // A .prototxt given where the .caffemodel belongs would fail on some wire type; say why.
-  // Text is recognised as protobuf text starts: comments, then `name:` or `name {`.
+  // Called when the file did not read as a model: text that starts as protobuf text does
+  // (comments, then `name:` or `name {`) is named as such.
   void refuse_text() const {
     unsigned char head[64];
     const size_t n = static_cast<size_t>(std::min<uint64_t>(sizeof head, src_.size()));
