@@ -1,12 +1,15 @@
 // graft-inspect FILE [--json]: lists every array in an .npy, .npz or caffe-tensorflow file
-// with its dtype, shape, min, max and mean.
+// with its dtype, shape, min, max and mean; for a .caffemodel, its layers (name, type, blob
+// shapes) and then every blob as an array "layer/0", "layer/1", ...
 //
 // Names: "layer/param" for a weights dict, the key for an .npz, the file's name less ".npy"
 // for a plain .npy. Statistics are computed in extended precision over the file's values,
 // as NumPy would over a float64 copy; an empty array has none, and NaN anywhere makes all
 // three NaN (as np.min/np.max/np.mean give). --json prints
 //   {"arrays": [{"name", "dtype", "shape", "min", "max", "mean"}, ...]}
-// with NaN and infinities as null (JSON has no such numbers). A file graft cannot read
+// with NaN and infinities as null (JSON has no such numbers); a .caffemodel adds
+//   "format": "caffemodel", "version": 1 or 2, "net": name, "layers": [{"name", "type", "blobs"}]
+// before "arrays". A file graft cannot read
 // exits with status 1 and one line on stderr; a wrong command line with status 2.
 #include <cmath>
 #include <cstdio>
@@ -17,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "graft/io/caffemodel.hpp"
 #include "graft/io/weights.hpp"
 
 namespace {
@@ -79,8 +83,8 @@ std::string json_number(double v) {
   return buf;
 }
 
-void print_json(const std::vector<graft::io::NamedArray>& arrays) {
-  std::printf("{\"arrays\": [");
+void print_json(const std::vector<graft::io::NamedArray>& arrays, const std::string& before = "") {
+  std::printf("{%s\"arrays\": [", before.c_str());
   for (size_t i = 0; i < arrays.size(); ++i) {
     const auto& a = arrays[i].array;
     const Stats s = stats(a);
@@ -112,6 +116,37 @@ void print_table(const char* path, const std::vector<graft::io::NamedArray>& arr
   }
 }
 
+// A .caffemodel: its layers as a table (or JSON members), then its blobs as arrays.
+void print_caffemodel(const char* path, bool json) {
+  graft::io::CaffeModel m = graft::io::read_caffemodel(path);
+  std::string layers;
+  size_t blobs = 0;
+  for (const auto& l : m.layers) blobs += l.blobs.size();
+  if (json) {
+    for (size_t i = 0; i < m.layers.size(); ++i)
+      layers += std::string(i ? ",\n  " : "\n  ") + "{\"name\": " + json_string(m.layers[i].name) +
+                ", \"type\": " + json_string(m.layers[i].type) + ", \"blobs\": " +
+                std::to_string(m.layers[i].blobs.size()) + "}";
+    const std::string before = "\"format\": \"caffemodel\", \"version\": " + std::to_string(m.format) +
+                               ", \"net\": " + json_string(m.name) + ", \"layers\": [" + layers + "],\n ";
+    print_json(graft::io::caffemodel_arrays(std::move(m)), before);
+    return;
+  }
+  const std::string net = graft::io::quote(m.name, 200);
+  std::printf("%s: Caffe V%d net %s, %zu layer%s, %zu blob%s\n", path, m.format, net.c_str(), m.layers.size(),
+              m.layers.size() == 1 ? "" : "s", blobs, blobs == 1 ? "" : "s");
+  std::printf("%-28s %-20s %s\n", "layer", "type", "blobs");
+  for (const auto& l : m.layers) {
+    std::string shapes;
+    for (const auto& b : l.blobs) shapes += (shapes.empty() ? "" : " ") + b.shape.str();
+    const std::string q = graft::io::quote(l.name, 200), t = graft::io::quote(l.type, 200);
+    std::printf("%-28s %-20s %s\n", q.substr(1, q.size() - 2).c_str(), t.substr(1, t.size() - 2).c_str(),
+                shapes.empty() ? "-" : shapes.c_str());
+  }
+  std::printf("\n");
+  print_table(path, graft::io::caffemodel_arrays(std::move(m)));
+}
+
 int fail(const std::string& message) {
   std::string line = message;
   for (char& c : line)
@@ -131,7 +166,7 @@ int main(int argc, char** argv) {
     } else if (std::strcmp(argv[i], "-h") == 0 || std::strcmp(argv[i], "--help") == 0) {
       std::printf("usage: graft-inspect FILE [--json]\n"
                   "Lists every array in an .npy, .npz or caffe-tensorflow weights file:\n"
-                  "name, dtype, shape, min, max and mean.\n");
+                  "name, dtype, shape, min, max and mean; for a .caffemodel, its layers and blobs.\n");
       return 0;
     } else if (!path && argv[i][0] != '-') {
       path = argv[i];
@@ -145,6 +180,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    if (graft::io::is_caffemodel_path(path)) {
+      print_caffemodel(path, json);
+      if (std::fflush(stdout) != 0 || std::ferror(stdout)) return fail("cannot write to standard output");
+      return 0;
+    }
     const auto arrays = graft::io::read_arrays(path);
     if (json)
       print_json(arrays);
