@@ -10,6 +10,7 @@
 
 #include "graft/data.hpp"
 #include "graft/io.hpp"
+#include "graft/nn/caffe.hpp"
 #include "graft/nn/model_file.hpp"
 #include "support/image_files.hpp"
 #include "support/skip.hpp"
@@ -165,4 +166,48 @@ TEST_CASE("The example programs reject bad command lines and missing data clearl
   CHECK(read_text(log).find("missing.npz") != std::string::npos);
   CHECK(run(std::string(GRAFT_EX_FINETUNE) + " --stages fc9:1 --data " + tmp + " --format folder", log) != 0);
   CHECK(run(std::string(GRAFT_EX_PRETRAIN) + " --task gender", log) == 2);
+}
+
+TEST_CASE("graft-finetune and graft-predict take a Caffe model directly", "[examples][caffe]") {
+  const std::string py = GRAFT_TEST_PYTHON;
+  if (py.empty() || std::system(("'" + py + "' -c 'import google.protobuf, numpy' 2>/dev/null").c_str()) != 0)
+    GRAFT_SKIP("needs a Python with protobuf and numpy to write the Caffe model (python3-protobuf)");
+  test::TempDir tmpdir("examples-caffe");
+  const std::string tmp = tmpdir.path().string(), data = tmp + "/faces";
+  std::system(("mkdir -p '" + data + "'").c_str());
+  make_faces(data);
+  // A V1 VGG16-geometry model at width 1/8 for 32x32 inputs, as the VGG-Face files are laid out.
+  std::string layers;
+  const int blocks[5][2] = {{8, 2}, {16, 2}, {32, 3}, {64, 3}, {64, 3}};
+  for (int b = 0; b < 5; ++b) {
+    for (int i = 1; i <= blocks[b][1]; ++i) {
+      const std::string n = std::to_string(b + 1) + "_" + std::to_string(i);
+      layers += "{\"type\":\"conv\",\"name\":\"conv" + n + "\",\"out\":" + std::to_string(blocks[b][0]) +
+                ",\"k\":3,\"p\":1},{\"type\":\"relu\",\"name\":\"relu" + n + "\"},";
+    }
+    layers += "{\"type\":\"pool\",\"name\":\"pool" + std::to_string(b + 1) + "\",\"k\":2,\"s\":2},";
+  }
+  layers += "{\"type\":\"fc\",\"name\":\"fc6\",\"out\":512},{\"type\":\"relu\",\"name\":\"relu6\"},{\"type\":\"dropout\",\"name\":\"drop6\"},"
+            "{\"type\":\"fc\",\"name\":\"fc7\",\"out\":512},{\"type\":\"relu\",\"name\":\"relu7\"},{\"type\":\"dropout\",\"name\":\"drop7\"},"
+            "{\"type\":\"fc\",\"name\":\"fc8\",\"out\":30},{\"type\":\"softmax\",\"name\":\"prob\"}";
+  const std::string arch = "{\"version\":1,\"input\":[1,3,32,32],\"layers\":[" + layers + "]}";
+  REQUIRE(std::system(("'" + py + "' '" GRAFT_TEST_SCRIPTS "/caffe_ref.py' write '" + tmp + "' '" + arch + "'").c_str()) == 0);
+  const std::string runs = tmp + "/runs";
+  REQUIRE(run(std::string(GRAFT_EX_FINETUNE) + " --data '" + data + "' --format utkface --width 0.125 --input 32 --workers 1"
+                  " --weights '" + tmp + "/net.caffemodel' --prototxt '" + tmp + "/net.prototxt' --scratch fc8 --stages fc8:1 --out '" + runs + "'",
+              tmp + "/ft.log") == 0);
+  const std::string log = read_text(tmp + "/ft.log");
+  INFO(log);
+  CHECK(log.find("net.caffemodel: 30 arrays loaded, 2 left at initial values (fc8/weights, fc8/biases)") != std::string::npos);
+  // the trunk in the fine-tuned model is the Caffe model's (fc8 is new)
+  auto caffe = nn::caffe_weights(tmp + "/net.caffemodel", tmp + "/net.prototxt");
+  auto tuned = nn::read_model_weights(runs + "/model.npz");
+  const auto& a = caffe.find("conv3_2")->find("weights")->array;
+  const auto& b = tuned.find("conv3_2")->find("weights")->array;
+  REQUIRE(a.shape() == b.shape());
+  CHECK(std::equal(a.data(), a.data() + a.nbytes(), b.data()));
+  CHECK(run(std::string(GRAFT_EX_PREDICT) + " --weights '" + tmp + "/net.caffemodel' --arch vgg16 --width 0.125 --input 32 --classes " +
+                [] { std::string s; for (int i = 0; i < 30; ++i) s += (i ? "," : "") + std::to_string(i); return s; }() +
+                " x.png", tmp + "/p.log") == 2);  // no --prototxt
+  CHECK(read_text(tmp + "/p.log").find("needs its --prototxt") != std::string::npos);
 }

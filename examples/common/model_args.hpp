@@ -7,6 +7,7 @@
 
 #include "common/cli.hpp"
 #include "common/setup.hpp"
+#include "graft/nn/caffe.hpp"
 #include "graft/nn/load_weights.hpp"
 #include "graft/nn/model_file.hpp"
 
@@ -14,12 +15,15 @@ namespace graft {
 namespace app {
 
 struct ModelArgs {
-  std::string weights;
+  std::string weights, prototxt;
   nn::ModelInfo info;
 
   void read(Args& a) {
     weights = a.str("weights");
+    prototxt = a.str("prototxt");
     if (weights.empty()) throw UsageError("--weights FILE is required");
+    if (io::is_caffemodel_path(weights) && prototxt.empty())
+      throw UsageError("a .caffemodel needs its --prototxt (the deploy file beside it)");
     const bool described = nn::read_model_info(weights, info);
     // Command-line values override (or, for a plain file, supply) the description.
     if (a.has("arch")) info.arch = a.str("arch");
@@ -38,7 +42,8 @@ struct ModelArgs {
   std::unique_ptr<nn::Network<float, D>> load() const {
     auto net = nn::build<float, D>(info);
     nn::ModelInfo described;
-    if (nn::read_model_info(weights, described)) nn::load_weights(net->layers(), nn::read_model_weights(weights));
+    if (io::is_caffemodel_path(weights)) nn::load_caffe(net->layers(), weights, prototxt);
+    else if (nn::read_model_info(weights, described)) nn::load_weights(net->layers(), nn::read_model_weights(weights));
     else nn::load_weights(net->layers(), weights);
     net->set_training(false);
     return net;
@@ -46,8 +51,9 @@ struct ModelArgs {
 };
 
 inline const char* model_flags_help() {
-  return "model:  --weights FILE [--arch vgg16|vgg-face --classes a,b,... --width W --input PX\n"
-         "        --norm vgg-face|vgg-face-255|imagenet|unit --resize PX]   (a model.npz needs none of these)\n";
+  return "model:  --weights FILE [--prototxt FILE for a .caffemodel] [--arch vgg16|vgg-face --classes a,b,...\n"
+         "        --width W --input PX"
+         " --norm vgg-face|vgg-face-255|imagenet|unit --resize PX]   (a model.npz needs none of these)\n";
 }
 
 }  // namespace app

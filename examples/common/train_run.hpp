@@ -16,6 +16,7 @@
 #include "common/setup.hpp"
 #include "graft/io.hpp"
 #include "graft/nn/load_weights.hpp"
+#include "graft/nn/caffe.hpp"
 #include "graft/nn/model_file.hpp"
 #include "graft/nn/nn.hpp"
 #include "graft/train/loader_source.hpp"
@@ -91,7 +92,7 @@ inline const char* train_flags_help() {
   return "data:   --data DIR --format utkface|adience|folder|csv [--task gender|race|age|race+age]\n"
          "        [--classes m,f|m,f,other] [--subset F] [--val F] [--test F] [--seed N]\n"
          "model:  --arch vgg16|vgg-face [--width W] [--input PX] [--dropout P] [--norm vgg-face|vgg-face-255|imagenet|unit]\n"
-         "        [--weights FILE (.npz model, caffe-tensorflow .npy)] [--scratch fc8]\n"
+         "        [--weights FILE (.npz model, caffe-tensorflow .npy, .caffemodel with --prototxt FILE)] [--scratch fc8]\n"
          "train:  --stages \"fc8:5,conv5_1:3:0.1\" [--optimizer adam|sgd] [--lr R] [--momentum M] [--weight-decay D]\n"
          "        [--schedule constant|step:E:G|cosine] [--batch N] [--workers N] [--augment] [--no-cache]\n"
          "        [--train-eval N] [--init-seed N] [--resume]\n"
@@ -106,8 +107,14 @@ void load_pretrained(nn::Network<float, D>& net, const TrainConfig& c) {
   o.skip = c.scratch;
   nn::ModelInfo info;
   nn::LoadReport rep;
-  if (nn::read_model_info(c.weights, info)) rep = nn::load_weights(net.layers(), nn::read_model_weights(c.weights), o);
-  else rep = nn::load_weights(net.layers(), c.weights, o);
+  if (io::is_caffemodel_path(c.weights)) {
+    if (c.prototxt.empty()) throw UsageError("a .caffemodel needs its --prototxt (the deploy file beside it)");
+    rep = nn::load_caffe(net.layers(), c.weights, c.prototxt, o);  // no Caffe, no Python
+  } else if (nn::read_model_info(c.weights, info)) {
+    rep = nn::load_weights(net.layers(), nn::read_model_weights(c.weights), o);
+  } else {
+    rep = nn::load_weights(net.layers(), c.weights, o);
+  }
   std::printf("weights %s: %zu arrays loaded, %zu left at initial values (%s)\n", c.weights.c_str(),
               rep.loaded.size(), rep.initial.size(),
               rep.initial.empty() ? "none" : [&] {

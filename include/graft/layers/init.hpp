@@ -20,8 +20,10 @@ void init_he_normal(Tensor<T, D>& w, int64_t fan_in, uint64_t seed, const std::s
   Tensor<T> host(w.shape());
   const uint64_t stream = random::bits(seed, random::hash(layer.c_str()));
   const double stddev = std::sqrt(2.0 / double(fan_in > 0 ? fan_in : 1));
-  for (int64_t i = 0; i < host.size(); ++i)
-    host[i] = static_cast<T>(stddev * random::normal(stream, static_cast<uint64_t>(i)));
+  T* h = host.data();
+  const int64_t n = host.size();
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) h[i] = static_cast<T>(stddev * random::normal(stream, static_cast<uint64_t>(i)));
   copy_from_host(host, w);
 }
 

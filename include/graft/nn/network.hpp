@@ -45,8 +45,8 @@ class Network {
     GRAFT_CHECK(layer, "network: add() of a null layer");
     GRAFT_CHECK(index_of(layer->name()) < 0, "network: a layer named '", layer->name(),
                 "' already exists");
-    Shape out = layer->setup(shape_, ctx_);
-    layer->initialize(seed_);
+    Shape out = layer->setup(shape_, ctx_);  // setup draws the parameters with seed 0
+    if (seed_ != 0) layer->initialize(seed_);
     layer->set_training(training_);
     shapes_.push_back(out);
     shape_ = out;
