@@ -204,17 +204,26 @@ int run_train(TrainConfig c) {
   rep.title = c.title;
   rep.classes = all.classes;
   rep.confusion = test.confusion;
-  rep.evaluated_on = "the held-out test split (" + std::to_string(sp.test.size()) + " images of " + all.name + ")";
+  rep.evaluated_on = "the held-out test split of " + all.name;
   rep.epochs = history;
   rep.groups = group_accuracy(sp.test, test);
+  auto g = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", v);
+    return std::string(b);
+  };
+  double train_seconds = 0;
+  for (const auto& r : history) train_seconds += r.seconds;
   rep.info = {{"device", c.device},
               {"data", all.name + ", task " + c.data.task + ", train " + std::to_string(sp.train.size()) +
-                           " (subset " + std::to_string(c.data.subset) + "), validation " + std::to_string(sp.val.size()) +
+                           " (subset " + g(c.data.subset) + "), validation " + std::to_string(sp.val.size()) +
                            ", test " + std::to_string(sp.test.size())},
-              {"model", "vgg16 width " + std::to_string(c.model.vgg.width) + ", input " + std::to_string(c.model.vgg.input)},
+              {"model", "vgg16 width " + g(c.model.vgg.width) + ", input " + std::to_string(c.model.vgg.input) +
+                            ", dropout " + g(c.model.vgg.dropout)},
               {"weights", c.weights.empty() ? "random initialisation (seed " + std::to_string(c.init_seed) + ")" : c.weights},
-              {"stages", c.stages},
-              {"optimizer", c.optimizer + " lr " + std::to_string(c.lr)},
+              {"stages", c.stages + (c.schedule == "constant" ? "" : ", schedule " + c.schedule)},
+              {"optimizer", c.optimizer + ", learning rate " + g(c.lr)},
+              {"training time", g(train_seconds) + " s"},
               {"augmentation", c.augment ? "random crop and flip" : "none"},
               {"feature cache", c.cache ? "on" : "off"}};
   std::printf("\nlearning curve\n%s", train::learning_curve_table(history).c_str());

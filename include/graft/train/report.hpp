@@ -146,7 +146,7 @@ inline std::string svg_lines(const std::string& title, const std::vector<EpochRe
                              const std::vector<std::pair<std::string, double EpochRecord::*>>& series,
                              bool unit_range) {
   using report_detail::fmt;
-  const double W = 520, H = 300, L = 56, R = 16, T = 34, B = 42;
+  const double W = 500, H = 300, L = 56, R = 16, T = 34, B = 42;
   double lo = unit_range ? 0.0 : 1e300, hi = unit_range ? 1.0 : -1e300;
   if (!unit_range)
     for (const auto& e : epochs)
