@@ -5,7 +5,7 @@ graft_debian_packages=(build-essential cmake pkg-config git libeigen3-dev libstb
   libopenblas-dev)
 
 # The demo needs only the build tools and the library's own dependencies.
-graft_demo_packages=(build-essential cmake pkg-config libeigen3-dev libstb-dev zlib1g-dev)
+graft_demo_packages=(build-essential cmake pkg-config libeigen3-dev libstb-dev zlib1g-dev libopenblas-dev)
 
 # graft_install_deps [demo]
 graft_install_deps() {
