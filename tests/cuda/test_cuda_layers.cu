@@ -46,7 +46,10 @@ void check_pool(const Shape& xs, const Window2d& win) {
 TEST_CASE("cuda MaxPool2d: VGG pools and odd windows, graft and cuDNN", "[cuda]") {
   require_device();
   check_pool({2, 64, 224, 224}, {2, 2, 2, 2, 0, 0, false});
-  check_pool({2, 512, 14, 14}, {2, 2, 2, 2, 0, 0, false});
+  check_pool({2, 512, 14, 14}, {2, 2, 2, 2, 0, 0, false});   // w % 4 != 0: the scalar disjoint kernel
+  check_pool({2, 16, 9, 12}, {2, 2, 2, 2, 0, 0, false});     // 2x2 pairs, odd h: last row in no window
+  check_pool({3, 5, 13, 11}, {2, 2, 2, 2, 0, 0, false});     // disjoint, odd: last row and column
+  check_pool({2, 4, 10, 11}, {3, 3, 3, 3, 0, 0, false});     // disjoint 3x3/3
   check_pool({3, 5, 13, 11}, {3, 3, 2, 2, 1, 1, false});  // overlapping, padded
   check_pool({2, 3, 9, 9}, {3, 3, 2, 2, 0, 0, true});     // ceil mode: cuDNN cannot, graft runs
   Context<CUDA> ctx;
