@@ -12,6 +12,9 @@
 //     it and recomputes their maxima, so overlapping windows need no atomics and the sums come
 //     out in the CPU's order (0 + dy1 + dy2 ...).
 // Forward uses the paired 2x2 path too where it applies (two 16-byte loads, one 8-byte store).
+// NHWC data (PoolShape::channels_last) takes the *_nhwc kernels: the same rules and the same
+// disjoint/gather split, one thread per element with consecutive threads on consecutive
+// channels.
 #pragma once
 
 #include "kernels/common.cuh"
@@ -24,11 +27,17 @@ struct PoolShape {
   int h = 0, w = 0;       // input plane
   int oh = 0, ow = 0;     // output plane
   int kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0;
+  // Channels last (NHWC, Context<CUDA>::set_channels_last): planes = n * c as before, and the
+  // c channels of a position are adjacent in memory. The *_nhwc kernels below index that way.
+  int c = 1;
+  bool channels_last = false;
 };
 
-// Index within the plane of the first maximum of output (i, j)'s window.
+// Index within the plane (hh * w + ww) of the first maximum of output (i, j)'s window; the
+// plane's element (hh, ww) is xp[(hh * w + ww) * cs] (cs = 1 for NCHW, c for NHWC).
 template <class T>
-__device__ __forceinline__ int pool_argmax(const PoolShape& s, const T* __restrict__ xp, int i, int j) {
+__device__ __forceinline__ int pool_argmax(const PoolShape& s, const T* __restrict__ xp, int i, int j,
+                                           int64_t cs = 1) {
   int h0 = i * s.sh - s.ph, w0 = j * s.sw - s.pw;
   const int h1 = min(h0 + s.kh, s.h), w1 = min(w0 + s.kw, s.w);
   h0 = max(h0, 0);
@@ -37,7 +46,7 @@ __device__ __forceinline__ int pool_argmax(const PoolShape& s, const T* __restri
   T m = -INFINITY;
   for (int hh = h0; hh < h1; ++hh)
     for (int ww = w0; ww < w1; ++ww) {
-      const T v = xp[hh * s.w + ww];
+      const T v = xp[int64_t(hh * s.w + ww) * cs];
       if (v > m || v != v) {
         m = v;
         best = hh * s.w + ww;
@@ -193,6 +202,75 @@ __global__ void __launch_bounds__(256) maxpool2x2_backward_pairs_kernel(PoolShap
   }
 }
 
+// ---- channels last (NHWC): one thread per element, consecutive threads on consecutive
+// channels (coalesced); the same rules and the same two backward paths as above ----
+template <class T, class I>
+__global__ void __launch_bounds__(256) maxpool_forward_nhwc_kernel(PoolShape s, const T* __restrict__ x,
+                                                                   T* __restrict__ y) {
+  const I total = I(s.planes) * I(s.oh) * I(s.ow);
+  const I stride = I(gridDim.x) * blockDim.x;
+  for (I e = I(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
+    I r = e / I(s.c);
+    const int ch = int(e - r * I(s.c));
+    const I rj = r / I(s.ow);
+    const int j = int(r - rj * I(s.ow));
+    const I n = rj / I(s.oh);
+    const int i = int(rj - n * I(s.oh));
+    const T* xp = x + int64_t(n) * s.h * s.w * s.c + ch;
+    y[e] = xp[int64_t(pool_argmax(s, xp, i, j, s.c)) * s.c];
+  }
+}
+
+template <class T, class I>
+__global__ void __launch_bounds__(256) maxpool_backward_nhwc_kernel(PoolShape s, const T* __restrict__ x,
+                                                                    const T* __restrict__ dy, T* __restrict__ dx) {
+  const I total = I(s.planes) * I(s.h) * I(s.w);
+  const I stride = I(gridDim.x) * blockDim.x;
+  for (I e = I(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
+    I r = e / I(s.c);
+    const int ch = int(e - r * I(s.c));
+    const I rw = r / I(s.w);
+    const int ww = int(r - rw * I(s.w));
+    const I n = rw / I(s.h);
+    const int hh = int(rw - n * I(s.h));
+    const int q = hh * s.w + ww;
+    const int ni = hh + s.ph - s.kh + 1, nj = ww + s.pw - s.kw + 1;
+    const int i0 = ni <= 0 ? 0 : (ni + s.sh - 1) / s.sh, i1 = min(s.oh - 1, (hh + s.ph) / s.sh);
+    const int j0 = nj <= 0 ? 0 : (nj + s.sw - 1) / s.sw, j1 = min(s.ow - 1, (ww + s.pw) / s.sw);
+    const T* xp = x + int64_t(n) * s.h * s.w * s.c + ch;
+    const T* dyp = dy + int64_t(n) * s.oh * s.ow * s.c + ch;
+    T acc = T(0);
+    for (int i = i0; i <= i1; ++i)
+      for (int j = j0; j <= j1; ++j)
+        if (pool_argmax(s, xp, i, j, s.c) == q) acc += dyp[int64_t(i * s.ow + j) * s.c];
+    dx[e] = acc;
+  }
+}
+
+template <class T, class I>
+__global__ void __launch_bounds__(256) maxpool_backward_disjoint_nhwc_kernel(PoolShape s, const T* __restrict__ x,
+                                                                             const T* __restrict__ dy,
+                                                                             T* __restrict__ dx) {
+  const I total = I(s.planes) * I(s.oh) * I(s.ow);
+  const I stride = I(gridDim.x) * blockDim.x;
+  for (I e = I(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
+    I r = e / I(s.c);
+    const int ch = int(e - r * I(s.c));
+    const I rj = r / I(s.ow);
+    const int j = int(r - rj * I(s.ow));
+    const I n = rj / I(s.oh);
+    const int i = int(rj - n * I(s.oh));
+    const int64_t base = int64_t(n) * s.h * s.w * s.c + ch;
+    const int best = pool_argmax(s, x + base, i, j, s.c);
+    const T g = T(0) + dy[e];
+    T* dxp = dx + base;
+    const int r0 = i * s.kh, r1 = i == s.oh - 1 ? s.h : min(r0 + s.kh, s.h);
+    const int c0 = j * s.kw, c1 = j == s.ow - 1 ? s.w : min(c0 + s.kw, s.w);
+    for (int rr = r0; rr < r1; ++rr)
+      for (int cc = c0; cc < c1; ++cc) dxp[int64_t(rr * s.w + cc) * s.c] = rr * s.w + cc == best ? g : T(0);
+  }
+}
+
 // Which kernel a call runs (the tests check that each is exercised).
 enum class PoolPath { Gather, Disjoint, Pairs2x2 };
 inline const char* to_string(PoolPath p) {
@@ -202,7 +280,7 @@ inline const char* to_string(PoolPath p) {
 template <class T>
 PoolPath maxpool_path(const PoolShape& s, const T* x, const T* out_or_dy, const T* dx = nullptr) {
   if (!pool_disjoint(s)) return PoolPath::Gather;
-  const bool pairs = sizeof(T) == 4 && s.kh == 2 && s.kw == 2 && s.w % 4 == 0 && 2 * s.oh <= s.h &&
+  const bool pairs = !s.channels_last && sizeof(T) == 4 && s.kh == 2 && s.kw == 2 && s.w % 4 == 0 && 2 * s.oh <= s.h &&
                      2 * s.ow == s.w && aligned(x, 16) && aligned(out_or_dy, 8) && (!dx || aligned(dx, 16));
   return pairs ? PoolPath::Pairs2x2 : PoolPath::Disjoint;
 }
@@ -227,6 +305,17 @@ void maxpool_forward(const PoolShape& s, const T* x, T* y, cudaStream_t stream) 
       check_launch("maxpool_forward (2x2 pairs)", stream);
       return;
     }
+  }
+  if (s.channels_last) {
+    if (small) {
+      auto k = maxpool_forward_nhwc_kernel<T, uint32_t>;
+      GRAFT_LAUNCH(k, grid_for(total, 256), 256, stream, s, x, y);
+    } else {
+      auto k = maxpool_forward_nhwc_kernel<T, uint64_t>;
+      GRAFT_LAUNCH(k, grid_for(total, 256), 256, stream, s, x, y);
+    }
+    check_launch("maxpool_forward (NHWC)", stream);
+    return;
   }
   if (small) {
     auto k = maxpool_forward_kernel<T, uint32_t>;
@@ -260,6 +349,26 @@ void maxpool_backward(const PoolShape& s, const T* x, const T* dy, T* dx, cudaSt
       check_launch("maxpool_backward (2x2 pairs)", stream);
       return;
     }
+  }
+  if (s.channels_last) {
+    if (path == PoolPath::Disjoint) {
+      if (small) {
+        auto k = maxpool_backward_disjoint_nhwc_kernel<T, uint32_t>;
+        GRAFT_LAUNCH(k, grid_for(out_total, 256), 256, stream, s, x, dy, dx);
+      } else {
+        auto k = maxpool_backward_disjoint_nhwc_kernel<T, uint64_t>;
+        GRAFT_LAUNCH(k, grid_for(out_total, 256), 256, stream, s, x, dy, dx);
+      }
+    } else if (small) {
+      auto k = maxpool_backward_nhwc_kernel<T, uint32_t>;
+      GRAFT_LAUNCH(k, grid_for(in_total, 256), 256, stream, s, x, dy, dx);
+    } else {
+      auto k = maxpool_backward_nhwc_kernel<T, uint64_t>;
+      GRAFT_LAUNCH(k, grid_for(in_total, 256), 256, stream, s, x, dy, dx);
+    }
+    check_launch(path == PoolPath::Disjoint ? "maxpool_backward (NHWC, disjoint windows)" : "maxpool_backward (NHWC)",
+                 stream);
+    return;
   }
   if (path != PoolPath::Gather) {
     if (out_total <= 0) return;  // (cannot happen: a pool has at least one window per plane)

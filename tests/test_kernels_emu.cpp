@@ -17,6 +17,7 @@
 #include "kernels/bias.cuh"
 #include "kernels/conv.cuh"
 #include "kernels/dropout.cuh"
+#include "kernels/layout.cuh"
 #include "kernels/optim.cuh"
 #include "kernels/pool.cuh"
 #include "kernels/relu.cuh"
@@ -207,6 +208,116 @@ TEST_CASE("emulated kernels: max pooling forward and backward equal the CPU's", 
     kernels::maxpool_backward<double>(s, x.data(), dy.data(), dxk.p, nullptr);
     CHECK(max_rel_error(as_tensor(yk.p, y.shape()), y) == 0.0);
     CHECK(max_rel_error(as_tensor(dxk.p, dx.shape()), dx) == 0.0);
+  }
+}
+
+namespace {
+
+// Host transposes of a (n, c, hw) batch: NCHW <-> NHWC.
+template <class T>
+Tensor<T> host_nhwc(const Tensor<T>& x) {
+  const int64_t n = x.shape()[0], c = x.shape()[1], hw = x.size() / (n * c);
+  Tensor<T> y(x.shape());
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t q = 0; q < hw; ++q) y[(i * hw + q) * c + ch] = x[(i * c + ch) * hw + q];
+  return y;
+}
+template <class T>
+Tensor<T> host_nchw(const T* x, const Shape& s) {
+  const int64_t n = s[0], c = s[1], hw = s.numel() / (n * c);
+  Tensor<T> y(s);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t q = 0; q < hw; ++q) y[(i * c + ch) * hw + q] = x[(i * hw + q) * c + ch];
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("emulated kernels: NCHW <-> NHWC transposes, and weights KCRS <-> KRSC", "[emu]") {
+  for (const Shape& sh : {Shape{2, 5, 7, 9}, Shape{1, 40, 6, 7}, Shape{3, 3, 1, 1}, Shape{1, 33, 1, 35}}) {
+    INFO("shape " << sh.str());
+    const int64_t n = sh[0], c = sh[1], hw = sh[2] * sh[3];
+    Tensor<float> x = random_tensor(sh, 41);
+    Buf<float> a(x.size()), b(x.size());
+    kernels::nchw_to_nhwc<float>(n, c, hw, x.data(), a.p, nullptr);
+    CHECK(same(a.p, host_nhwc(x)));
+    kernels::nhwc_to_nchw<float>(n, c, hw, a.p, b.p, nullptr);
+    CHECK(same(b.p, x));
+    // a convolution's weights (k, c, r, s) are a batch of k (c, r*s) matrices: KRSC = "NHWC"
+    kernels::transpose<float>(n, c, hw, x.data(), a.p, nullptr);
+    CHECK(same(a.p, host_nhwc(x)));
+  }
+}
+
+TEST_CASE("emulated kernels: max pooling on NHWC data equals the CPU's on NCHW", "[emu]") {
+  struct Case {
+    int64_t n, c, h, w;
+    Window2d win;
+    kernels::PoolPath backward_path;
+  };
+  const Case cases[] = {
+      {2, 3, 8, 8, {2, 2, 2, 2, 0, 0, false}, kernels::PoolPath::Disjoint},    // VGG's pool
+      {2, 5, 5, 7, {2, 2, 2, 2, 0, 0, false}, kernels::PoolPath::Disjoint},    // odd: last row and column
+      {1, 4, 7, 8, {2, 2, 2, 2, 0, 0, true}, kernels::PoolPath::Disjoint},     // ceil mode: cut last row
+      {1, 2, 10, 11, {3, 3, 3, 3, 0, 0, false}, kernels::PoolPath::Disjoint},  // 3x3/3
+      {1, 3, 7, 9, {3, 3, 2, 2, 1, 1, true}, kernels::PoolPath::Gather},       // overlapping, padded, ceil
+      {2, 2, 6, 6, {3, 2, 1, 2, 1, 0, false}, kernels::PoolPath::Gather},      // rectangular, mixed stride
+  };
+  Context<CPU> ctx;
+  for (const Case& cs : cases) {
+    INFO("NHWC pool " << cs.n << "x" << cs.c << "x" << cs.h << "x" << cs.w << " " << cs.win.str());
+    ConvGeometry g;
+    g.n = cs.n; g.c = cs.c; g.h = cs.h; g.w = cs.w; g.o = cs.c;
+    g.oh = cs.win.out_h(cs.h); g.ow = cs.win.out_w(cs.w); g.win = cs.win;
+    const Shape xs{g.n, g.c, g.h, g.w}, ys{g.n, g.c, g.oh, g.ow};
+    Tensor<float> x(xs), dy = random_tensor(ys, 43), y(ys), dx(xs);
+    test::fill_distinct(x, 42);
+    x[0] = x[1] = x[g.w] = x[g.w + 1] = 100.0f;  // four equal maxima
+    x[g.h * g.w + 1] = std::numeric_limits<float>::quiet_NaN();
+    x[xs.numel() - 1] = -std::numeric_limits<float>::infinity();
+    cpu::PoolPlan<float> plan;
+    plan.forward(g, x.data(), y.data());
+    plan.backward(g, x.data(), y.data(), dy.data(), dx.data());
+    kernels::PoolShape s;
+    s.planes = g.n * g.c; s.h = int(g.h); s.w = int(g.w); s.oh = int(g.oh); s.ow = int(g.ow);
+    s.kh = cs.win.kh; s.kw = cs.win.kw; s.sh = cs.win.sh; s.sw = cs.win.sw; s.ph = cs.win.ph; s.pw = cs.win.pw;
+    s.c = int(g.c);
+    s.channels_last = true;
+    const Tensor<float> xn = host_nhwc(x), dyn = host_nhwc(dy);
+    Buf<float> yk(ys.numel()), dxk(xs.numel());
+    CHECK(kernels::maxpool_path(s, xn.data(), dyn.data(), dxk.p) == cs.backward_path);
+    kernels::maxpool_forward<float>(s, xn.data(), yk.p, nullptr);
+    kernels::maxpool_backward<float>(s, xn.data(), dyn.data(), dxk.p, nullptr);
+    CHECK(same(host_nchw(yk.p, ys).data(), y));
+    CHECK(same(host_nchw(dxk.p, xs).data(), dx));
+  }
+}
+
+TEST_CASE("emulated kernels: channels-last bias add and bias gradient", "[emu]") {
+  for (int64_t o : {8, 5, 1}) {
+    for (int64_t rows : {int64_t(3), int64_t(70), int64_t(3001)}) {
+      INFO("rows " << rows << " o " << o);
+      const int64_t total = rows * o;
+      Tensor<float> y0 = random_tensor({total}, 44), b = random_tensor({o}, 45);
+      Tensor<float> want(Shape{total});
+      Tensor<double> db_ref(Shape{o}, 0.0);
+      for (int64_t e = 0; e < total; ++e) {
+        want[e] = y0[e] + b[e % o];
+        db_ref[e % o] += y0[e];
+      }
+      if (rows < 1000) {  // (the emulator runs a block's threads as host threads: keep launches small)
+        Buf<float> ys(total), bs(o);
+        std::copy(y0.begin(), y0.end(), ys.p);
+        std::copy(b.begin(), b.end(), bs.p);
+        kernels::bias_add_rows<float>(rows, o, ys.p, bs.p, nullptr);
+        CHECK(same(ys.p, want));
+      }
+      Buf<float> db(o), partial(kernels::bias_grad_rows_scratch(rows, o));
+      kernels::bias_grad_rows<float>(rows, o, y0.data(), db.p, partial.p, nullptr);
+      CHECK(max_rel_error(as_tensor(db.p, {o}), db_ref) < 1e-5);
+    }
   }
 }
 
