@@ -271,15 +271,111 @@ __global__ void __launch_bounds__(256) maxpool_backward_disjoint_nhwc_kernel(Poo
   }
 }
 
-// Which kernel a call runs (the tests check that each is exercised).
-enum class PoolPath { Gather, Disjoint, Pairs2x2 };
-inline const char* to_string(PoolPath p) {
-  return p == PoolPath::Pairs2x2 ? "2x2 pairs" : p == PoolPath::Disjoint ? "disjoint" : "gather";
+// NHWC float data with c % 4 == 0 (every VGG layer): one thread per 4 adjacent channels of an
+// output position, 16-byte loads and stores; each lane keeps pool_argmax's rule on its own.
+// Forward handles any window; backward the disjoint ones (overlapping windows keep the gather).
+__device__ __forceinline__ void pool_argmax_c4(const PoolShape& s, const float* __restrict__ xp, int i, int j,
+                                               int best[4], float m[4]) {
+  int h0 = i * s.sh - s.ph, w0 = j * s.sw - s.pw;
+  const int h1 = min(h0 + s.kh, s.h), w1 = min(w0 + s.kw, s.w);
+  h0 = max(h0, 0);
+  w0 = max(w0, 0);
+  bool done[4];
+  for (int k = 0; k < 4; ++k) {
+    best[k] = h0 * s.w + w0;
+    m[k] = -INFINITY;
+    done[k] = false;
+  }
+  for (int hh = h0; hh < h1; ++hh)
+    for (int ww = w0; ww < w1; ++ww) {
+      const float4 v4 = *reinterpret_cast<const float4*>(xp + int64_t(hh * s.w + ww) * s.c);
+      const float v[4] = {v4.x, v4.y, v4.z, v4.w};
+      for (int k = 0; k < 4; ++k)
+        if (!done[k] && (v[k] > m[k] || v[k] != v[k])) {
+          m[k] = v[k];
+          best[k] = hh * s.w + ww;
+          done[k] = v[k] != v[k];
+        }
+    }
 }
-// Backward runs all three; forward runs Pairs2x2 where this says so, else its general kernel.
+
+template <class I>
+__global__ void __launch_bounds__(256) maxpool_forward_nhwc4_kernel(PoolShape s, const float* __restrict__ x,
+                                                                    float* __restrict__ y) {
+  const int c4 = s.c / 4;
+  const I total = I(s.planes / 4) * I(s.oh) * I(s.ow);
+  const I stride = I(gridDim.x) * blockDim.x;
+  for (I e = I(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
+    const I r = e / I(c4);
+    const int cg = int(e - r * I(c4));
+    const I rj = r / I(s.ow);
+    const int j = int(r - rj * I(s.ow));
+    const I n = rj / I(s.oh);
+    const int i = int(rj - n * I(s.oh));
+    int best[4];
+    float m[4];
+    pool_argmax_c4(s, x + int64_t(n) * s.h * s.w * s.c + 4 * cg, i, j, best, m);
+    float4 out;
+    out.x = m[0]; out.y = m[1]; out.z = m[2]; out.w = m[3];  // (m is the value at best, NaN included)
+    reinterpret_cast<float4*>(y)[e] = out;
+  }
+}
+
+template <class I>
+__global__ void __launch_bounds__(256) maxpool_backward_disjoint_nhwc4_kernel(PoolShape s, const float* __restrict__ x,
+                                                                              const float* __restrict__ dy,
+                                                                              float* __restrict__ dx) {
+  const int c4 = s.c / 4;
+  const I total = I(s.planes / 4) * I(s.oh) * I(s.ow);
+  const I stride = I(gridDim.x) * blockDim.x;
+  for (I e = I(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
+    const I r = e / I(c4);
+    const int cg = int(e - r * I(c4));
+    const I rj = r / I(s.ow);
+    const int j = int(r - rj * I(s.ow));
+    const I n = rj / I(s.oh);
+    const int i = int(rj - n * I(s.oh));
+    const int64_t base = int64_t(n) * s.h * s.w * s.c + 4 * cg;
+    int best[4];
+    float m[4];
+    pool_argmax_c4(s, x + base, i, j, best, m);
+    const float4 g4 = reinterpret_cast<const float4*>(dy)[e];
+    const float g[4] = {0.0f + g4.x, 0.0f + g4.y, 0.0f + g4.z, 0.0f + g4.w};
+    const int r0 = i * s.kh, r1 = i == s.oh - 1 ? s.h : min(r0 + s.kh, s.h);
+    const int c0 = j * s.kw, c1 = j == s.ow - 1 ? s.w : min(c0 + s.kw, s.w);
+    for (int rr = r0; rr < r1; ++rr)
+      for (int cc = c0; cc < c1; ++cc) {
+        const int q = rr * s.w + cc;
+        float4 o;
+        o.x = q == best[0] ? g[0] : 0.0f;
+        o.y = q == best[1] ? g[1] : 0.0f;
+        o.z = q == best[2] ? g[2] : 0.0f;
+        o.w = q == best[3] ? g[3] : 0.0f;
+        *reinterpret_cast<float4*>(dx + base + int64_t(q) * s.c) = o;
+      }
+  }
+}
+
+// Which kernel a call runs (the tests check that each is exercised).
+enum class PoolPath { Gather, Disjoint, Pairs2x2, Channels4 };
+inline const char* to_string(PoolPath p) {
+  return p == PoolPath::Channels4  ? "NHWC float4"
+         : p == PoolPath::Pairs2x2 ? "2x2 pairs"
+         : p == PoolPath::Disjoint ? "disjoint"
+                                   : "gather";
+}
+// NHWC float with c % 4 == 0 and 16-byte aligned pointers: the float4 kernels.
+template <class T>
+bool pool_channels4(const PoolShape& s, const T* a, const T* b, const T* c) {
+  return s.channels_last && sizeof(T) == 4 && s.c % 4 == 0 && aligned(a, 16) && aligned(b, 16) && (!c || aligned(c, 16));
+}
+// Backward runs what this says; forward (dx null) runs Pairs2x2 or Channels4 where this says
+// so, else its general kernel (NCHW or NHWC).
 template <class T>
 PoolPath maxpool_path(const PoolShape& s, const T* x, const T* out_or_dy, const T* dx = nullptr) {
+  if (!dx && pool_channels4(s, x, out_or_dy, dx)) return PoolPath::Channels4;  // forward: any window
   if (!pool_disjoint(s)) return PoolPath::Gather;
+  if (pool_channels4(s, x, out_or_dy, dx)) return PoolPath::Channels4;
   const bool pairs = !s.channels_last && sizeof(T) == 4 && s.kh == 2 && s.kw == 2 && s.w % 4 == 0 && 2 * s.oh <= s.h &&
                      2 * s.ow == s.w && aligned(x, 16) && aligned(out_or_dy, 8) && (!dx || aligned(dx, 16));
   return pairs ? PoolPath::Pairs2x2 : PoolPath::Disjoint;
@@ -303,6 +399,22 @@ void maxpool_forward(const PoolShape& s, const T* x, T* y, cudaStream_t stream) 
         GRAFT_LAUNCH(k, grid_for(items, 256), 256, stream, s, xf, yf);
       }
       check_launch("maxpool_forward (2x2 pairs)", stream);
+      return;
+    }
+  }
+  if constexpr (sizeof(T) == 4) {
+    if (maxpool_path(s, x, y) == PoolPath::Channels4) {
+      const int64_t items = total / 4;
+      const float* xf = reinterpret_cast<const float*>(x);
+      float* yf = reinterpret_cast<float*>(y);
+      if (small) {
+        auto k = maxpool_forward_nhwc4_kernel<uint32_t>;
+        GRAFT_LAUNCH(k, grid_for(items, 256), 256, stream, s, xf, yf);
+      } else {
+        auto k = maxpool_forward_nhwc4_kernel<uint64_t>;
+        GRAFT_LAUNCH(k, grid_for(items, 256), 256, stream, s, xf, yf);
+      }
+      check_launch("maxpool_forward (NHWC float4)", stream);
       return;
     }
   }
@@ -347,6 +459,23 @@ void maxpool_backward(const PoolShape& s, const T* x, const T* dy, T* dx, cudaSt
         GRAFT_LAUNCH(k, grid_for(items, 256), 256, stream, s, xf, dyf, dxf);
       }
       check_launch("maxpool_backward (2x2 pairs)", stream);
+      return;
+    }
+  }
+  if constexpr (sizeof(T) == 4) {
+    if (path == PoolPath::Channels4) {
+      const int64_t items = out_total / 4;
+      const float* xf = reinterpret_cast<const float*>(x);
+      const float* dyf = reinterpret_cast<const float*>(dy);
+      float* dxf = reinterpret_cast<float*>(dx);
+      if (small) {
+        auto k = maxpool_backward_disjoint_nhwc4_kernel<uint32_t>;
+        GRAFT_LAUNCH(k, grid_for(items, 256), 256, stream, s, xf, dyf, dxf);
+      } else {
+        auto k = maxpool_backward_disjoint_nhwc4_kernel<uint64_t>;
+        GRAFT_LAUNCH(k, grid_for(items, 256), 256, stream, s, xf, dyf, dxf);
+      }
+      check_launch("maxpool_backward (NHWC float4, disjoint windows)", stream);
       return;
     }
   }

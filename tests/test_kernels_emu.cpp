@@ -165,6 +165,8 @@ TEST_CASE("emulated kernels: max pooling forward and backward equal the CPU's", 
     x[2 * g.w + 3] = nan;             // a NaN in the middle of a window
     x[g.h * g.w + g.w + 1] = nan;     // a NaN after the window's maximum (plane 1)
     x[g.h * g.w] = 1000.0f;
+    x[g.h * g.w + 1] = nan;           // two NaNs in one window: the first wins
+    x[g.h * g.w + g.w] = nan;
     const int64_t last = xs.numel() - 1;  // the last plane's bottom-right window: all -inf
     for (int64_t r = 0; r < 3; ++r)
       for (int64_t q = 0; q < 3; ++q) x[last - r * g.w - q] = -inf;
@@ -260,7 +262,11 @@ TEST_CASE("emulated kernels: max pooling on NHWC data equals the CPU's on NCHW",
   const Case cases[] = {
       {2, 3, 8, 8, {2, 2, 2, 2, 0, 0, false}, kernels::PoolPath::Disjoint},    // VGG's pool
       {2, 5, 5, 7, {2, 2, 2, 2, 0, 0, false}, kernels::PoolPath::Disjoint},    // odd: last row and column
-      {1, 4, 7, 8, {2, 2, 2, 2, 0, 0, true}, kernels::PoolPath::Disjoint},     // ceil mode: cut last row
+      {1, 3, 7, 8, {2, 2, 2, 2, 0, 0, true}, kernels::PoolPath::Disjoint},     // ceil mode: cut last row
+      {2, 8, 8, 8, {2, 2, 2, 2, 0, 0, false}, kernels::PoolPath::Channels4},   // c % 4 == 0: float4 kernels
+      {1, 4, 7, 9, {2, 2, 2, 2, 0, 0, true}, kernels::PoolPath::Channels4},    // ... ceil mode, odd width
+      {2, 12, 5, 5, {2, 2, 2, 2, 0, 0, false}, kernels::PoolPath::Channels4},  // ... last row and column
+      {1, 8, 7, 9, {3, 3, 2, 2, 1, 1, true}, kernels::PoolPath::Gather},       // float4 forward, gather backward
       {1, 2, 10, 11, {3, 3, 3, 3, 0, 0, false}, kernels::PoolPath::Disjoint},  // 3x3/3
       {1, 3, 7, 9, {3, 3, 2, 2, 1, 1, true}, kernels::PoolPath::Gather},       // overlapping, padded, ceil
       {2, 2, 6, 6, {3, 2, 1, 2, 1, 0, false}, kernels::PoolPath::Gather},      // rectangular, mixed stride
@@ -275,7 +281,8 @@ TEST_CASE("emulated kernels: max pooling on NHWC data equals the CPU's on NCHW",
     Tensor<float> x(xs), dy = random_tensor(ys, 43), y(ys), dx(xs);
     test::fill_distinct(x, 42);
     x[0] = x[1] = x[g.w] = x[g.w + 1] = 100.0f;  // four equal maxima
-    x[g.h * g.w + 1] = std::numeric_limits<float>::quiet_NaN();
+    x[g.h * g.w + 1] = std::numeric_limits<float>::quiet_NaN();  // two NaNs in a window: the first wins
+    x[g.h * g.w + g.w] = std::numeric_limits<float>::quiet_NaN();
     x[xs.numel() - 1] = -std::numeric_limits<float>::infinity();
     cpu::PoolPlan<float> plan;
     plan.forward(g, x.data(), y.data());
@@ -288,6 +295,7 @@ TEST_CASE("emulated kernels: max pooling on NHWC data equals the CPU's on NCHW",
     const Tensor<float> xn = host_nhwc(x), dyn = host_nhwc(dy);
     Buf<float> yk(ys.numel()), dxk(xs.numel());
     CHECK(kernels::maxpool_path(s, xn.data(), dyn.data(), dxk.p) == cs.backward_path);
+    CHECK((kernels::maxpool_path(s, xn.data(), yk.p) == kernels::PoolPath::Channels4) == (g.c % 4 == 0));
     kernels::maxpool_forward<float>(s, xn.data(), yk.p, nullptr);
     kernels::maxpool_backward<float>(s, xn.data(), dyn.data(), dxk.p, nullptr);
     CHECK(same(host_nchw(yk.p, ys).data(), y));
