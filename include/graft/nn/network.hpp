@@ -5,14 +5,14 @@
 //   net.conv("conv1_1", 64, 3, 1, 1).relu().max_pool("pool1", 2, 2) ... .fc("fc8", 2);
 //
 // Each builder call checks the new layer against the current shape at once, so a wrong
-// architecture fails where it is written.
+// architecture fails where it is written. Freezing works by layer name or range; backward
+// stops at the lowest layer that learns and never touches what lies below it.
 //
 // Everything the network takes from and hands back to its caller is in the logical NCHW order:
 // forward's input, output(), activation(i), backward's output gradient. In the CUDA backend's
 // channels-last mode (context().set_channels_last(true)) 4-D activations are stored NHWC
 // between the layers, so the network converts at these edges (Backend::to_stored /
-// to_logical), into buffers of its own; 2-D tensors (fc layers, the logits) need nothing. Freezing works by layer name or range; backward
-// stops at the lowest layer that learns and never touches what lies below it.
+// to_logical), into buffers of its own; 2-D tensors (fc layers, the logits) need nothing.
 #pragma once
 
 #include <algorithm>
@@ -259,6 +259,8 @@ class Network {
   bool stores_nhwc() const { return Backend<D>::stored_nhwc(ctx_, Shape{1, 1, 1, 1}); }
   // t itself when stored in the logical order, else its logical copy in buf.
   const TensorT& logical(const TensorT& t, TensorT& buf) {
+    GRAFT_CHECK(channels_last_ == stores_nhwc(),
+                "network: the context's channels-last setting changed since forward(); run forward() again");
     if (!Backend<D>::stored_nhwc(ctx_, t.shape())) return t;
     buf.resize(t.shape());
     Backend<D>::to_logical(ctx_, t.shape(), t.data(), buf.data());
