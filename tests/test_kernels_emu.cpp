@@ -17,6 +17,7 @@
 #include "kernels/bias.cuh"
 #include "kernels/conv.cuh"
 #include "kernels/dropout.cuh"
+#include "kernels/layout.cuh"
 #include "kernels/optim.cuh"
 #include "kernels/pool.cuh"
 #include "kernels/relu.cuh"
@@ -112,26 +113,64 @@ TEST_CASE("emulated kernels: bias add, fused bias+ReLU and bias gradient", "[emu
   }
 }
 
+namespace {
+
+// Equal element for element, a NaN equal to a NaN (max_rel_error would hide NaN positions),
+// a zero's sign included (0 + dy turns a -0 gradient into +0 on the CPU; the kernels must too).
+bool same(const float* got, const Tensor<float>& want) {
+  for (int64_t i = 0; i < want.size(); ++i) {
+    const float a = got[i], b = want[i];
+    if (!((std::isnan(a) && std::isnan(b)) || (a == b && std::signbit(a) == std::signbit(b)))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 TEST_CASE("emulated kernels: max pooling forward and backward equal the CPU's", "[emu]") {
   struct Case {
     int64_t n, c, h, w;
     Window2d win;
+    int offset;                               // elements off 32-byte alignment of x, y, dy, dx
+    const char* forward_path, *backward_path;  // the kernels that must run
   };
   const Case cases[] = {
-      {2, 3, 8, 8, {2, 2, 2, 2, 0, 0, false}},   // VGG's pool
-      {1, 2, 7, 9, {3, 3, 2, 2, 1, 1, true}},    // overlapping, padded, ceil mode
-      {2, 1, 5, 5, {2, 2, 2, 2, 0, 0, false}},   // odd size: last row/column in no window
-      {1, 2, 6, 6, {3, 2, 1, 2, 1, 0, false}},   // rectangular window, mixed stride
+      {2, 3, 8, 8, {2, 2, 2, 2, 0, 0, false}, 0, "2x2 pairs", "2x2 pairs"},   // VGG's pool
+      {2, 2, 9, 12, {2, 2, 2, 2, 0, 0, false}, 0, "2x2 pairs", "2x2 pairs"},  // odd h: last row in no window
+      {2, 3, 8, 8, {2, 2, 2, 2, 0, 0, false}, 1, "gather", "disjoint"},       // misaligned: scalar kernels
+      {2, 1, 5, 5, {2, 2, 2, 2, 0, 0, false}, 0, "gather", "disjoint"},       // odd size: last row and column
+      {1, 3, 6, 6, {2, 2, 2, 2, 0, 0, false}, 0, "gather", "disjoint"},       // w % 4 != 0
+      {1, 2, 10, 11, {3, 3, 3, 3, 0, 0, false}, 0, "gather", "disjoint"},     // 3x3/3: one column left over
+      {1, 2, 7, 8, {2, 2, 2, 2, 0, 0, true}, 0, "gather", "disjoint"},        // ceil mode: cut last window row
+      {2, 2, 6, 9, {2, 3, 2, 3, 0, 0, false}, 0, "gather", "disjoint"},       // rectangular disjoint windows
+      {1, 2, 7, 9, {3, 3, 2, 2, 1, 1, true}, 0, "gather", "gather"},          // overlapping, padded, ceil mode
+      {1, 2, 6, 6, {3, 2, 1, 2, 1, 0, false}, 0, "gather", "gather"},         // rectangular window, mixed stride
+      {1, 2, 8, 8, {2, 2, 2, 2, 1, 1, false}, 0, "gather", "gather"},         // 2x2/2 but padded
   };
   Context<CPU> ctx;
   for (const Case& cs : cases) {
+    INFO("pool " << cs.n << "x" << cs.c << "x" << cs.h << "x" << cs.w << " " << cs.win.str()
+                 << (cs.win.ceil_mode ? " ceil" : "") << " offset " << cs.offset);
     ConvGeometry g;
     g.n = cs.n; g.c = cs.c; g.h = cs.h; g.w = cs.w; g.o = cs.c;
     g.oh = cs.win.out_h(cs.h); g.ow = cs.win.out_w(cs.w); g.win = cs.win;
     const Shape xs{g.n, g.c, g.h, g.w}, ys{g.n, g.c, g.oh, g.ow};
     Tensor<float> x(xs), dy = random_tensor(ys, 17), y(ys), dx(xs);
     test::fill_distinct(x, 16);
-    x[3] = x[4];  // one tie: the first maximum must win on both
+    // ties (the first maximum wins), NaNs (they win their window), -infinity, signed zeros
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    x[0] = x[1] = 100.0f;             // a tie of the plane's first window row
+    x[g.w] = x[g.w + 1] = 100.0f;     // ... and of its second row: four equal maxima
+    x[3] = x[4];                      // a tie somewhere else
+    x[2 * g.w + 3] = nan;             // a NaN in the middle of a window
+    x[g.h * g.w + g.w + 1] = nan;     // a NaN after the window's maximum (plane 1)
+    x[g.h * g.w] = 1000.0f;
+    x[g.h * g.w + 1] = nan;           // two NaNs in one window: the first wins
+    x[g.h * g.w + g.w] = nan;
+    const int64_t last = xs.numel() - 1;  // the last plane's bottom-right window: all -inf
+    for (int64_t r = 0; r < 3; ++r)
+      for (int64_t q = 0; q < 3; ++q) x[last - r * g.w - q] = -inf;
+    dy[1] = -0.0f;
     cpu::PoolPlan<float> plan;
     plan.setup(ctx, g);
     plan.forward(g, x.data(), y.data());
@@ -139,11 +178,154 @@ TEST_CASE("emulated kernels: max pooling forward and backward equal the CPU's", 
     kernels::PoolShape s;
     s.planes = g.n * g.c; s.h = int(g.h); s.w = int(g.w); s.oh = int(g.oh); s.ow = int(g.ow);
     s.kh = cs.win.kh; s.kw = cs.win.kw; s.sh = cs.win.sh; s.sw = cs.win.sw; s.ph = cs.win.ph; s.pw = cs.win.pw;
+    Buf<float> xk(xs.numel(), cs.offset), dyk(ys.numel(), cs.offset), yk(ys.numel(), cs.offset),
+        dxk(xs.numel(), cs.offset);  // outputs poisoned with NaN
+    std::copy(x.begin(), x.end(), xk.p);
+    std::copy(dy.begin(), dy.end(), dyk.p);
+    // (forward has the pairs kernel and the general one)
+    CHECK((kernels::maxpool_path(s, xk.p, yk.p) == kernels::PoolPath::Pairs2x2) ==
+          (std::string(cs.forward_path) == "2x2 pairs"));
+    CHECK(std::string(kernels::to_string(kernels::maxpool_path(s, xk.p, dyk.p, dxk.p))) == cs.backward_path);
+    kernels::maxpool_forward<float>(s, xk.p, yk.p, nullptr);
+    kernels::maxpool_backward<float>(s, xk.p, dyk.p, dxk.p, nullptr);
+    CHECK(same(yk.p, y));
+    CHECK(same(dxk.p, dx));
+  }
+  // double: the scalar kernels (the pairs kernel is float only)
+  {
+    ConvGeometry g;
+    g.n = 2; g.c = 2; g.h = 9; g.w = 8; g.o = 2; g.win = {2, 2, 2, 2, 0, 0, false};
+    g.oh = g.win.out_h(g.h); g.ow = g.win.out_w(g.w);
+    Tensor<double> x(Shape{g.n, g.c, g.h, g.w}), dy(Shape{g.n, g.c, g.oh, g.ow}), y(dy.shape()), dx(x.shape());
+    test::fill_distinct(x, 18);
+    test::fill_normal(dy, 19);
+    cpu::PoolPlan<double> plan;
+    plan.forward(g, x.data(), y.data());
+    plan.backward(g, x.data(), y.data(), dy.data(), dx.data());
+    kernels::PoolShape s;
+    s.planes = 4; s.h = 9; s.w = 8; s.oh = int(g.oh); s.ow = int(g.ow); s.kh = s.kw = s.sh = s.sw = 2;
+    Buf<double> yk(y.size()), dxk(dx.size());
+    CHECK(kernels::maxpool_path(s, x.data(), dy.data(), dxk.p) == kernels::PoolPath::Disjoint);
+    kernels::maxpool_forward<double>(s, x.data(), yk.p, nullptr);
+    kernels::maxpool_backward<double>(s, x.data(), dy.data(), dxk.p, nullptr);
+    CHECK(max_rel_error(as_tensor(yk.p, y.shape()), y) == 0.0);
+    CHECK(max_rel_error(as_tensor(dxk.p, dx.shape()), dx) == 0.0);
+  }
+}
+
+namespace {
+
+// Host transposes of a (n, c, hw) batch: NCHW <-> NHWC.
+template <class T>
+Tensor<T> host_nhwc(const Tensor<T>& x) {
+  const int64_t n = x.shape()[0], c = x.shape()[1], hw = x.size() / (n * c);
+  Tensor<T> y(x.shape());
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t q = 0; q < hw; ++q) y[(i * hw + q) * c + ch] = x[(i * c + ch) * hw + q];
+  return y;
+}
+template <class T>
+Tensor<T> host_nchw(const T* x, const Shape& s) {
+  const int64_t n = s[0], c = s[1], hw = s.numel() / (n * c);
+  Tensor<T> y(s);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t q = 0; q < hw; ++q) y[(i * c + ch) * hw + q] = x[(i * hw + q) * c + ch];
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("emulated kernels: NCHW <-> NHWC transposes, and weights KCRS <-> KRSC", "[emu]") {
+  for (const Shape& sh : {Shape{2, 5, 7, 9}, Shape{1, 40, 6, 7}, Shape{3, 3, 1, 1}, Shape{1, 33, 1, 35}}) {
+    INFO("shape " << sh.str());
+    const int64_t n = sh[0], c = sh[1], hw = sh[2] * sh[3];
+    Tensor<float> x = random_tensor(sh, 41);
+    Buf<float> a(x.size()), b(x.size());
+    kernels::nchw_to_nhwc<float>(n, c, hw, x.data(), a.p, nullptr);
+    CHECK(same(a.p, host_nhwc(x)));
+    kernels::nhwc_to_nchw<float>(n, c, hw, a.p, b.p, nullptr);
+    CHECK(same(b.p, x));
+    // a convolution's weights (k, c, r, s) are a batch of k (c, r*s) matrices: KRSC = "NHWC"
+    kernels::transpose<float>(n, c, hw, x.data(), a.p, nullptr);
+    CHECK(same(a.p, host_nhwc(x)));
+  }
+}
+
+TEST_CASE("emulated kernels: max pooling on NHWC data equals the CPU's on NCHW", "[emu]") {
+  struct Case {
+    int64_t n, c, h, w;
+    Window2d win;
+    kernels::PoolPath backward_path;
+  };
+  const Case cases[] = {
+      {2, 3, 8, 8, {2, 2, 2, 2, 0, 0, false}, kernels::PoolPath::Disjoint},    // VGG's pool
+      {2, 5, 5, 7, {2, 2, 2, 2, 0, 0, false}, kernels::PoolPath::Disjoint},    // odd: last row and column
+      {1, 3, 7, 8, {2, 2, 2, 2, 0, 0, true}, kernels::PoolPath::Disjoint},     // ceil mode: cut last row
+      {2, 8, 8, 8, {2, 2, 2, 2, 0, 0, false}, kernels::PoolPath::Channels4},   // c % 4 == 0: float4 kernels
+      {1, 4, 7, 9, {2, 2, 2, 2, 0, 0, true}, kernels::PoolPath::Channels4},    // ... ceil mode, odd width
+      {2, 12, 5, 5, {2, 2, 2, 2, 0, 0, false}, kernels::PoolPath::Channels4},  // ... last row and column
+      {1, 8, 7, 9, {3, 3, 2, 2, 1, 1, true}, kernels::PoolPath::Gather},       // float4 forward, gather backward
+      {1, 2, 10, 11, {3, 3, 3, 3, 0, 0, false}, kernels::PoolPath::Disjoint},  // 3x3/3
+      {1, 3, 7, 9, {3, 3, 2, 2, 1, 1, true}, kernels::PoolPath::Gather},       // overlapping, padded, ceil
+      {2, 2, 6, 6, {3, 2, 1, 2, 1, 0, false}, kernels::PoolPath::Gather},      // rectangular, mixed stride
+  };
+  Context<CPU> ctx;
+  for (const Case& cs : cases) {
+    INFO("NHWC pool " << cs.n << "x" << cs.c << "x" << cs.h << "x" << cs.w << " " << cs.win.str());
+    ConvGeometry g;
+    g.n = cs.n; g.c = cs.c; g.h = cs.h; g.w = cs.w; g.o = cs.c;
+    g.oh = cs.win.out_h(cs.h); g.ow = cs.win.out_w(cs.w); g.win = cs.win;
+    const Shape xs{g.n, g.c, g.h, g.w}, ys{g.n, g.c, g.oh, g.ow};
+    Tensor<float> x(xs), dy = random_tensor(ys, 43), y(ys), dx(xs);
+    test::fill_distinct(x, 42);
+    x[0] = x[1] = x[g.w] = x[g.w + 1] = 100.0f;  // four equal maxima
+    x[g.h * g.w + 1] = std::numeric_limits<float>::quiet_NaN();  // two NaNs in a window: the first wins
+    x[g.h * g.w + g.w] = std::numeric_limits<float>::quiet_NaN();
+    x[xs.numel() - 1] = -std::numeric_limits<float>::infinity();
+    cpu::PoolPlan<float> plan;
+    plan.forward(g, x.data(), y.data());
+    plan.backward(g, x.data(), y.data(), dy.data(), dx.data());
+    kernels::PoolShape s;
+    s.planes = g.n * g.c; s.h = int(g.h); s.w = int(g.w); s.oh = int(g.oh); s.ow = int(g.ow);
+    s.kh = cs.win.kh; s.kw = cs.win.kw; s.sh = cs.win.sh; s.sw = cs.win.sw; s.ph = cs.win.ph; s.pw = cs.win.pw;
+    s.c = int(g.c);
+    s.channels_last = true;
+    const Tensor<float> xn = host_nhwc(x), dyn = host_nhwc(dy);
     Buf<float> yk(ys.numel()), dxk(xs.numel());
-    kernels::maxpool_forward<float>(s, x.data(), yk.p, nullptr);
-    kernels::maxpool_backward<float>(s, x.data(), dy.data(), dxk.p, nullptr);
-    CHECK(max_rel_error(as_tensor(yk.p, ys), y) == 0.0);
-    CHECK(max_rel_error(as_tensor(dxk.p, xs), dx) == 0.0);
+    CHECK(kernels::maxpool_path(s, xn.data(), dyn.data(), dxk.p) == cs.backward_path);
+    CHECK((kernels::maxpool_path(s, xn.data(), yk.p) == kernels::PoolPath::Channels4) == (g.c % 4 == 0));
+    kernels::maxpool_forward<float>(s, xn.data(), yk.p, nullptr);
+    kernels::maxpool_backward<float>(s, xn.data(), dyn.data(), dxk.p, nullptr);
+    CHECK(same(host_nchw(yk.p, ys).data(), y));
+    CHECK(same(host_nchw(dxk.p, xs).data(), dx));
+  }
+}
+
+TEST_CASE("emulated kernels: channels-last bias add and bias gradient", "[emu]") {
+  for (int64_t o : {8, 5, 1}) {
+    for (int64_t rows : {int64_t(3), int64_t(70), int64_t(3001)}) {
+      INFO("rows " << rows << " o " << o);
+      const int64_t total = rows * o;
+      Tensor<float> y0 = random_tensor({total}, 44), b = random_tensor({o}, 45);
+      Tensor<float> want(Shape{total});
+      Tensor<double> db_ref(Shape{o}, 0.0);
+      for (int64_t e = 0; e < total; ++e) {
+        want[e] = y0[e] + b[e % o];
+        db_ref[e % o] += y0[e];
+      }
+      if (rows < 1000) {  // (the emulator runs a block's threads as host threads: keep launches small)
+        Buf<float> ys(total), bs(o);
+        std::copy(y0.begin(), y0.end(), ys.p);
+        std::copy(b.begin(), b.end(), bs.p);
+        kernels::bias_add_rows<float>(rows, o, ys.p, bs.p, nullptr);
+        CHECK(same(ys.p, want));
+      }
+      Buf<float> db(o), partial(kernels::bias_grad_rows_scratch(rows, o));
+      kernels::bias_grad_rows<float>(rows, o, y0.data(), db.p, partial.p, nullptr);
+      CHECK(max_rel_error(as_tensor(db.p, {o}), db_ref) < 1e-5);
+    }
   }
 }
 

@@ -65,14 +65,35 @@ inline void bench_bandwidth(Context<CUDA>& ctx, const Peaks& peaks, const Bandwi
     g.win = pool.window();
     Tensor<float, CUDA> py(ps), pdy(ps);
     fill_uniform(pdy, 14, -1, 1, st);
-    for (PoolImpl impl : {PoolImpl::Graft, PoolImpl::Cudnn}) {
-      pool.plan().set_impl(impl);
-      report("max pool forward", to_string(impl), act, f * (n + ps.numel()),
-             time_on(st, o.warmup, o.reps, [&] { pool.plan().forward(g, x.data(), py.data()); }));
-      report("max pool backward", to_string(impl), act, f * (2 * n + ps.numel()), time_on(st, o.warmup, o.reps, [&] {
-               pool.plan().backward(g, x.data(), py.data(), pdy.data(), dx.data());
-             }));
+    for (bool nhwc : {false, true}) {  // the context's channels-last mode: NHWC pooling
+      ctx.set_channels_last(nhwc);
+      for (PoolImpl impl : {PoolImpl::Graft, PoolImpl::Cudnn}) {
+        pool.plan().set_impl(impl);
+        try {  // (an NHWC case cuDNN refuses is reported, and the table goes on)
+          report(nhwc ? "max pool fwd (NHWC)" : "max pool forward", to_string(impl), act, f * (n + ps.numel()),
+                 time_on(st, o.warmup, o.reps, [&] { pool.plan().forward(g, x.data(), py.data()); }));
+          report(nhwc ? "max pool bwd (NHWC)" : "max pool backward", to_string(impl), act, f * (2 * n + ps.numel()),
+                 time_on(st, o.warmup, o.reps, [&] {
+                   pool.plan().backward(g, x.data(), py.data(), pdy.data(), dx.data());
+                 }));
+        } catch (const Error& e) {
+          if (!nhwc) throw;
+          line("max pool (NHWC) %s: FAILED: %s", to_string(impl), e.what());
+        }
+      }
     }
+    ctx.set_channels_last(false);
+    // the channels-last mode's layout changes and bias kernels
+    report("nchw -> nhwc", "graft", act, 2 * f * n, time_on(st, o.warmup, o.reps, [&] {
+             kernels::nchw_to_nhwc<float>(act[0], act[1], act[2] * act[3], x.data(), y.data(), st);
+           }));
+    report("bias add (NHWC)", "graft", act, 2 * f * n, time_on(st, o.warmup, o.reps, [&] {
+             kernels::bias_add_rows<float>(n / 64, 64, y.data(), b.data(), st);
+           }));
+    report("bias gradient (NHWC)", "graft", act, f * n, time_on(st, o.warmup, o.reps, [&] {
+             kernels::bias_grad_rows<float>(n / 64, 64, dy.data(), db.data(),
+                                            ctx.scratch<float>(size_t(kernels::bias_grad_rows_scratch(n / 64, 64))), st);
+           }));
   }
   {
     // the optimizers over fc6's weights, the largest parameter of VGG16

@@ -1,7 +1,9 @@
 // The per-layer table: every distinct VGG16 convolution shape (forward, backward data,
 // backward filter) with cuDNN and with graft's kernel, and fc6/fc7/fc8 on cuBLAS; time,
 // GFLOP/s and the fraction of the measured matrix-product peak. Each graft result is also
-// compared with cuDNN's on the full-size tensors (max |graft - cudnn| / max |cudnn|).
+// compared with cuDNN's on the full-size tensors (max |graft - cudnn| / max |cudnn|). The
+// "cudnn-nhwc" rows are cuDNN in the context's channels-last mode (NHWC activations, KRSC
+// filters), timed as the layer runs them: the weight transposes and the bias add included.
 #pragma once
 
 #include <cstring>
@@ -68,7 +70,7 @@ inline void bench_layers(Context<CUDA>& ctx, const Peaks& peaks, const LayerOpti
   line("per-layer times, batch %lld, %lldx%lld, %s (fraction of the measured %s SGEMM peak, %.1f TFLOP/s)",
        (long long)o.batch, (long long)o.size, (long long)o.size, o.tf32 ? "TF32" : "FP32",
        o.tf32 ? "TF32" : "FP32", peak);
-  line("%-12s %-6s %-12s %9s %10s %7s %10s", "layer", "impl", "pass", "ms", "GFLOP/s", "peak", "vs cudnn");
+  line("%-12s %-10s %-12s %9s %10s %7s %10s", "layer", "impl", "pass", "ms", "GFLOP/s", "peak", "vs cudnn");
   const char* passes[3] = {"forward", "bwd-data", "bwd-filter"};
   uint64_t seed = 100;
   for (const ConvSpec& spec : kVggConvs) {
@@ -79,21 +81,23 @@ inline void bench_layers(Context<CUDA>& ctx, const Peaks& peaks, const LayerOpti
     ConvGeometry g;
     g.n = o.batch; g.c = spec.c; g.h = side; g.w = side; g.o = spec.o; g.oh = ys[2]; g.ow = ys[3];
     g.win = conv.window();
-    Tensor<float, CUDA> x(xs), dy(ys), y[2], dx[2], dw[2];
+    Tensor<float, CUDA> x(xs), dy(ys), y[3], dx[3], dw[3];
     fill_uniform(x, seed++, -1, 1, ctx.stream());
     fill_uniform(dy, seed++, -1, 1, ctx.stream());
     fill_uniform(conv.biases.value, seed++, -1, 1, ctx.stream());  // weights: He-initialised, random
     const float* w = conv.weights.value.data();
     const float* b = conv.biases.value.data();
     const double flops = g.forward_flops();
-    for (int k = 0; k < 2; ++k) {
-      const ConvImpl impl = k == 0 ? ConvImpl::Cudnn : ConvImpl::Graft;
+    for (int k = 0; k < 3; ++k) {  // cuDNN, graft, cuDNN channels-last
+      const ConvImpl impl = k == 1 ? ConvImpl::Graft : ConvImpl::Cudnn;
+      const char* impl_name = k == 2 ? "cudnn-nhwc" : to_string(impl);
       conv.plan().set_impl(impl);
+      ctx.set_channels_last(k == 2);
       y[k].resize(ys);
       dx[k].resize(xs);
       dw[k].resize(conv.weights.value.shape());
       auto& plan = conv.plan();
-      for (int pass = 0; pass < 3; ++pass) {
+      for (int pass = 0; pass < 3; ++pass) try {  // (a channels-last failure is reported, the table goes on)
         const Timing t = time_on(ctx.stream(), o.warmup, o.reps, [&] {
           if (pass == 0) plan.forward(g, x.data(), w, b, y[k].data());
           if (pass == 1) plan.backward_data(g, w, dy.data(), dx[k].data());
@@ -105,25 +109,29 @@ inline void bench_layers(Context<CUDA>& ctx, const Peaks& peaks, const LayerOpti
           const Tensor<float, CUDA>* out[2][3] = {{&y[0], &dx[0], &dw[0]}, {&y[1], &dx[1], &dw[1]}};
           diff = relative_difference(ctx, out[1][pass]->size(), out[1][pass]->data(), out[0][pass]->data());
         }
-        const std::string used = to_string(plan.impl_used(g, pass));
+        const std::string used = k == 2 ? impl_name : to_string(plan.impl_used(g, pass));
         char vs[32] = "";
         if (diff >= 0) std::snprintf(vs, sizeof vs, "%.1e", diff);
-        line("%-12s %-6s %-12s %9.3f %10.0f %6.1f%% %10s", spec.names, used.c_str(), passes[pass], t.median_ms,
+        line("%-12s %-10s %-12s %9.3f %10.0f %6.1f%% %10s", spec.names, used.c_str(), passes[pass], t.median_ms,
              gflops, 100.0 * gflops / (peak * 1e3), vs);
         Report::Record r("layer");
-        r.str("layer", spec.names).str("impl", to_string(impl)).str("impl_used", used).str("pass", passes[pass])
+        r.str("layer", spec.names).str("impl", impl_name).str("impl_used", used).str("pass", passes[pass])
             .num("batch", double(o.batch)).num("size", double(side)).num("c", double(spec.c)).num("o", double(spec.o))
             .num("ms", t.median_ms).num("gflops", gflops).num("peak_fraction", gflops / (peak * 1e3))
             .str("math", o.tf32 ? "tf32" : "fp32");
         if (diff >= 0) r.num("rel_diff_vs_cudnn", diff);
-        if (k == 0) {
+        if (k != 1) {
           const cuda::ConvAlgos& a = plan.cudnn_algos(g);
           const cuda::AlgoChoice& c = pass == 0 ? a.forward : pass == 1 ? a.backward_data : a.backward_filter;
           r.num("cudnn_algo", c.algo).num("cudnn_workspace", double(c.workspace));
         }
         rep.write(r);
+      } catch (const Error& e) {
+        if (k != 2) throw;
+        line("%-12s %-10s %-12s FAILED: %s", spec.names, impl_name, passes[pass], e.what());
       }
     }
+    ctx.set_channels_last(false);
   }
   // fully connected layers (cuBLAS only)
   struct FcSpec {
@@ -149,7 +157,7 @@ inline void bench_layers(Context<CUDA>& ctx, const Peaks& peaks, const LayerOpti
                                                 static_cast<float*>(nullptr));
       });
       const double gflops = flops / (t.median_ms * 1e-3) / 1e9;
-      line("%-12s %-6s %-12s %9.3f %10.0f %6.1f%% %10s", f.name, "cublas", passes[pass], t.median_ms, gflops,
+      line("%-12s %-10s %-12s %9.3f %10.0f %6.1f%% %10s", f.name, "cublas", passes[pass], t.median_ms, gflops,
            100.0 * gflops / (peak * 1e3), "");
       rep.write(Report::Record("layer").str("layer", f.name).str("impl", "cublas").str("impl_used", "cublas")
                     .str("pass", passes[pass]).num("batch", double(o.batch)).num("in", double(f.in))

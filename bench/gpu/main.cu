@@ -2,14 +2,15 @@
 //
 //   graft-bench-gpu [--peaks] [--layers] [--kernels] [--step] [--all]
 //                   [--batch 64] [--size 224] [--classes 1000] [--conv cudnn|graft]
-//                   [--pool graft|cudnn] [--fp32] [--steps 10] [--reps 20] [--quick]
+//                   [--pool graft|cudnn] [--channels-last] [--fp32] [--steps 10] [--reps 20] [--quick]
 //                   [--json FILE] [--tag TEXT]
 //
 // --peaks    the card's measured copy bandwidth and SGEMM rates (every table is a fraction
 //            of these; measured first whenever a table needs them)
 // --layers   every VGG16 conv shape with cuDNN and with graft's kernel, and fc6/7/8
 // --kernels  graft's memory-bound kernels vs the copy bandwidth, pooling/softmax vs cuDNN
-// --step     the VGG16 training step (forward + backward + Adam) in images/s
+// --step     the VGG16 training step (forward + backward + Adam) in images/s; with
+//            --channels-last its 4-D activations are NHWC (Context<CUDA>::set_channels_last)
 // Without a CUDA device it says so and exits 0, so that scripts run everywhere.
 #include <cstdio>
 #include <cstdlib>
@@ -29,8 +30,8 @@ namespace {
   std::fprintf(stderr,
                "graft-bench-gpu: %s\n"
                "usage: graft-bench-gpu [--peaks] [--layers] [--kernels] [--step] [--all] [--batch N] [--size N]\n"
-               "       [--classes N] [--conv cudnn|graft] [--pool graft|cudnn] [--fp32] [--steps N] [--reps N]\n"
-               "       [--quick] [--json FILE] [--tag TEXT]\n",
+               "       [--classes N] [--conv cudnn|graft] [--pool graft|cudnn] [--channels-last] [--fp32] [--steps N]\n"
+               "       [--reps N] [--quick] [--json FILE] [--tag TEXT]\n",
                why);
   std::exit(2);
 }
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
     else if (a == "--all") peaks = layers = kernels_ = step = true;
     else if (a == "--quick") quick = true;
     else if (a == "--fp32") tf32 = false;
+    else if (a == "--channels-last") so.channels_last = true;
     else if (a == "--batch") lo.batch = number(i, argc, argv);
     else if (a == "--size") lo.size = number(i, argc, argv);
     else if (a == "--classes") lo.classes = number(i, argc, argv);

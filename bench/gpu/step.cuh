@@ -24,6 +24,7 @@ struct StepOptions {
   int64_t batch = 64, size = 224, classes = 1000;
   int warmup = 3, steps = 10;
   bool tf32 = true;
+  bool channels_last = false;  // Context<CUDA>::set_channels_last: NHWC activations
   ConvImpl conv = ConvImpl::Cudnn;
   PoolImpl pool = PoolImpl::Graft;
   std::string tag;  // a label for this run in the JSON (e.g. the round of an interleaved comparison)
@@ -35,6 +36,7 @@ inline void bench_step(const StepOptions& o, Report& rep) {
   auto net = nn::vgg16<float, CUDA>(o.classes, vo);
   Context<CUDA>& ctx = net->context();
   ctx.set_tf32(o.tf32);
+  ctx.set_channels_last(o.channels_last);
   for (auto* l : net->layers()) {
     if (auto* c = dynamic_cast<Conv2d<float, CUDA>*>(l)) c->plan().set_impl(o.conv);
     if (auto* p = dynamic_cast<MaxPool2d<float, CUDA>*>(l)) p->plan().set_impl(o.pool);
@@ -66,14 +68,15 @@ inline void bench_step(const StepOptions& o, Report& rep) {
   GRAFT_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
   const double ips = double(o.batch) / (t.median_ms * 1e-3);
   line("");
-  line("graft VGG16 training step (fwd+bwd+Adam), batch %lld, %lldx%lld, %s, conv %s, pool %s%s%s:",
-       (long long)o.batch, (long long)o.size, (long long)o.size, o.tf32 ? "TF32" : "FP32", to_string(o.conv),
+  const char* layout = o.channels_last ? "channels-last" : "nchw";
+  line("graft VGG16 training step (fwd+bwd+Adam), batch %lld, %lldx%lld, %s, layout %s, conv %s, pool %s%s%s:",
+       (long long)o.batch, (long long)o.size, (long long)o.size, o.tf32 ? "TF32" : "FP32", layout, to_string(o.conv),
        to_string(o.pool), o.tag.empty() ? "" : ", ", o.tag.c_str());
   line("  %.2f ms/step (median of %d; min %.2f, max %.2f), %.1f images/s, loss %.4f, device memory in use %.1f GiB",
        t.median_ms, t.reps, t.min_ms, t.max_ms, ips, last_loss, double(total_b - free_b) / double(1 << 30));
   GRAFT_CHECK(std::isfinite(last_loss), "graft-bench-gpu: the training step's loss is not finite (", last_loss, ")");
   rep.write(Report::Record("step").str("framework", "graft").str("conv", to_string(o.conv))
-                .str("pool", to_string(o.pool)).str("math", o.tf32 ? "tf32" : "fp32").str("tag", o.tag)
+                .str("pool", to_string(o.pool)).str("layout", layout).str("math", o.tf32 ? "tf32" : "fp32").str("tag", o.tag)
                 .num("batch", double(o.batch)).num("size", double(o.size)).num("classes", double(o.classes))
                 .num("ms_per_batch", t.median_ms).num("min_ms", t.min_ms).num("max_ms", t.max_ms)
                 .num("images_per_second", ips).num("steps", t.reps).num("loss", last_loss)

@@ -59,7 +59,7 @@ def main():
         groups = defaultdict(list)
         for r in steps:
             if r["framework"] == "graft":
-                key = f"graft (conv {r['conv']}, pool {r['pool']})"
+                key = f"graft (conv {r['conv']}, pool {r['pool']}, {r.get('layout', 'nchw')})"
             else:
                 key = f"torch {r.get('torch', '')} ({r['memory_format']})"
             groups[key].append(r)
@@ -73,12 +73,16 @@ def main():
             med = statistics.median(ips)
             best[key] = med
             rounds = ", ".join(f"{v:.1f}" for v in ips)
-            out(f"  {key:<42} {med:9.1f}   ({statistics.median([r['ms_per_batch'] for r in rs]):.1f} ms; runs: {rounds})")
+            out(f"  {key:<50} {med:9.1f}   ({statistics.median([r['ms_per_batch'] for r in rs]):.1f} ms; runs: {rounds})")
         g = [v for k, v in best.items() if k.startswith("graft (conv cudnn")]
         t = [v for k, v in best.items() if k.startswith("torch")]
         gg = [v for k, v in best.items() if k.startswith("graft (conv graft")]
         if g and t:
-            out(f"  ratio graft (cuDNN conv) / best PyTorch: {max(g) / max(t):.3f}")
+            for layout in ["nchw", "channels-last"]:
+                gl = [v for k, v in best.items() if k.startswith("graft (conv cudnn") and k.endswith(f", {layout})")]
+                if gl:
+                    out(f"  ratio graft (cuDNN conv, {layout}) / best PyTorch: {max(gl) / max(t):.3f}")
+            out(f"  ratio graft (cuDNN conv, best layout) / best PyTorch: {max(g) / max(t):.3f}")
         if gg and t:
             out(f"  ratio graft (graft conv) / best PyTorch: {max(gg) / max(t):.3f}")
 
@@ -97,7 +101,7 @@ def main():
                 diffs[r["layer"]].append(r["rel_diff_vs_cudnn"])
         passes = ["forward", "bwd-data", "bwd-filter"]
         for name in order:
-            for impl in ["cudnn", "graft", "cublas"]:
+            for impl in ["cudnn", "graft", "cudnn-nhwc", "cublas"]:
                 row = table.get((name, impl))
                 if not row:
                     continue
@@ -107,7 +111,7 @@ def main():
                     c = table[(name, "cudnn")]
                     ratios = " / ".join(f"{row[p] / c[p]:.2f}" for p in passes if p in row and p in c and c[p] > 0)
                     extra = f"   x{ratios}   diff {max(diffs[name]) if diffs[name] else float('nan'):.1e}"
-                out(f"  {name:<12} {impl:<6} {ms}{extra}")
+                out(f"  {name:<12} {impl:<10} {ms}{extra}")
 
     bw = [r for r in recs if r["section"] == "bandwidth"]
     if bw:

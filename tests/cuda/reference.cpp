@@ -2,6 +2,8 @@
 #include "cuda/reference.hpp"
 
 #include "graft/cpu.hpp"
+#include "graft/nn/network.hpp"
+#include "graft/nn/vgg.hpp"
 
 namespace graft {
 namespace test {
@@ -104,6 +106,31 @@ void adam(Tensor<float>& w, const Tensor<float>& g, Tensor<float>& m, Tensor<flo
           float eps, float wd, int64_t step) {
   Context<CPU> ctx;
   Backend<CPU>::adam_update(ctx, w.size(), w.data(), g.data(), m.data(), v.data(), lr, b1, b2, eps, wd, step);
+}
+
+Vgg vgg16_small(double width, int64_t classes, uint64_t seed, const Tensor<float>& x, const Tensor<int32_t>& labels) {
+  nn::VggOptions vo;
+  vo.width = width;
+  vo.input = x.dim(2);
+  auto net = nn::vgg16<double, CPU>(classes, vo);
+  net->initialize(seed);
+  net->set_training(false);
+  Tensor<double> xd;
+  assign(xd, x);
+  Vgg r;
+  r.logits = clone(net->forward(xd));
+  r.pool5 = clone(net->activation(size_t(net->index_of("pool5"))));
+  SoftmaxCrossEntropy<double> loss;
+  loss.setup(net->context());
+  r.loss = loss.forward(r.logits, labels);
+  Tensor<double> dlogits;
+  loss.backward(labels, dlogits);
+  net->backward(dlogits);
+  for (auto& np : net->params()) {
+    r.names.push_back(np.name);
+    r.grads.push_back(clone(np.param->grad));
+  }
+  return r;
 }
 
 }  // namespace ref

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "graft/backend/geometry.hpp"
 #include "graft/core/tensor.hpp"
@@ -44,6 +45,17 @@ struct Softmax {
   Tensor<float> probs, dlogits;
 };
 Softmax softmax_xent(const Tensor<float>& logits, const Tensor<int32_t>& labels, float scale);
+
+// A small VGG16 (nn::vgg16<double, CPU>, width w, square input, evaluation mode: no dropout)
+// with parameters drawn from `seed`: the loss of x and labels, the logits, pool5's output, and
+// every parameter's gradient in params() order ("conv1_1/weights", ...).
+struct Vgg {
+  double loss = 0;
+  Tensor<double> logits, pool5;
+  std::vector<std::string> names;
+  std::vector<Tensor<double>> grads;
+};
+Vgg vgg16_small(double width, int64_t classes, uint64_t seed, const Tensor<float>& x, const Tensor<int32_t>& labels);
 
 // The optimizer updates in place on host copies.
 void sgd(Tensor<float>& w, const Tensor<float>& g, Tensor<float>& buf, float lr, float momentum, float wd,

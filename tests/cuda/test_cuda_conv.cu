@@ -28,10 +28,14 @@ const ConvCase kVgg[] = {
 };
 
 // Runs the layer on the GPU with each implementation and math mode and compares with ref.
-void check_conv(const ConvCase& cs, const std::vector<ConvImpl>& impls, int64_t run_batch = 0) {
+// channels_last: the context stores activations NHWC (cuDNN only); x and dy go in as NHWC, y
+// and dx come back NHWC and are compared after the host transposes them back.
+void check_conv(const ConvCase& cs, const std::vector<ConvImpl>& impls, int64_t run_batch = 0,
+                bool channels_last = false) {
   const int64_t n = run_batch ? run_batch : cs.n;
   const Shape xs{n, cs.c, cs.h, cs.w};
   Context<CUDA> ctx;
+  ctx.set_channels_last(channels_last);
   Conv2d<float, CUDA> conv(cs.name, cs.c, cs.o, cs.win);
   conv.setup(Shape{cs.n, cs.c, cs.h, cs.w}, ctx);
   const Shape ys = conv.output_shape(xs);
@@ -41,10 +45,13 @@ void check_conv(const ConvCase& cs, const std::vector<ConvImpl>& impls, int64_t 
   copy_from_host(w, conv.weights.value);
   copy_from_host(b, conv.biases.value);
   const ref::Conv r = ref::conv2d(cs.win, x, w, b, dy);
-  Tensor<float, CUDA> xd = to_device(x), dyd = to_device(dy), y, dx;
+  auto stored = [&](const Tensor<float>& t) { return channels_last ? to_nhwc(t) : clone(t); };
+  auto logical = [&](const Tensor<float>& t) { return channels_last ? to_nchw(t) : clone(t); };
+  Tensor<float, CUDA> xd = to_device(stored(x)), dyd = to_device(stored(dy)), y, dx;
   for (ConvImpl impl : impls)
     for (bool tf32 : {true, false}) {
-      INFO(cs.name << " " << xs.str() << " " << cs.win.str() << " impl " << to_string(impl) << (tf32 ? " TF32" : " FP32"));
+      INFO(cs.name << " " << xs.str() << " " << cs.win.str() << " impl " << to_string(impl) << (tf32 ? " TF32" : " FP32")
+                   << (channels_last ? " channels-last" : ""));
       ctx.set_tf32(tf32);
       conv.plan().set_impl(impl);
       poison(y, ys);
@@ -54,8 +61,8 @@ void check_conv(const ConvCase& cs, const std::vector<ConvImpl>& impls, int64_t 
       poison(conv.biases.grad, b.shape());
       conv.backward(xd, y, dyd, &dx);
       const double tol = tolerance(tf32);
-      CHECK(max_rel_error(to_host(y), r.y) < tol);
-      CHECK(max_rel_error(to_host(dx), r.dx) < tol);
+      CHECK(max_rel_error(logical(to_host(y)), r.y) < tol);
+      CHECK(max_rel_error(logical(to_host(dx)), r.dx) < tol);
       CHECK(max_rel_error(to_host(conv.weights.grad), r.dw) < tol);
       CHECK(max_rel_error(to_host(conv.biases.grad), r.db) < kTolFloat32);  // no TF32 in the bias sum
     }
@@ -99,6 +106,32 @@ TEST_CASE("cuda Conv2d: partial tiles, stride, padding, other kernels, another b
   check_conv({"k5", 2, 4, 12, 12, 8, {5, 5, 1, 1, 2, 2, false}}, {ConvImpl::Cudnn});
   check_conv({"k1", 2, 32, 7, 7, 16, {1, 1, 1, 1, 0, 0, false}}, {ConvImpl::Cudnn});
   check_conv({"batch_change", 4, 64, 14, 14, 96, k3}, kBoth, 3);  // set up for 4, run with 3
+}
+
+TEST_CASE("cuda Conv2d: channels-last (NHWC activations, KRSC weights for cuDNN), TF32 and FP32", "[cuda]") {
+  require_device();
+  const std::vector<ConvImpl> cudnn = {ConvImpl::Cudnn};
+  check_conv(kVgg[0], cudnn, 0, true);  // c = 3
+  check_conv(kVgg[2], cudnn, 0, true);
+  check_conv(kVgg[8], cudnn, 0, true);
+  check_conv({"odd_stride2", 3, 5, 13, 11, 7, {3, 3, 2, 2, 1, 1, false}}, cudnn, 0, true);
+  check_conv({"odd_rect", 1, 3, 8, 10, 4, {3, 3, 2, 1, 1, 0, false}}, cudnn, 0, true);
+  check_conv({"k1", 2, 32, 7, 7, 16, {1, 1, 1, 1, 0, 0, false}}, cudnn, 0, true);
+  check_conv({"batch_change", 4, 64, 14, 14, 96, k3}, cudnn, 3, true);
+}
+
+TEST_CASE("cuda Conv2d: channels-last on small shapes for the sanitizers", "[cuda][sanitize]") {
+  require_device();
+  check_conv({"san_nhwc", 2, 8, 9, 7, 24, k3}, {ConvImpl::Cudnn}, 0, true);
+  // graft's kernel refuses NHWC, naming the layer
+  Context<CUDA> ctx;
+  ctx.set_channels_last(true);
+  Conv2d<float, CUDA> conv("conv_nhwc", 4, 8, 3, 1, 1);
+  conv.setup(Shape{1, 4, 8, 8}, ctx);
+  conv.plan().set_impl(ConvImpl::Graft);
+  Tensor<float, CUDA> x(Shape{1, 4, 8, 8}), y;
+  x.zero();
+  CHECK_THROWS_WITH(conv.forward(x, y), Catch::Contains("conv_nhwc (Conv2d)") && Catch::Contains("channels-last"));
 }
 
 // A short run for compute-sanitizer (bench/gpu-check): graft's kernels on small shapes, every

@@ -6,6 +6,8 @@
 
 #include "cuda/reference.hpp"
 #include "cuda/support.hpp"
+#include "graft/nn/network.hpp"
+#include "graft/nn/vgg.hpp"
 #include "kernels/bias.cuh"
 
 using namespace graft;
@@ -19,15 +21,20 @@ Tensor<float> distinct_host(const Shape& s) {
   return t;
 }
 
-void check_pool(const Shape& xs, const Window2d& win) {
+// channels_last: NHWC data in and out (compared after host transposes).
+void check_pool(const Shape& xs, const Window2d& win, bool channels_last = false) {
   Context<CUDA> ctx;
+  ctx.set_channels_last(channels_last);
   MaxPool2d<float, CUDA> pool("pool", win);
   const Shape ys = pool.setup(xs, ctx);
   Tensor<float> x = distinct_host(xs), dy = random_host(ys);
   const ref::Pool r = ref::max_pool(win, x, dy);
-  Tensor<float, CUDA> xd = to_device(x), dyd = to_device(dy), y, dx;
+  auto stored = [&](const Tensor<float>& t) { return channels_last ? to_nhwc(t) : clone(t); };
+  auto logical = [&](const Tensor<float>& t) { return channels_last ? to_nchw(t) : clone(t); };
+  Tensor<float, CUDA> xd = to_device(stored(x)), dyd = to_device(stored(dy)), y, dx;
   for (PoolImpl impl : {PoolImpl::Graft, PoolImpl::Cudnn}) {
-    INFO("max pool " << xs.str() << " " << win.str() << (win.ceil_mode ? " ceil" : "") << " impl " << to_string(impl));
+    INFO("max pool " << xs.str() << " " << win.str() << (win.ceil_mode ? " ceil" : "") << " impl " << to_string(impl)
+                     << (channels_last ? " channels-last" : ""));
     pool.plan().set_impl(impl);
     poison(y, ys);
     pool.forward(xd, y);
@@ -36,8 +43,8 @@ void check_pool(const Shape& xs, const Window2d& win) {
     // graft's kernels follow the CPU's order exactly; cuDNN may add overlapping windows' terms
     // in another order.
     const double tol = impl == PoolImpl::Graft ? 0.0 : 1e-6;
-    CHECK(max_rel_error(to_host(y), r.y) <= tol);
-    CHECK(max_rel_error(to_host(dx), r.dx) <= tol);
+    CHECK(max_rel_error(logical(to_host(y)), r.y) <= tol);
+    CHECK(max_rel_error(logical(to_host(dx)), r.dx) <= tol);
   }
 }
 
@@ -46,7 +53,10 @@ void check_pool(const Shape& xs, const Window2d& win) {
 TEST_CASE("cuda MaxPool2d: VGG pools and odd windows, graft and cuDNN", "[cuda]") {
   require_device();
   check_pool({2, 64, 224, 224}, {2, 2, 2, 2, 0, 0, false});
-  check_pool({2, 512, 14, 14}, {2, 2, 2, 2, 0, 0, false});
+  check_pool({2, 512, 14, 14}, {2, 2, 2, 2, 0, 0, false});   // w % 4 != 0: the scalar disjoint kernel
+  check_pool({2, 16, 9, 12}, {2, 2, 2, 2, 0, 0, false});     // 2x2 pairs, odd h: last row in no window
+  check_pool({3, 5, 13, 11}, {2, 2, 2, 2, 0, 0, false});     // disjoint, odd: last row and column
+  check_pool({2, 4, 10, 11}, {3, 3, 3, 3, 0, 0, false});     // disjoint 3x3/3
   check_pool({3, 5, 13, 11}, {3, 3, 2, 2, 1, 1, false});  // overlapping, padded
   check_pool({2, 3, 9, 9}, {3, 3, 2, 2, 0, 0, true});     // ceil mode: cuDNN cannot, graft runs
   Context<CUDA> ctx;
@@ -56,6 +66,56 @@ TEST_CASE("cuda MaxPool2d: VGG pools and odd windows, graft and cuDNN", "[cuda]"
   ConvGeometry g;
   g.n = 1; g.c = 1; g.h = 6; g.w = 6; g.o = 1; g.oh = 3; g.ow = 3; g.win = pool.window();
   CHECK(pool.plan().impl_used(g) == PoolImpl::Graft);
+}
+
+TEST_CASE("cuda MaxPool2d: channels-last (NHWC), graft and cuDNN", "[cuda]") {
+  require_device();
+  check_pool({2, 64, 224, 224}, {2, 2, 2, 2, 0, 0, false}, true);
+  check_pool({2, 512, 14, 14}, {2, 2, 2, 2, 0, 0, false}, true);
+  check_pool({3, 5, 13, 11}, {2, 2, 2, 2, 0, 0, false}, true);  // odd: last row and column in no window
+  check_pool({3, 5, 13, 11}, {3, 3, 2, 2, 1, 1, false}, true);  // overlapping, padded: the gather kernel
+  check_pool({2, 3, 9, 9}, {3, 3, 2, 2, 0, 0, true}, true);     // ceil mode (graft only)
+}
+
+TEST_CASE("cuda Flatten and Linear on channels-last 4-D input: C,H,W order, gradients back to NHWC",
+          "[cuda][sanitize]") {
+  require_device();
+  Context<CUDA> ctx;
+  ctx.set_channels_last(true);
+  const Shape s{3, 6, 5, 7};
+  Tensor<float> x = random_host(s);
+  Tensor<float, CUDA> xd = to_device(to_nhwc(x)), f, back;
+  Flatten<float, CUDA> flat("flatten");
+  const Shape fs = flat.setup(s, ctx);
+  poison(f, fs);
+  flat.forward(xd, f);
+  CHECK(f.shape() == fs);
+  Tensor<float> fh = to_host(f);
+  fh.reshape(s);
+  CHECK(max_rel_error(fh, x) == 0.0);  // logical C,H,W order
+  poison(back, s);
+  flat.backward(xd, f, f, &back);
+  CHECK(back.shape() == s);
+  CHECK(max_rel_error(to_nchw(to_host(back)), x) == 0.0);
+
+  // fc on the 4-D input (VGG's fc6 after pool5), against the CPU on the logical order
+  Linear<float, CUDA> fc("fc6", 0, 9);
+  const Shape ys = fc.setup(s, ctx);
+  const int64_t in = fc.in_features();
+  Tensor<float> w = random_host({9, in}, std::sqrt(2.0 / double(in))), b = random_host({9}, 0.5), dy = random_host(ys);
+  copy_from_host(w, fc.weights.value);
+  copy_from_host(b, fc.biases.value);
+  const ref::Linear r = ref::linear(x, w, b, dy);
+  ctx.set_tf32(false);
+  Tensor<float, CUDA> y, dx, dyd = to_device(dy);
+  poison(y, ys);
+  fc.forward(xd, y);
+  poison(dx, s);
+  poison(fc.weights.grad, w.shape());
+  fc.backward(xd, y, dyd, &dx);
+  CHECK(max_rel_error(to_host(y), r.y) < kTolFloat32);
+  CHECK(max_rel_error(to_host(fc.weights.grad), r.dw) < kTolFloat32);
+  CHECK(max_rel_error(to_nchw(to_host(dx)), r.dx) < kTolFloat32);
 }
 
 TEST_CASE("cuda ReLU and Flatten: exact, including unaligned and odd lengths", "[cuda][sanitize]") {
@@ -314,4 +374,67 @@ TEST_CASE("cuda network: conv-relu-pool-flatten-fc-loss equals the CPU end to en
   CHECK(max_rel_error(to_host(conv.weights.grad), rc2.dw) < 1e-4);
   CHECK(max_rel_error(to_host(conv.biases.grad), rc2.db) < 1e-4);
   CHECK(max_rel_error(to_host(dx), rc2.dx) < 1e-4);
+}
+
+// A width-reduced VGG16 (4 to 32 channels, fc 256) on 32x32 inputs, NCHW and channels-last,
+// TF32 off and on, against nn::vgg16<double, CPU> with the same parameters (drawn from the
+// seed, equal on both devices): logits, loss, pool5's output through activation() (which
+// hands channels-last activations back in NCHW order) and every parameter's gradient.
+// Tolerances on max|got - want| / max|want|: FP32 1e-3 (13 convolutions and 3 fc layers of
+// float rounding and cuDNN's algorithms), TF32 3e-2 (2^-11 per operand through 16 layers).
+// With TF32 only the forward and the fc gradients are compared: TF32 rounding may move a max
+// pool's argmax between two nearly equal values (likely somewhere among pool4's and pool5's
+// windows), which routes a few gradient terms elsewhere and changes those convolutions' dw by
+// O(1) at one channel: not an error. The convolutions' TF32 gradients in channels-last mode
+// are checked layer by layer in test_cuda_conv. Evaluation mode: no dropout, whose 4-D masks
+// would differ by design (the fc ones would not).
+TEST_CASE("cuda network: small VGG16 forward+backward, NCHW and channels-last, equals the CPU", "[cuda]") {
+  require_device();
+  const int64_t n = 2, classes = 5;
+  const double width = 1.0 / 16;
+  const uint64_t seed = fresh_seed();
+  Tensor<float> x = random_host({n, 3, 32, 32});
+  Tensor<int32_t> labels(Shape{n});
+  for (int64_t i = 0; i < n; ++i) labels[i] = int32_t((i * 3) % classes);
+  const ref::Vgg r = ref::vgg16_small(width, classes, seed, x, labels);
+  Tensor<float, CUDA> xd = to_device(x), dlogits;
+  Tensor<int32_t, CUDA> ld = to_device(labels);
+  for (bool channels_last : {false, true})
+    for (bool tf32 : {false, true}) {
+      INFO((channels_last ? "channels-last" : "NCHW") << (tf32 ? " TF32" : " FP32") << " seed " << seed);
+      nn::VggOptions vo;
+      vo.width = width;
+      vo.input = 32;
+      auto net = nn::vgg16<float, CUDA>(classes, vo);
+      net->initialize(seed);
+      net->set_training(false);
+      net->context().set_tf32(tf32);
+      net->context().set_channels_last(channels_last);
+      const double tol = tf32 ? 3e-2 : 1e-3;
+      const Tensor<float> logits = to_host(net->forward(xd));
+      CHECK(max_rel_error(logits, r.logits) < tol);
+      CHECK(max_rel_error(to_host(net->activation(size_t(net->index_of("pool5")))), r.pool5) < tol);
+      SoftmaxCrossEntropy<float, CUDA> loss;
+      loss.setup(net->context());
+      CHECK(loss.forward(net->output(), ld) == Approx(r.loss).epsilon(tol));
+      loss.backward(ld, dlogits);
+      net->backward(dlogits);
+      const auto params = net->params();
+      REQUIRE(params.size() == r.grads.size());
+      for (size_t k = 0; k < params.size(); ++k) {
+        INFO(params[k].name);
+        CHECK(params[k].name == r.names[k]);
+        if (tf32 && params[k].name.rfind("fc", 0) != 0) continue;  // (see above)
+        CHECK(max_rel_error(to_host(params[k].param->grad), r.grads[k]) < tol);
+      }
+      // feeding the network from pool5's (logical) output must give the same logits
+      const Tensor<float, CUDA> p5 = to_device(to_host(net->activation(size_t(net->index_of("pool5")))));
+      const Tensor<float> again = to_host(net->forward(p5, size_t(net->index_of("pool5")) + 1));
+      CHECK(max_rel_error(again, logits) < 1e-6);
+      if (channels_last) {  // changing the layout between forward and backward is refused
+        net->forward(xd);
+        net->context().set_channels_last(false);
+        CHECK_THROWS_WITH(net->backward(dlogits), Catch::Contains("channels-last"));
+      }
+    }
 }

@@ -1,4 +1,6 @@
-// Flatten: (n, c, h, w) -> (n, c*h*w) in C,H,W order (Caffe's and PyTorch's order).
+// Flatten: (n, c, h, w) -> (n, c*h*w) in C,H,W order (Caffe's and PyTorch's order). In the
+// CUDA backend's channels-last mode the 4-D input is stored NHWC: forward transposes it to the
+// C,H,W order and backward transposes the gradient back (Backend::to_logical / to_stored).
 #pragma once
 
 #include <string>
@@ -18,7 +20,7 @@ class Flatten : public Layer<T, D> {
   }
   void forward(const Tensor<T, D>& x, Tensor<T, D>& y) override {
     y.resize(x.shape());
-    Backend<D>::copy(this->ctx(), x.size(), x.data(), y.data());  // on the network's stream
+    Backend<D>::to_logical(this->ctx(), x.shape(), x.data(), y.data());  // on the network's stream
     y.reshape(output_shape(x.shape()));
   }
   void backward(const Tensor<T, D>& x, const Tensor<T, D>& y, const Tensor<T, D>& dy,
@@ -26,9 +28,8 @@ class Flatten : public Layer<T, D> {
     if (!dx) return;
     GRAFT_CHECK(dy.shape() == y.shape(), this->where(), ": output gradient has shape ",
                 dy.shape().str(), ", expected ", y.shape().str());
-    dx->resize(dy.shape());
-    Backend<D>::copy(this->ctx(), dy.size(), dy.data(), dx->data());
-    dx->reshape(x.shape());
+    dx->resize(x.shape());
+    Backend<D>::to_stored(this->ctx(), x.shape(), dy.data(), dx->data());
   }
 };
 

@@ -1,5 +1,7 @@
 // Linear (Caffe's InnerProduct, "fc"): y = x W^T + b with W stored (out, in).
-// An input of rank > 2 is read as (n, everything else) in C,H,W order, as Caffe does.
+// An input of rank > 2 is read as (n, everything else) in C,H,W order, as Caffe does. (In the
+// CUDA backend's channels-last mode a 4-D input is stored NHWC: it is transposed to C,H,W
+// order into a buffer of the layer first, and the input gradient back.)
 #pragma once
 
 #include <string>
@@ -37,7 +39,7 @@ class Linear : public Layer<T, D> {
     output_shape(x.shape());
     const int64_t n = x.shape()[0];
     y.resize(Shape{n, out_});
-    Backend<D>::linear_forward(this->ctx(), n, in_, out_, x.data(), weights.value.data(),
+    Backend<D>::linear_forward(this->ctx(), n, in_, out_, logical(x), weights.value.data(),
                                has_bias_ ? biases.value.data() : nullptr, y.data());
   }
 
@@ -51,13 +53,16 @@ class Linear : public Layer<T, D> {
     if (dw) ensure_grad_shape(weights);
     if (db) ensure_grad_shape(biases);
     if (dw || db)
-      Backend<D>::linear_backward_params(this->ctx(), n, in_, out_, x.data(), dy.data(),
+      Backend<D>::linear_backward_params(this->ctx(), n, in_, out_, logical(x), dy.data(),
                                          dw ? weights.grad.data() : nullptr,
                                          db ? biases.grad.data() : nullptr);
     if (dx) {
       dx->resize(x.shape());
+      const bool nhwc = Backend<D>::stored_nhwc(this->ctx(), x.shape());
+      if (nhwc) logical_.resize(x.shape());
       Backend<D>::linear_backward_data(this->ctx(), n, in_, out_, dy.data(),
-                                       weights.value.data(), dx->data());
+                                       weights.value.data(), nhwc ? logical_.data() : dx->data());
+      if (nhwc) Backend<D>::to_stored(this->ctx(), x.shape(), logical_.data(), dx->data());
     }
   }
 
@@ -86,6 +91,14 @@ class Linear : public Layer<T, D> {
   }
 
  private:
+  // x's data in the logical C,H,W order: x itself, or its transpose in logical_ when the
+  // backend stores x channels-last.
+  const T* logical(const Tensor<T, D>& x) {
+    if (!Backend<D>::stored_nhwc(this->ctx(), x.shape())) return x.data();
+    logical_.resize(x.shape());
+    Backend<D>::to_logical(this->ctx(), x.shape(), x.data(), logical_.data());
+    return logical_.data();
+  }
   static int64_t features(const Shape& in) {
     int64_t f = 1;
     for (int i = 1; i < in.rank(); ++i) f *= in[i];
@@ -93,6 +106,7 @@ class Linear : public Layer<T, D> {
   }
   int64_t in_, out_;
   bool has_bias_;
+  Tensor<T, D> logical_;  // channels-last mode only: x (or dx) in C,H,W order
 };
 
 }  // namespace graft

@@ -7,6 +7,12 @@
 // Each builder call checks the new layer against the current shape at once, so a wrong
 // architecture fails where it is written. Freezing works by layer name or range; backward
 // stops at the lowest layer that learns and never touches what lies below it.
+//
+// Everything the network takes from and hands back to its caller is in the logical NCHW order:
+// forward's input, output(), activation(i), backward's output gradient. In the CUDA backend's
+// channels-last mode (context().set_channels_last(true)) 4-D activations are stored NHWC
+// between the layers, so the network converts at these edges (Backend::to_stored /
+// to_logical), into buffers of its own; 2-D tensors (fc layers, the logits) need nothing.
 #pragma once
 
 #include <algorithm>
@@ -170,13 +176,21 @@ class Network {
                 ", expected ", with_batch(want, x.shape().rank() ? x.shape()[0] : 1).str());
     acts_.resize(layers_.size());
     input_ = &x;
+    if (Backend<D>::stored_nhwc(ctx_, x.shape())) {  // channels-last mode: the layers take NHWC
+      input_stored_.resize(x.shape());
+      Backend<D>::to_stored(ctx_, x.shape(), x.data(), input_stored_.data());
+      input_ = &input_stored_;
+    }
     from_ = from;
+    channels_last_ = stores_nhwc();
     for (size_t i = from; i < layers_.size(); ++i) layers_[i]->forward(in(i), acts_[i]);
-    return acts_.back();
+    return output();
   }
-  const TensorT& output() const { return acts_.back(); }
-  // Output of layer i from the last forward.
-  const TensorT& activation(size_t i) const { return acts_.at(i); }
+  // The last forward's output, in the logical order.
+  const TensorT& output() { return logical(acts_.back(), output_logical_); }
+  // Output of layer i from the last forward, in the logical order. In channels-last mode a 4-D
+  // activation is converted into a buffer that the next activation() call reuses.
+  const TensorT& activation(size_t i) { return logical(acts_.at(i), activation_logical_); }
 
   // Backpropagates dL/d(output) from the last forward. Gradients are computed for every
   // trainable parameter; the input gradient only above the lowest learning layer, so no
@@ -185,6 +199,8 @@ class Network {
     GRAFT_CHECK(input_, "network: backward() before forward()");
     GRAFT_CHECK(dout.shape() == acts_.back().shape(), "network: output gradient has shape ",
                 dout.shape().str(), ", expected ", acts_.back().shape().str());
+    GRAFT_CHECK(channels_last_ == stores_nhwc(),
+                "network: backward() after the context's channels-last setting changed since forward()");
     const int low = lowest_learning_layer();
     if (low < 0 || static_cast<size_t>(low) < from_) {
       GRAFT_CHECK(low < 0, "network: layer ", layers_[low]->name(),
@@ -192,6 +208,11 @@ class Network {
       return 0;
     }
     const TensorT* dy = &dout;
+    if (Backend<D>::stored_nhwc(ctx_, dout.shape())) {  // the last layer gives and takes NHWC
+      dout_stored_.resize(dout.shape());
+      Backend<D>::to_stored(ctx_, dout.shape(), dout.data(), dout_stored_.data());
+      dy = &dout_stored_;
+    }
     size_t ran = 0;
     for (size_t i = layers_.size(); i-- > static_cast<size_t>(low);) {
       TensorT* dx = i > static_cast<size_t>(low) ? &grad_[i % 2] : nullptr;
@@ -234,6 +255,17 @@ class Network {
 
  private:
   const TensorT& in(size_t i) const { return i == from_ ? *input_ : acts_[i - 1]; }
+  // Whether the context stores 4-D activations NHWC (the CUDA backend's channels-last mode).
+  bool stores_nhwc() const { return Backend<D>::stored_nhwc(ctx_, Shape{1, 1, 1, 1}); }
+  // t itself when stored in the logical order, else its logical copy in buf.
+  const TensorT& logical(const TensorT& t, TensorT& buf) {
+    GRAFT_CHECK(channels_last_ == stores_nhwc(),
+                "network: the context's channels-last setting changed since forward(); run forward() again");
+    if (!Backend<D>::stored_nhwc(ctx_, t.shape())) return t;
+    buf.resize(t.shape());
+    Backend<D>::to_logical(ctx_, t.shape(), t.data(), buf.data());
+    return buf;
+  }
   const Shape& input_shape1() const { return input1_; }
   static Shape with_batch(const Shape& s, int64_t n, bool sample = false) {
     std::vector<int64_t> d{n};
@@ -278,6 +310,10 @@ class Network {
   TensorT grad_[2];                     // ping-pong buffers for the input gradients
   std::vector<uint64_t> backward_count_;
   const TensorT* input_ = nullptr;
+  // channels-last mode: the input and the output gradient as the layers take them, and the
+  // logical copies of 4-D outputs handed back
+  TensorT input_stored_, dout_stored_, output_logical_, activation_logical_;
+  bool channels_last_ = false;  // the context's layout at the last forward
   size_t from_ = 0;
   uint64_t seed_ = 0;
   bool training_ = false;

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "graft/backend/cpu/context.hpp"
+#include "graft/core/shape.hpp"
 #include "graft/backend/cpu/conv.hpp"
 #include "graft/backend/cpu/elementwise.hpp"
 #include "graft/backend/cpu/linear.hpp"
@@ -25,6 +26,17 @@ struct Backend<CPU> {
   template <class T>
   static void copy(Context<CPU>&, int64_t n, const T* src, T* dst) {
     if (n > 0 && src != dst) Memory<CPU>::copy(dst, src, static_cast<size_t>(n) * sizeof(T));
+  }
+  // The layout hooks of Backend<CUDA> (channels-last mode): the CPU always stores the logical
+  // NCHW order, so the conversions are plain copies.
+  static bool stored_nhwc(const Context<CPU>&, const Shape&) { return false; }
+  template <class T>
+  static void to_stored(Context<CPU>& ctx, const Shape& s, const T* src, T* dst) {
+    copy(ctx, s.numel(), src, dst);
+  }
+  template <class T>
+  static void to_logical(Context<CPU>& ctx, const Shape& s, const T* src, T* dst) {
+    copy(ctx, s.numel(), src, dst);
   }
   template <class T>
   static void relu_forward(Context<CPU>&, int64_t n, const T* x, T* y) {

@@ -17,7 +17,9 @@
 #include "graft/backend/cuda/linear.hpp"
 #include "graft/backend/cuda/memory.hpp"
 #include "graft/backend/cuda/pool.hpp"
+#include "graft/core/shape.hpp"
 #include "kernels/dropout.cuh"
+#include "kernels/layout.cuh"
 #include "kernels/optim.cuh"
 #include "kernels/relu.cuh"
 #include "kernels/softmax.cuh"
@@ -38,6 +40,22 @@ struct Backend<CUDA> {
       GRAFT_CUDA_CHECK_IN(ctx.scope(), cudaMemcpyAsync(dst, src, size_t(n) * sizeof(T), cudaMemcpyDeviceToDevice,
                                                        ctx.stream()));
   }
+  // Channels-last mode (Context<CUDA>::set_channels_last): whether a tensor of logical shape s
+  // is stored NHWC (4-D tensors in that mode), and the conversions between the logical NCHW
+  // order and the stored one (plain copies when they are the same). Used by nn::Network at
+  // its edges, by Flatten and by Linear on a 4-D input. src != dst.
+  static bool stored_nhwc(const Context<CUDA>& ctx, const Shape& s) { return ctx.channels_last() && s.rank() == 4; }
+  template <class T>
+  static void to_stored(Context<CUDA>& ctx, const Shape& s, const T* src, T* dst) {
+    if (!stored_nhwc(ctx, s)) return copy(ctx, s.numel(), src, dst);
+    cuda::in_scope(ctx.scope(), [&] { kernels::nchw_to_nhwc<T>(s[0], s[1], s[2] * s[3], src, dst, ctx.stream()); });
+  }
+  template <class T>
+  static void to_logical(Context<CUDA>& ctx, const Shape& s, const T* src, T* dst) {
+    if (!stored_nhwc(ctx, s)) return copy(ctx, s.numel(), src, dst);
+    cuda::in_scope(ctx.scope(), [&] { kernels::nhwc_to_nchw<T>(s[0], s[1], s[2] * s[3], src, dst, ctx.stream()); });
+  }
+
   template <class T>
   static void relu_forward(Context<CUDA>& ctx, int64_t n, const T* x, T* y) {
     cuda::in_scope(ctx.scope(), [&] { kernels::relu_forward<T>(n, x, y, ctx.stream()); });

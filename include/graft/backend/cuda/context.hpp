@@ -8,6 +8,17 @@
 // search). TF32 tensor-core math is on by default for float32; set_tf32(false) turns it off
 // for cuBLAS, cuDNN and graft's convolution (which then uses 3xTF32, FP32-accurate).
 //
+// Channels-last mode (set_channels_last(true); off by default): every 4-D activation of the
+// layers run with this context is stored NHWC in device memory while its graft::Shape stays
+// the logical (N, C, H, W). cuDNN's TF32 tensor-core convolutions are native NHWC, so this is
+// the faster layout on recent GPUs (PyTorch's channels_last). Parameters keep their layout
+// (convolution weights KCRS: loading, saving, optimizers and the CPU are unchanged); the
+// convolution plans transpose them for cuDNN. nn::Network converts its input and whatever it
+// hands back (output(), activation()) between the logical NCHW and the stored layout; layers
+// used directly take and give stored-layout tensors. Dropout on a 4-D tensor then masks other
+// logical elements than the CPU does (VGG drops only 2-D fc outputs). Set it before the first
+// forward: changing it leaves earlier activations in the old layout (Network::backward refuses).
+//
 // Errors name the layer being run: Layer::ctx() calls enter() with the layer's name.
 #pragma once
 
@@ -86,6 +97,10 @@ class Context<CUDA> {
     tf32_ = on;
   }
 
+  // Channels-last (NHWC) storage of 4-D activations (see the top of this file). Off by default.
+  bool channels_last() const { return channels_last_; }
+  void set_channels_last(bool on) { channels_last_ = on; }
+
   // Which softmax the loss uses (graft's fused kernel by default).
   cuda::SoftmaxImpl softmax_impl() const { return softmax_impl_; }
   void set_softmax_impl(cuda::SoftmaxImpl impl) { softmax_impl_ = impl; }
@@ -131,15 +146,18 @@ class Context<CUDA> {
     ConvGeometry g;
     int dtype;
     bool tf32;
+    bool nhwc;  // the layout of x and y (cuDNN's choice differs per layout)
     bool operator<(const ConvKey& o) const {
       auto t = [](const ConvKey& k) {
         return std::make_tuple(k.g.n, k.g.c, k.g.h, k.g.w, k.g.o, k.g.oh, k.g.ow, k.g.win.kh, k.g.win.kw, k.g.win.sh,
-                               k.g.win.sw, k.g.win.ph, k.g.win.pw, k.dtype, k.tf32);
+                               k.g.win.sw, k.g.win.ph, k.g.win.pw, k.dtype, k.tf32, k.nhwc);
       };
       return t(*this) < t(o);
     }
   };
-  cuda::ConvAlgos& conv_algos(const ConvGeometry& g, int dtype) { return algos_[ConvKey{g, dtype, tf32_}]; }
+  cuda::ConvAlgos& conv_algos(const ConvGeometry& g, int dtype) {
+    return algos_[ConvKey{g, dtype, tf32_, channels_last_}];
+  }
   size_t conv_algos_cached() const { return algos_.size(); }
 
   // ---- error scope: the layer being run ----
@@ -176,6 +194,7 @@ class Context<CUDA> {
   cudnnHandle_t cudnn_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
   bool tf32_ = true;
+  bool channels_last_ = false;
   cuda::SoftmaxImpl softmax_impl_ = cuda::SoftmaxImpl::Graft;
   Tensor<unsigned char, CUDA> workspace_, scratch_, loss_scratch_;
   size_t workspace_limit_ = size_t(2) << 30;

@@ -9,6 +9,13 @@
 //                    one pass (impl_used() tells).
 // The bias is added by kernels/bias.cuh after cuDNN (fused into graft's kernel's epilogue),
 // and its gradient is a deterministic two-pass reduction.
+//
+// In the context's channels-last mode (cuDNN only: graft's kernel refuses it) x, y and their
+// gradients are NHWC, and cuDNN gets its NHWC filter order KRSC, as PyTorch's channels_last
+// does: the layer's weights stay KCRS (the parameter everyone else sees) and are transposed
+// into a KRSC copy owned by the plan before forward and backward data (all of VGG16's conv
+// weights: 59 MB, microseconds); backward filter writes KRSC into the context's scratch and
+// transposes it into dw. The bias kernels take the channels-last variants (channel = index % o).
 #pragma once
 
 #include <cudnn.h>
@@ -20,6 +27,7 @@
 #include "graft/backend/geometry.hpp"
 #include "kernels/bias.cuh"
 #include "kernels/conv.cuh"
+#include "kernels/layout.cuh"
 
 namespace graft {
 
@@ -103,6 +111,7 @@ class ConvPlan {
     }
     describe(g);
     Context<CUDA>& c = ctx();
+    if (nhwc_) w = krsc(g, w);
     AlgoChoice& a = c.conv_algos(g, CudnnType<T>::value).forward;
     if (a.algo < 0) find_forward(a, x, w, y);
     set_math(a.math);
@@ -110,7 +119,10 @@ class ConvPlan {
     GRAFT_CUDA_CHECK_IN(scope_, cudnnConvolutionForward(c.cudnn(), &one, xd_.d, x, wd_.d, w, cd_.d,
                                                         cudnnConvolutionFwdAlgo_t(a.algo), c.workspace(a.workspace),
                                                         a.workspace, &zero, yd_.d, y));
-    if (b) in_scope(scope_, [&] { kernels::bias_add<T>(g.n, g.o, g.out_plane(), y, b, c.stream()); });
+    if (b && nhwc_)
+      in_scope(scope_, [&] { kernels::bias_add_rows<T>(g.n * g.out_plane(), g.o, y, b, c.stream()); });
+    else if (b)
+      in_scope(scope_, [&] { kernels::bias_add<T>(g.n, g.o, g.out_plane(), y, b, c.stream()); });
   }
 
   void backward_data(const ConvGeometry& g, const T* w, const T* dy, T* dx) {
@@ -120,6 +132,7 @@ class ConvPlan {
     }
     describe(g);
     Context<CUDA>& c = ctx();
+    if (nhwc_) w = krsc(g, w);
     AlgoChoice& a = c.conv_algos(g, CudnnType<T>::value).backward_data;
     if (a.algo < 0) find_backward_data(a, w, dy, dx);
     set_math(a.math);
@@ -136,18 +149,30 @@ class ConvPlan {
     }
     describe(g);
     Context<CUDA>& c = ctx();
+    T* dw_krsc = nhwc_ ? c.scratch<T>(static_cast<size_t>(g.o * g.kernel_volume())) : nullptr;
+    T* out = nhwc_ ? dw_krsc : dw;
     AlgoChoice& a = c.conv_algos(g, CudnnType<T>::value).backward_filter;
-    if (a.algo < 0) find_backward_filter(a, x, dy, dw);
+    if (a.algo < 0) find_backward_filter(a, x, dy, out);
     set_math(a.math);
     const T one = 1, zero = 0;
     GRAFT_CUDA_CHECK_IN(scope_, cudnnConvolutionBackwardFilter(c.cudnn(), &one, xd_.d, x, yd_.d, dy, cd_.d,
                                                                cudnnConvolutionBwdFilterAlgo_t(a.algo),
                                                                c.workspace(a.workspace), a.workspace, &zero, wd_.d,
-                                                               dw));
+                                                               out));
+    if (nhwc_)  // KRSC -> KCRS: k matrices of (r*s, c)
+      in_scope(scope_, [&] {
+        kernels::transpose<T>(g.o, int64_t(g.win.kh) * g.win.kw, g.c, dw_krsc, dw, c.stream());
+      });
   }
 
   void backward_bias(const ConvGeometry& g, const T* dy, T* db) {
     Context<CUDA>& c = ctx();
+    if (c.channels_last()) {
+      const int64_t rows = g.n * g.out_plane();
+      T* partial = c.scratch<T>(static_cast<size_t>(kernels::bias_grad_rows_scratch(rows, g.o)));
+      in_scope(scope_, [&] { kernels::bias_grad_rows<T>(rows, g.o, dy, db, partial, c.stream()); });
+      return;
+    }
     T* partial = c.scratch<T>(static_cast<size_t>(g.n * g.o));
     in_scope(scope_, [&] { kernels::bias_grad<T>(g.n, g.o, g.out_plane(), dy, db, partial, c.stream()); });
   }
@@ -160,6 +185,8 @@ class ConvPlan {
 
   bool use_graft(const ConvGeometry& g, int pass) {
     if (impl_ != ConvImpl::Graft) return false;
+    GRAFT_CHECK(!ctx().channels_last(), scope_, ": graft's convolution kernel needs NCHW activations, and the "
+                "context is in channels-last mode; use ConvImpl::Cudnn for this layer or set_channels_last(false)");
     GRAFT_CHECK(graft_supports(g), scope_, ": graft's convolution kernel handles float 3x3 kernels only (this layer: ",
                 g.win.str(), sizeof(T) == 8 ? ", double" : "", "); use ConvImpl::Cudnn");
     return impl_used(g, pass) == ConvImpl::Graft;
@@ -190,18 +217,29 @@ class ConvPlan {
   static float* f(T* p) { return reinterpret_cast<float*>(p); }
 
   // ---- cuDNN ----
+  // The weights w (KCRS) as KRSC in wt_: k matrices of (c, r*s) transposed.
+  const T* krsc(const ConvGeometry& g, const T* w) {
+    Context<CUDA>& c = ctx();
+    wt_.resize(Shape{g.o, g.win.kh, g.win.kw, g.c});
+    in_scope(scope_, [&] {
+      kernels::transpose<T>(g.o, g.c, int64_t(g.win.kh) * g.win.kw, w, wt_.data(), c.stream());
+    });
+    return wt_.data();
+  }
+
   void describe(const ConvGeometry& g) {
-    if (described_ && g == last_) return;
+    const bool nhwc = ctx().channels_last();
+    if (described_ && g == last_ && nhwc == nhwc_) return;
     const cudnnDataType_t dt = CudnnType<T>::value;
-    GRAFT_CUDA_CHECK_IN(scope_, cudnnSetTensor4dDescriptor(xd_.d, CUDNN_TENSOR_NCHW, dt, int(g.n), int(g.c),
-                                                           int(g.h), int(g.w)));
-    GRAFT_CUDA_CHECK_IN(scope_, cudnnSetTensor4dDescriptor(yd_.d, CUDNN_TENSOR_NCHW, dt, int(g.n), int(g.o),
-                                                           int(g.oh), int(g.ow)));
-    GRAFT_CUDA_CHECK_IN(scope_, cudnnSetFilter4dDescriptor(wd_.d, dt, CUDNN_TENSOR_NCHW, int(g.o), int(g.c),
-                                                           g.win.kh, g.win.kw));
+    // Dimensions are given as (n, c, h, w) in every format; the format says how they are stored.
+    const cudnnTensorFormat_t f = nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+    GRAFT_CUDA_CHECK_IN(scope_, cudnnSetTensor4dDescriptor(xd_.d, f, dt, int(g.n), int(g.c), int(g.h), int(g.w)));
+    GRAFT_CUDA_CHECK_IN(scope_, cudnnSetTensor4dDescriptor(yd_.d, f, dt, int(g.n), int(g.o), int(g.oh), int(g.ow)));
+    GRAFT_CUDA_CHECK_IN(scope_, cudnnSetFilter4dDescriptor(wd_.d, dt, f, int(g.o), int(g.c), g.win.kh, g.win.kw));
     GRAFT_CUDA_CHECK_IN(scope_, cudnnSetConvolution2dDescriptor(cd_.d, g.win.ph, g.win.pw, g.win.sh, g.win.sw, 1, 1,
                                                                 CUDNN_CROSS_CORRELATION, dt));
     last_ = g;
+    nhwc_ = nhwc;
     described_ = true;
   }
   // Tensor cores (TF32 for float) only when the context allows them.
@@ -268,6 +306,8 @@ class ConvPlan {
   ConvDesc cd_;
   ConvGeometry last_;
   bool described_ = false;
+  bool nhwc_ = false;      // the layout the descriptors were made for (the context's, at describe())
+  Tensor<T, CUDA> wt_;     // channels-last mode: the weights in KRSC order
 };
 
 }  // namespace cuda

@@ -3,7 +3,8 @@
 // graft's kernels (kernels/pool.cuh) follow the CPU backend exactly (first maximum wins, NaN
 // wins, ceil mode). cuDNN's max pooling is selectable with set_impl(PoolImpl::Cudnn) so that the
 // benchmark can compare the two; cuDNN has no ceil mode, so a geometry whose output size cuDNN
-// computes differently keeps graft's kernels (impl_used() tells).
+// computes differently keeps graft's kernels (impl_used() tells). In the context's
+// channels-last mode both run on NHWC data (graft's *_nhwc kernels; cuDNN's NHWC descriptors).
 #pragma once
 
 #include <cudnn.h>
@@ -48,7 +49,7 @@ class PoolPlan {
   void forward(const ConvGeometry& g, const T* x, T* y) {
     Context<CUDA>& c = ctx();
     if (impl_used(g) == PoolImpl::Graft) {
-      in_scope(scope_, [&] { kernels::maxpool_forward<T>(shape(g), x, y, c.stream()); });
+      in_scope(scope_, [&] { kernels::maxpool_forward<T>(shape(g, c.channels_last()), x, y, c.stream()); });
       return;
     }
     const T one = 1, zero = 0;
@@ -58,7 +59,9 @@ class PoolPlan {
   void backward(const ConvGeometry& g, const T* x, const T* y, const T* dy, T* dx) {
     Context<CUDA>& c = ctx();
     if (impl_used(g) == PoolImpl::Graft) {
-      in_scope(scope_, [&] { kernels::maxpool_backward<T>(shape(g), x, dy, dx, c.stream()); });
+      in_scope(scope_, [&] {
+        kernels::maxpool_backward<T>(shape(g, c.channels_last()), x, dy, dx, c.stream());
+      });
       return;
     }
     const T one = 1, zero = 0;
@@ -71,28 +74,31 @@ class PoolPlan {
     GRAFT_CHECK(ctx_, "PoolPlan used before setup()");
     return *ctx_;
   }
-  static kernels::PoolShape shape(const ConvGeometry& g) {
+  static kernels::PoolShape shape(const ConvGeometry& g, bool channels_last) {
     kernels::PoolShape s;
+    s.c = int(g.c);
+    s.channels_last = channels_last;
     s.planes = g.n * g.c;
     s.h = int(g.h); s.w = int(g.w); s.oh = int(g.oh); s.ow = int(g.ow);
     s.kh = g.win.kh; s.kw = g.win.kw; s.sh = g.win.sh; s.sw = g.win.sw; s.ph = g.win.ph; s.pw = g.win.pw;
     return s;
   }
   void describe(const ConvGeometry& g) {
-    if (described_ && g == last_) return;
+    const bool nhwc = ctx().channels_last();
+    if (described_ && g == last_ && nhwc == nhwc_) return;
+    const cudnnTensorFormat_t f = nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
     const cudnnDataType_t dt = CudnnType<T>::value;
     GRAFT_CUDA_CHECK_IN(scope_, cudnnSetPooling2dDescriptor(pd_.d, CUDNN_POOLING_MAX_DETERMINISTIC,
                                                             CUDNN_PROPAGATE_NAN, g.win.kh, g.win.kw, g.win.ph,
                                                             g.win.pw, g.win.sh, g.win.sw));
-    GRAFT_CUDA_CHECK_IN(scope_, cudnnSetTensor4dDescriptor(xd_.d, CUDNN_TENSOR_NCHW, dt, int(g.n), int(g.c),
-                                                           int(g.h), int(g.w)));
+    GRAFT_CUDA_CHECK_IN(scope_, cudnnSetTensor4dDescriptor(xd_.d, f, dt, int(g.n), int(g.c), int(g.h), int(g.w)));
     int n = 0, c = 0, h = 0, w = 0;
     GRAFT_CUDA_CHECK_IN(scope_, cudnnGetPooling2dForwardOutputDim(pd_.d, xd_.d, &n, &c, &h, &w));
     cudnn_fits_ = h == g.oh && w == g.ow;
     if (cudnn_fits_)
-      GRAFT_CUDA_CHECK_IN(scope_, cudnnSetTensor4dDescriptor(yd_.d, CUDNN_TENSOR_NCHW, dt, int(g.n), int(g.c),
-                                                             int(g.oh), int(g.ow)));
+      GRAFT_CUDA_CHECK_IN(scope_, cudnnSetTensor4dDescriptor(yd_.d, f, dt, int(g.n), int(g.c), int(g.oh), int(g.ow)));
     last_ = g;
+    nhwc_ = nhwc;
     described_ = true;
   }
 
@@ -102,7 +108,7 @@ class PoolPlan {
   TensorDesc xd_, yd_;
   PoolingDesc pd_;
   ConvGeometry last_;
-  bool described_ = false, cudnn_fits_ = false;
+  bool described_ = false, cudnn_fits_ = false, nhwc_ = false;
 };
 
 }  // namespace cuda
