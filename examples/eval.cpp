@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   static const std::string usage = std::string("graft-eval --weights FILE --data DIR --format FMT [options]\n") +
                                    model_flags_help() +
                                    "data:   --data DIR --format utkface|adience|folder|csv [--task T] [--split all|train|val|test]\n"
-                                   "        [--val F --test F --seed N (to rebuild the training run's split)]\n"
+                                   "        [--val F --test F --seed N --split-rule R (to rebuild the training run's split)]\n"
                                    "run:    [--out DIR] [--device cpu|cuda] [--batch N] [--workers N]\n";
   return guarded_main("graft-eval", usage.c_str(), [&] {
     Args a(argc, argv, {"help"});

@@ -16,7 +16,7 @@ using namespace graft::app;
 int main(int argc, char** argv) {
   static const std::string usage =
       std::string("graft-extract --weights FILE --data DIR --format FMT [options]\n") + model_flags_help() +
-      "data:   --data DIR --format utkface|adience|folder|csv [--task T] [--val F --test F --seed N]\n"
+      "data:   --data DIR --format utkface|adience|folder|csv [--task T] [--val F --test F --seed N --split-rule name|stratified]\n"
       "extract: [--layer fc7] [--per-class 1,5,10,0 (0: all)] [--epochs N] [--lr R] [--weight-decay D]\n"
       "run:    [--out DIR] [--device cpu|cuda] [--batch N] [--workers N]\n";
   return guarded_main("graft-extract", usage.c_str(), [&] {

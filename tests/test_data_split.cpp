@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <string>
 
 #include "graft/data.hpp"
 #include "support/skip.hpp"
@@ -96,4 +97,61 @@ TEST_CASE("stratified_split: the real UTKFace keeps its gender balance", "[data]
   CHECK(s.train.size() + s.val.size() + s.test.size() == size_t(d.size()));
   auto fifth = stratified_subset(d, s.train, 0.2, 1);
   CHECK(per_class(d, fifth) == std::vector<int64_t>{std::llround(8128 * 0.2), std::llround(7358 * 0.2)});
+}
+
+TEST_CASE("name_split: a file's part depends on its name and the seed only, not on labels or order", "[data]") {
+  Dataset d = toy();
+  Split s = name_split(d, 0.1, 0.2, 42);
+  // disjoint and complete
+  std::set<int64_t> all(s.train.begin(), s.train.end());
+  all.insert(s.val.begin(), s.val.end());
+  all.insert(s.test.begin(), s.test.end());
+  CHECK(all.size() == size_t(d.size()));
+  CHECK(s.train.size() + s.val.size() + s.test.size() == size_t(d.size()));
+  // proportions within 4 standard deviations of the binomial
+  const double n = double(d.size());
+  CHECK(std::abs(double(s.test.size()) - 0.2 * n) < 4 * std::sqrt(n * 0.2 * 0.8));
+  CHECK(std::abs(double(s.val.size()) - 0.1 * n) < 4 * std::sqrt(n * 0.1 * 0.9));
+  // another task's labels, the files in reverse order and under another folder: same parts by name
+  Dataset other = d;
+  std::reverse(other.samples.begin(), other.samples.end());
+  for (auto& smp : other.samples) {
+    smp.label = int32_t(smp.path.size() % 3);
+    smp.path = "/elsewhere/faces/" + smp.path;
+  }
+  Split o = name_split(other, 0.1, 0.2, 42);
+  auto names = [](const Dataset& ds, const std::vector<int64_t>& idx) {
+    std::set<std::string> out;
+    for (int64_t i : idx) {
+      const std::string& p = ds[i].path;
+      out.insert(p.substr(p.find_last_of('/') == std::string::npos ? 0 : p.find_last_of('/') + 1));
+    }
+    return out;
+  };
+  CHECK(names(d, s.test) == names(other, o.test));
+  CHECK(names(d, s.val) == names(other, o.val));
+  CHECK(names(d, s.train) == names(other, o.train));
+  // the seed changes it; the same seed repeats it
+  CHECK(name_split(d, 0.1, 0.2, 43).test != s.test);
+  CHECK(name_split(d, 0.1, 0.2, 42).test == s.test);
+  CHECK(name_split(d, 0, 0, 1).train.size() == size_t(d.size()));
+  CHECK_THROWS_WITH(name_split(d, 0.6, 0.5, 1), Catch::Contains("sum to at most 1"));
+}
+
+TEST_CASE("name_split: the real UTKFace keeps the fractions and the gender balance", "[data]") {
+  auto dir = data_dir(GRAFT_SOURCE_DIR, "utkface");
+  if (!std::filesystem::is_directory(dir)) GRAFT_SKIP("no utkface data at " + dir.string());
+  Dataset d = utkface(dir);
+  Split s = name_split(d, 0.1, 0.1, 1);
+  const double n = double(d.size());
+  CHECK(std::abs(double(s.test.size()) / n - 0.1) < 0.01);
+  CHECK(std::abs(double(s.val.size()) / n - 0.1) < 0.01);
+  // gender balance of the test part: not balanced by construction, so within 4 standard
+  // deviations of the binomial (about 4.5 points on UTKFace's ~1900 test faces)
+  auto whole = per_class(d, s.train);
+  auto test = per_class(d, s.test);
+  const double f_whole = double(whole[1]) / double(whole[0] + whole[1]);
+  const double f_test = double(test[1]) / double(test[0] + test[1]);
+  const double sigma = std::sqrt(f_whole * (1 - f_whole) / double(test[0] + test[1]));
+  CHECK(std::abs(f_whole - f_test) < 4 * sigma);
 }

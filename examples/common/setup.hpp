@@ -32,8 +32,11 @@ struct DataConfig {
   std::string task = "gender";       // gender; UTKFace sources: race | age | race+age
   std::vector<std::string> classes;  // display names (gender: m,f or m,f,other)
   double subset = 1.0;               // fraction of the training split used
-  double val = 0.1, test = 0.1;      // held-out fractions (stratified)
+  double val = 0.1, test = 0.1;      // held-out fractions
   uint64_t seed = 1;
+  // name: the part of each file by a hash of its name (the same for every task, so a source
+  // model never trains on the target's test faces); stratified: balanced per class of this task.
+  std::string split_rule = "name";
 
   void read(Args& a) {
     dir = a.str("data", dir);
@@ -44,6 +47,9 @@ struct DataConfig {
     val = a.num("val", val);
     test = a.num("test", test);
     seed = uint64_t(a.integer("seed", int64_t(seed)));
+    split_rule = a.str("split-rule", split_rule);
+    GRAFT_CHECK(split_rule == "name" || split_rule == "stratified",
+                "--split-rule must be name or stratified, got '", split_rule, "'");
   }
 };
 
@@ -114,9 +120,11 @@ struct Splits {
   data::Dataset train, val, test;
 };
 
-// Stratified train/validation/test split by seed, then the training subset.
+// Train/validation/test split by seed (by file name, or stratified by class), then the
+// training subset (stratified).
 inline Splits split_dataset(const data::Dataset& ds, const DataConfig& c) {
-  data::Split s = data::stratified_split(ds, c.val, c.test, c.seed);
+  data::Split s = c.split_rule == "stratified" ? data::stratified_split(ds, c.val, c.test, c.seed)
+                                               : data::name_split(ds, c.val, c.test, c.seed);
   std::vector<int64_t> train = s.train;
   if (c.subset < 1.0) train = data::stratified_subset(ds, s.train, c.subset, c.seed);
   return {ds.select(train), ds.select(s.val), ds.select(s.test)};

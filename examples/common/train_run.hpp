@@ -91,6 +91,7 @@ struct TrainConfig {
 inline const char* train_flags_help() {
   return "data:   --data DIR --format utkface|adience|folder|csv [--task gender|race|age|race+age]\n"
          "        [--classes m,f|m,f,other] [--subset F] [--val F] [--test F] [--seed N]\n"
+         "        [--split-rule name|stratified (default name: each file's part by its name, the same for every task)]\n"
          "model:  --arch vgg16|vgg-face [--width W] [--input PX] [--dropout P] [--norm vgg-face|vgg-face-255|imagenet|unit]\n"
          "        [--weights FILE (.npz model, caffe-tensorflow .npy, .caffemodel with --prototxt FILE)] [--scratch fc8]\n"
          "train:  --stages \"fc8:5,conv5_1:3:0.1\" [--optimizer adam|sgd] [--lr R] [--momentum M] [--weight-decay D]\n"
