@@ -381,6 +381,16 @@ PoolPath maxpool_path(const PoolShape& s, const T* x, const T* out_or_dy, const 
   return pairs ? PoolPath::Pairs2x2 : PoolPath::Disjoint;
 }
 
+// Launches k32 (the kernel instantiated for 32-bit indices: cheaper index arithmetic) when
+// `small`, else k64 (64-bit indices), one thread per item in blocks of 256.
+template <class K32, class K64, class... A>
+void launch_indexed(bool small, K32 k32, K64 k64, int64_t items, cudaStream_t stream, const A&... args) {
+  if (small)
+    GRAFT_LAUNCH(k32, grid_for(items, 256), 256, stream, args...);
+  else
+    GRAFT_LAUNCH(k64, grid_for(items, 256), 256, stream, args...);
+}
+
 template <class T>
 void maxpool_forward(const PoolShape& s, const T* x, T* y, cudaStream_t stream) {
   const int64_t total = s.planes * s.oh * s.ow;
@@ -391,13 +401,8 @@ void maxpool_forward(const PoolShape& s, const T* x, T* y, cudaStream_t stream) 
       const int64_t items = total / 2;
       const float* xf = reinterpret_cast<const float*>(x);
       float* yf = reinterpret_cast<float*>(y);
-      if (small) {
-        auto k = maxpool2x2_forward_pairs_kernel<uint32_t>;
-        GRAFT_LAUNCH(k, grid_for(items, 256), 256, stream, s, xf, yf);
-      } else {
-        auto k = maxpool2x2_forward_pairs_kernel<uint64_t>;
-        GRAFT_LAUNCH(k, grid_for(items, 256), 256, stream, s, xf, yf);
-      }
+      launch_indexed(small, maxpool2x2_forward_pairs_kernel<uint32_t>,
+                     maxpool2x2_forward_pairs_kernel<uint64_t>, items, stream, s, xf, yf);
       check_launch("maxpool_forward (2x2 pairs)", stream);
       return;
     }
@@ -407,35 +412,20 @@ void maxpool_forward(const PoolShape& s, const T* x, T* y, cudaStream_t stream) 
       const int64_t items = total / 4;
       const float* xf = reinterpret_cast<const float*>(x);
       float* yf = reinterpret_cast<float*>(y);
-      if (small) {
-        auto k = maxpool_forward_nhwc4_kernel<uint32_t>;
-        GRAFT_LAUNCH(k, grid_for(items, 256), 256, stream, s, xf, yf);
-      } else {
-        auto k = maxpool_forward_nhwc4_kernel<uint64_t>;
-        GRAFT_LAUNCH(k, grid_for(items, 256), 256, stream, s, xf, yf);
-      }
+      launch_indexed(small, maxpool_forward_nhwc4_kernel<uint32_t>,
+                     maxpool_forward_nhwc4_kernel<uint64_t>, items, stream, s, xf, yf);
       check_launch("maxpool_forward (NHWC float4)", stream);
       return;
     }
   }
   if (s.channels_last) {
-    if (small) {
-      auto k = maxpool_forward_nhwc_kernel<T, uint32_t>;
-      GRAFT_LAUNCH(k, grid_for(total, 256), 256, stream, s, x, y);
-    } else {
-      auto k = maxpool_forward_nhwc_kernel<T, uint64_t>;
-      GRAFT_LAUNCH(k, grid_for(total, 256), 256, stream, s, x, y);
-    }
+    launch_indexed(small, maxpool_forward_nhwc_kernel<T, uint32_t>,
+                   maxpool_forward_nhwc_kernel<T, uint64_t>, total, stream, s, x, y);
     check_launch("maxpool_forward (NHWC)", stream);
     return;
   }
-  if (small) {
-    auto k = maxpool_forward_kernel<T, uint32_t>;
-    GRAFT_LAUNCH(k, grid_for(total, 256), 256, stream, s, x, y);
-  } else {
-    auto k = maxpool_forward_kernel<T, uint64_t>;
-    GRAFT_LAUNCH(k, grid_for(total, 256), 256, stream, s, x, y);
-  }
+  launch_indexed(small, maxpool_forward_kernel<T, uint32_t>,
+                 maxpool_forward_kernel<T, uint64_t>, total, stream, s, x, y);
   check_launch("maxpool_forward", stream);
 }
 
@@ -451,13 +441,8 @@ void maxpool_backward(const PoolShape& s, const T* x, const T* dy, T* dx, cudaSt
       const float* xf = reinterpret_cast<const float*>(x);
       const float* dyf = reinterpret_cast<const float*>(dy);
       float* dxf = reinterpret_cast<float*>(dx);
-      if (small) {
-        auto k = maxpool2x2_backward_pairs_kernel<uint32_t>;
-        GRAFT_LAUNCH(k, grid_for(items, 256), 256, stream, s, xf, dyf, dxf);
-      } else {
-        auto k = maxpool2x2_backward_pairs_kernel<uint64_t>;
-        GRAFT_LAUNCH(k, grid_for(items, 256), 256, stream, s, xf, dyf, dxf);
-      }
+      launch_indexed(small, maxpool2x2_backward_pairs_kernel<uint32_t>,
+                     maxpool2x2_backward_pairs_kernel<uint64_t>, items, stream, s, xf, dyf, dxf);
       check_launch("maxpool_backward (2x2 pairs)", stream);
       return;
     }
@@ -468,32 +453,19 @@ void maxpool_backward(const PoolShape& s, const T* x, const T* dy, T* dx, cudaSt
       const float* xf = reinterpret_cast<const float*>(x);
       const float* dyf = reinterpret_cast<const float*>(dy);
       float* dxf = reinterpret_cast<float*>(dx);
-      if (small) {
-        auto k = maxpool_backward_disjoint_nhwc4_kernel<uint32_t>;
-        GRAFT_LAUNCH(k, grid_for(items, 256), 256, stream, s, xf, dyf, dxf);
-      } else {
-        auto k = maxpool_backward_disjoint_nhwc4_kernel<uint64_t>;
-        GRAFT_LAUNCH(k, grid_for(items, 256), 256, stream, s, xf, dyf, dxf);
-      }
+      launch_indexed(small, maxpool_backward_disjoint_nhwc4_kernel<uint32_t>,
+                     maxpool_backward_disjoint_nhwc4_kernel<uint64_t>, items, stream, s, xf, dyf, dxf);
       check_launch("maxpool_backward (NHWC float4, disjoint windows)", stream);
       return;
     }
   }
   if (s.channels_last) {
     if (path == PoolPath::Disjoint) {
-      if (small) {
-        auto k = maxpool_backward_disjoint_nhwc_kernel<T, uint32_t>;
-        GRAFT_LAUNCH(k, grid_for(out_total, 256), 256, stream, s, x, dy, dx);
-      } else {
-        auto k = maxpool_backward_disjoint_nhwc_kernel<T, uint64_t>;
-        GRAFT_LAUNCH(k, grid_for(out_total, 256), 256, stream, s, x, dy, dx);
-      }
-    } else if (small) {
-      auto k = maxpool_backward_nhwc_kernel<T, uint32_t>;
-      GRAFT_LAUNCH(k, grid_for(in_total, 256), 256, stream, s, x, dy, dx);
+      launch_indexed(small, maxpool_backward_disjoint_nhwc_kernel<T, uint32_t>,
+                     maxpool_backward_disjoint_nhwc_kernel<T, uint64_t>, out_total, stream, s, x, dy, dx);
     } else {
-      auto k = maxpool_backward_nhwc_kernel<T, uint64_t>;
-      GRAFT_LAUNCH(k, grid_for(in_total, 256), 256, stream, s, x, dy, dx);
+      launch_indexed(small, maxpool_backward_nhwc_kernel<T, uint32_t>,
+                     maxpool_backward_nhwc_kernel<T, uint64_t>, in_total, stream, s, x, dy, dx);
     }
     check_launch(path == PoolPath::Disjoint ? "maxpool_backward (NHWC, disjoint windows)" : "maxpool_backward (NHWC)",
                  stream);
@@ -501,23 +473,13 @@ void maxpool_backward(const PoolShape& s, const T* x, const T* dy, T* dx, cudaSt
   }
   if (path != PoolPath::Gather) {
     if (out_total <= 0) return;  // (cannot happen: a pool has at least one window per plane)
-    if (small) {
-      auto k = maxpool_backward_disjoint_kernel<T, uint32_t>;
-      GRAFT_LAUNCH(k, grid_for(out_total, 256), 256, stream, s, x, dy, dx);
-    } else {
-      auto k = maxpool_backward_disjoint_kernel<T, uint64_t>;
-      GRAFT_LAUNCH(k, grid_for(out_total, 256), 256, stream, s, x, dy, dx);
-    }
+    launch_indexed(small, maxpool_backward_disjoint_kernel<T, uint32_t>,
+                   maxpool_backward_disjoint_kernel<T, uint64_t>, out_total, stream, s, x, dy, dx);
     check_launch("maxpool_backward (disjoint windows)", stream);
     return;
   }
-  if (small) {
-    auto k = maxpool_backward_kernel<T, uint32_t>;
-    GRAFT_LAUNCH(k, grid_for(in_total, 256), 256, stream, s, x, dy, dx);
-  } else {
-    auto k = maxpool_backward_kernel<T, uint64_t>;
-    GRAFT_LAUNCH(k, grid_for(in_total, 256), 256, stream, s, x, dy, dx);
-  }
+  launch_indexed(small, maxpool_backward_kernel<T, uint32_t>,
+                 maxpool_backward_kernel<T, uint64_t>, in_total, stream, s, x, dy, dx);
   check_launch("maxpool_backward", stream);
 }
 
