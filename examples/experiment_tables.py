@@ -87,7 +87,7 @@ if __name__ == "__main__":
         m = load(name)
         if m:
             curve(m, title)
-    for name in ("conv5-race-age", "final-transfer"):
+    for name in ("fc8-race-age", "conv5-race-age", "scratch-fifth", "final-transfer"):
         m = load(name)
         if m:
             print(f"**Confusion matrix and groups of `{name}` on the test split ({m['count']} images)**\n")
