@@ -188,7 +188,6 @@ int run_train(TrainConfig c) {
     if (!bar) bar = std::make_unique<Progress>("train", tr.size());
     bar->update(b.images, b.loss);
   };
-  std::printf("%-7s %-11s %9s %8s %9s %8s %s\n", "epoch", "stage", "train_acc", "val_acc", "loss", "seconds", "");
   fo.on_epoch = [&](const train::EpochRecord& r, const train::Evaluation*, const train::Evaluation*) {
     bar.reset();
     std::printf("%-7s %-11s %9.4f %8.4f %9.4f %8.1f %s\n", r.epoch == 0 ? "Rand" : std::to_string(r.epoch).c_str(),
@@ -197,6 +196,7 @@ int run_train(TrainConfig c) {
     std::fflush(stdout);
   };
   std::printf("%s", net->summary().c_str());
+  std::printf("%-7s %-11s %9s %8s %9s %8s %s\n", "epoch", "stage", "train_acc", "val_acc", "loss", "seconds", "");
   auto history = train::fit(trainer, tr, &te, &va, classes, fo);
   bar.reset();
 
