@@ -83,7 +83,8 @@ if __name__ == "__main__":
              ("final-scratch", "gender, whole training split, random weights")])
     for name, title in (("source-race-age", "Source: race and age band"), ("fc8-race-age", "fc8 only (trunk from race+age)"),
                         ("conv5-race-age", "fc8, then conv5_1 and up"), ("scratch-fifth", "From random weights"),
-                        ("fc8-random-trunk", "fc8 only on a random trunk"), ("final-transfer", "Final model")):
+                        ("fc8-random-trunk", "fc8 only on a random trunk"), ("final-transfer", "Final model"),
+                        ("final-scratch", "Final budget from random weights")):
         m = load(name)
         if m:
             curve(m, title)
