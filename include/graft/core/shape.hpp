@@ -87,4 +87,16 @@ class Shape {
   int64_t d_[kMaxRank] = {};
 };
 
+// Whether a and b are the same once leading 1s are dropped from both: Caffe's legacy blobs
+// carry them ((1, 1, 4096, 25088) for a (4096, 25088) weight).
+inline bool same_but_leading_ones(const Shape& a, const Shape& b) {
+  int i = 0, j = 0;
+  while (i < a.rank() && a[i] == 1) ++i;
+  while (j < b.rank() && b[j] == 1) ++j;
+  if (a.rank() - i != b.rank() - j) return false;
+  for (; i < a.rank(); ++i, ++j)
+    if (a[i] != b[j]) return false;
+  return true;
+}
+
 }  // namespace graft

@@ -284,16 +284,6 @@ class CaffeModelParser {
     return b;
   }
 
-  static bool same_but_leading_ones(const Shape& a, const Shape& b) {
-    int i = 0, j = 0;
-    while (i < a.rank() && a[i] == 1) ++i;
-    while (j < b.rank() && b[j] == 1) ++j;
-    if (a.rank() - i != b.rank() - j) return false;
-    for (; i < a.rank(); ++i, ++j)
-      if (a[i] != b[j]) return false;
-    return true;
-  }
-
   const Source& src_;
   const ReadLimits& limits_;
   pb::Reader r_;

@@ -186,16 +186,6 @@ std::unique_ptr<Network<T, D>> caffe_network(const std::string& prototxt, const 
 
 namespace detail {
 
-inline bool same_but_leading_ones(const Shape& a, const Shape& b) {
-  int i = 0, j = 0;
-  while (i < a.rank() && a[i] == 1) ++i;
-  while (j < b.rank() && b[j] == 1) ++j;
-  if (a.rank() - i != b.rank() - j) return false;
-  for (; i < a.rank(); ++i, ++j)
-    if (a[i] != b[j]) return false;
-  return true;
-}
-
 // A blob's values as an array of `shape` (Caffe's legacy 4-d blobs carry leading ones), in the
 // caffe-tensorflow layout `kind` asks for: 0 as it is, 1 conv OIHW -> HWIO, 2 fc (O, C*H*W) ->
 // (H*W*C, O).
@@ -256,7 +246,7 @@ inline io::WeightsDict caffe_weights(io::CaffeModel&& model, const io::CaffeNet&
       io::CaffeBlob& blob = ml->blobs[b];
       const Shape& expect = b == 0 ? s.weights : s.biases;
       const char* param = b == 0 ? "weights" : "biases";
-      GRAFT_CHECK(detail::same_but_leading_ones(blob.shape, expect) && blob.shape.numel() == expect.numel(), file,
+      GRAFT_CHECK(same_but_leading_ones(blob.shape, expect) && blob.shape.numel() == expect.numel(), file,
                   ": offset ", blob.offset, ": layer ", quote(l.name), " blob ", b, " (", param, ") has shape ",
                   blob.shape.str(), ", but ", at, " needs ", expect.str(),
                   b == 0 ? (conv ? " (out, in, kh, kw)" : " (out, in)") : " (out,)");
