@@ -16,9 +16,10 @@ int main(int argc, char** argv) {
                                    model_flags_help() +
                                    "data:   --data DIR --format utkface|adience|folder|csv [--task T] [--split all|train|val|test]\n"
                                    "        [--val F --test F --seed N --split-rule R (to rebuild the training run's split)]\n"
-                                   "run:    [--out DIR] [--device cpu|cuda] [--batch N] [--workers N]\n";
+                                   "run:    [--out DIR] [--device cpu|cuda] [--batch N] [--workers N]\n"
+                                   "        [--tta (average each image's prediction with its mirror image's)]\n";
   return guarded_main("graft-eval", usage.c_str(), [&] {
-    Args a(argc, argv, {"help"});
+    Args a(argc, argv, {"help", "tta"});
     if (a.flag("help")) {
       std::printf("usage: %s", usage.c_str());
       return 0;
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
     c.device = a.str("device", c.device);
     c.batch = a.integer("batch", c.batch);
     c.workers = int(a.integer("workers", c.workers));
+    c.tta = a.flag("tta");
     a.finish();
     return on_device(c.device, c, &run_eval<graft::CPU>, eval_cuda);
   });

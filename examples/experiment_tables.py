@@ -62,9 +62,10 @@ def summary(names):
         m = load(name)
         if not m:
             continue
-        best = max(e["val_accuracy"] for e in m["epochs"])
-        train_s = sum(e["seconds"] for e in m["epochs"])
-        print(f"| `{name}` | {what} | {m['accuracy']:.3f} | {best:.3f} | {m['wall'] or ''} | {train_s:.0f} |")
+        epochs = m.get("epochs") or []  # an evaluation run (graft-eval) has none
+        best = f"{max(e['val_accuracy'] for e in epochs):.3f}" if epochs else ""
+        train_s = f"{sum(e['seconds'] for e in epochs):.0f}" if epochs else ""
+        print(f"| `{name}` | {what} | {m['accuracy']:.3f} | {best} | {m['wall'] or ''} | {train_s} |")
     print()
 
 
@@ -80,15 +81,19 @@ if __name__ == "__main__":
              ("scratch-fifth", "gender, random weights, all layers"),
              ("fc8-random-trunk", "gender, fc8 only on a random trunk"),
              ("final-transfer", "gender, whole training split, all layers from race+age"),
-             ("final-scratch", "gender, whole training split, random weights")])
+             ("final-scratch", "gender, whole training split, random weights"),
+             ("final-scratch-long", "gender, whole training split, random weights, 30 epochs"),
+             ("final-scratch-long-tta", "the same model, each test image averaged with its mirror")])
     for name, title in (("source-race-age", "Source: race and age band"), ("fc8-race-age", "fc8 only (trunk from race+age)"),
                         ("conv5-race-age", "fc8, then conv5_1 and up"), ("scratch-fifth", "From random weights"),
                         ("fc8-random-trunk", "fc8 only on a random trunk"), ("final-transfer", "Final model"),
-                        ("final-scratch", "Final budget from random weights")):
+                        ("final-scratch", "Final budget from random weights"),
+                        ("final-scratch-long", "From random weights, 30 epochs")):
         m = load(name)
         if m:
             curve(m, title)
-    for name in ("fc8-race-age", "conv5-race-age", "scratch-fifth", "final-transfer"):
+    for name in ("fc8-race-age", "conv5-race-age", "scratch-fifth", "final-transfer", "final-scratch-long",
+                 "final-scratch-long-tta"):
         m = load(name)
         if m:
             print(f"**Confusion matrix and groups of `{name}` on the test split ({m['count']} images)**\n")

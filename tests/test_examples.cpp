@@ -66,7 +66,7 @@ TEST_CASE("The example programs, end to end on generated faces", "[examples]") {
 
   // 1. a source model on race and age
   const std::string src = runs + "/source";
-  REQUIRE(run(std::string(GRAFT_EX_PRETRAIN) + common + " --task race+age --stages all:1 --norm vgg-face-255 --out '" + src + "'",
+  REQUIRE(run(std::string(GRAFT_EX_PRETRAIN) + common + " --task race+age --stages all:1 --norm vgg-face-255 --augment --out '" + src + "'",
               runs + "/pretrain.log") == 0);
   INFO(read_text(runs + "/pretrain.log"));
   auto backbone = io::read_weights(src + "/backbone.npy");  // caffe-tensorflow dict
@@ -76,10 +76,11 @@ TEST_CASE("The example programs, end to end on generated faces", "[examples]") {
   REQUIRE(nn::read_model_info(src + "/model.npz", src_info));
   CHECK(src_info.classes.size() == 30);
   CHECK(src_info.task == "race+age");
+  CHECK(src_info.resize == 37);  // augmented: evaluated at the training crops' scale, 8/7 of 32
 
   // 2. fine-tune for gender from it: fc8 first, then the top block
   const std::string ft = runs + "/gender";
-  REQUIRE(run(std::string(GRAFT_EX_FINETUNE) + common + " --weights '" + src + "/model.npz' --scratch fc8 --stages fc8:2,conv5_1:1:0.5 --lr 0.01 --out '" + ft + "'",
+  REQUIRE(run(std::string(GRAFT_EX_FINETUNE) + common + " --weights '" + src + "/model.npz' --scratch fc8 --stages fc8:2,conv5_1:1:0.5 --lr 0.01 --tta --out '" + ft + "'",
               runs + "/finetune.log") == 0);
   const std::string log = read_text(runs + "/finetune.log");
   INFO(log);
@@ -87,6 +88,7 @@ TEST_CASE("The example programs, end to end on generated faces", "[examples]") {
   CHECK(log.find("Rand") != std::string::npos);
   CHECK(log.find("confusion matrix") != std::string::npos);
   CHECK(log.find("(from cached features)") != std::string::npos);  // epoch 2 of fc8 alone
+  CHECK(log.find("each image and its mirror") != std::string::npos);  // --tta: the test evaluation
   const std::string metrics = read_text(ft + "/metrics.json");
   CHECK(valid_json(ft + "/metrics.json"));
   for (const char* key : {"\"classes\"", "\"count\"", "\"accuracy\"", "\"confusion\"", "\"epochs\"", "\"train_accuracy\"",
@@ -102,6 +104,7 @@ TEST_CASE("The example programs, end to end on generated faces", "[examples]") {
   CHECK(info.classes == std::vector<std::string>{"male", "female"});
   CHECK(info.input() == 32);
   CHECK(info.norm.stddev[0] == 255.0f);  // the source's preprocessing travelled with it
+  CHECK(info.resize == 37);
 
   // 3. evaluate: the model file needs no other flags
   const std::string ev = runs + "/eval";
@@ -109,6 +112,13 @@ TEST_CASE("The example programs, end to end on generated faces", "[examples]") {
               runs + "/eval.log") == 0);
   CHECK(valid_json(ev + "/metrics.json"));
   CHECK(read_text(ev + "/metrics.json").find("\"count\": 96") != std::string::npos);
+  // with test-time augmentation: each image and its mirror image, said in the report
+  REQUIRE(run(std::string(GRAFT_EX_EVAL) + " --tta --weights '" + ft + "/model.npz' --data '" + data +
+                  "' --format utkface --out '" + ev + "-tta'",
+              runs + "/eval-tta.log") == 0);
+  CHECK(valid_json(ev + "-tta/metrics.json"));
+  CHECK(read_text(ev + "-tta/metrics.json").find("\"count\": 96") != std::string::npos);
+  CHECK(read_text(ev + "-tta/metrics.json").find("its mirror") != std::string::npos);
 
   // 4. predict, on a file at the input size (used as it is) and a larger one (resized)
   data::Image big = test::smooth_image(64, 64, 5);
@@ -126,7 +136,7 @@ TEST_CASE("The example programs, end to end on generated faces", "[examples]") {
     auto w = nn::read_model_weights(ft + "/model.npz");
     io::write_weights(plain, w, io::WeightsFormat::caffe_tensorflow);
   }
-  REQUIRE(run(std::string(GRAFT_EX_PREDICT) + " --arch vgg16 --classes m,f --width 0.125 --input 32 --norm vgg-face-255 --weights '" +
+  REQUIRE(run(std::string(GRAFT_EX_PREDICT) + " --arch vgg16 --classes m,f --width 0.125 --input 32 --resize 37 --norm vgg-face-255 --weights '" +
                   plain + "' --json '" + face + "' '" + tmp + "/big.png'",
               runs + "/predict_plain.json") == 0);
   std::string p2 = read_text(runs + "/predict_plain.json");

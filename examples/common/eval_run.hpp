@@ -40,6 +40,7 @@ struct EvalConfig {
   std::string split = "all", out, device = "cpu";
   int64_t batch = 32;
   int workers = 2;
+  bool tta = false;  // average each image's prediction with its mirror image's
 };
 
 template <class D>
@@ -57,15 +58,15 @@ int run_eval(EvalConfig c) {
   train::LoaderSource src(loader);
   train::Adam<float, D> idle;  // a trainer needs an optimizer; evaluation never steps it
   train::Trainer<D> t(*net, idle);
-  train::Evaluation ev = t.evaluate(src, int(c.model.info.classes.size()));
+  train::Evaluation ev = t.evaluate(src, int(c.model.info.classes.size()), c.tta);
   train::Report rep;
   rep.title = "graft-eval: " + c.model.weights;
   rep.classes = c.model.info.classes;
   rep.confusion = ev.confusion;
-  rep.evaluated_on = c.split + " of " + ds.name;
+  rep.evaluated_on = c.split + " of " + ds.name + (c.tta ? ", each image and its mirror" : "");
   rep.groups = group_accuracy(ds, ev);
   rep.info = {{"weights", c.model.weights}, {"data", ds.name}, {"split", c.split}, {"device", c.device},
-              {"loss", std::to_string(ev.loss)}};
+              {"loss", std::to_string(ev.loss)}, {"test-time augmentation", c.tta ? "mirror" : "none"}};
   std::printf("%s", train::confusion_table(ev.confusion, rep.classes).c_str());
   const std::string groups = train::group_table(rep.groups);
   if (!groups.empty()) std::printf("accuracy per group\n%s", groups.c_str());

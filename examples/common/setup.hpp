@@ -137,11 +137,16 @@ inline data::Transform eval_transform(const nn::ModelInfo& m) {
   t.norm = m.norm;
   return t;
 }
-// Training with augmentation: shorter side to 8/7 of the input, random crop, random flip.
+// The shorter side augmented training crops from when the model names none: 8/7 of the
+// input (ImageNet's 256 for 224).
+inline int augment_resize(int64_t input) { return int((input * 8 + 6) / 7); }
+
+// Training with augmentation: shorter side to the model's resize (default 8/7 of the input),
+// random crop, random flip.
 inline data::Transform train_transform(const nn::ModelInfo& m, bool augment) {
   if (!augment) return eval_transform(m);
   const int in = int(m.input());
-  data::Transform t = data::Transform::train((in * 8 + 6) / 7, in);
+  data::Transform t = data::Transform::train(m.resize > 0 ? m.resize : augment_resize(in), in);
   t.norm = m.norm;
   return t;
 }

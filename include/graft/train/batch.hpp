@@ -19,6 +19,19 @@ struct Batch {
   std::vector<int64_t> indices;  // each sample's index in its dataset (for caches and groups)
 };
 
+// Writes the left-right mirror image of every image of an (n, c, h, w) batch into `out`
+// (resized to match): out[n][c][y][x] = in[n][c][y][w-1-x]. Test-time augmentation averages a
+// face's predictions over both views.
+inline void mirror_images(const Tensor<float>& in, Tensor<float>& out) {
+  GRAFT_CHECK(in.shape().rank() == 4, "mirror_images: expected (n, c, h, w) images, got ", in.shape().str());
+  out.resize(in.shape());
+  const int64_t w = in.shape()[3], rows = w ? in.size() / w : 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* src = in.data() + r * w;
+    std::reverse_copy(src, src + w, out.data() + r * w);
+  }
+}
+
 class BatchSource {
  public:
   virtual ~BatchSource() = default;

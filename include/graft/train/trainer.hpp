@@ -109,10 +109,14 @@ class Trainer {
     return st;
   }
 
-  // Predictions for every sample of `src`, the network in evaluation mode.
-  Evaluation evaluate(BatchSource& src, int classes) {
+  // Predictions for every sample of `src`, the network in evaluation mode. With `mirror`, each
+  // sample's probabilities are the mean of its image's and its mirror image's (test-time
+  // augmentation: training with random flips makes both views fair inputs), and the loss is
+  // the cross-entropy of that mean. The feature cache holds unmirrored features, so it is not
+  // used then.
+  Evaluation evaluate(BatchSource& src, int classes, bool mirror = false) {
     net_.set_training(false);
-    nn::FeatureCache<float>* cache = cache_for(src);
+    nn::FeatureCache<float>* cache = mirror ? nullptr : cache_for(src);
     const size_t k = cache ? boundary_ : 0;
     Evaluation ev;
     ev.confusion = Confusion(classes);
@@ -123,10 +127,27 @@ class Trainer {
       const Tensor<float, D>& logits = run_forward(b, cache, k, cached);
       const Tensor<int32_t, D>& labels = on_device(b.labels, labels_dev_);
       const int64_t n = b.labels.size();
-      ev.loss += loss_.forward(logits, labels) * double(n);
-      const Tensor<float>& p = probabilities_on_host();
-      GRAFT_CHECK(p.shape()[1] == classes, "evaluate: the network has ", p.shape()[1],
+      const double l = loss_.forward(logits, labels);
+      const Tensor<float>* pp = &probabilities_on_host();
+      GRAFT_CHECK(pp->shape()[1] == classes, "evaluate: the network has ", pp->shape()[1],
                   " outputs for ", classes, " classes");
+      if (mirror) {
+        copy(*pp, probs_mean_);  // the next forward overwrites the probabilities
+        mirror_images(b.images, mirrored_);
+        loss_.forward(net_.forward(on_device(mirrored_, images_dev_)), labels);
+        const Tensor<float>& q = probabilities_on_host();
+        double sum = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          float* row = probs_mean_.data() + i * classes;
+          for (int j = 0; j < classes; ++j) row[j] = 0.5f * (row[j] + q[i * classes + j]);
+          sum -= std::log(std::max(double(row[b.labels[i]]), 1e-30));
+        }
+        ev.loss += sum;
+        pp = &probs_mean_;
+      } else {
+        ev.loss += l * double(n);
+      }
+      const Tensor<float>& p = *pp;
       for (int64_t i = 0; i < n; ++i) {
         const int32_t pred = argmax(p.data() + i * classes, classes);
         ev.confusion.add(b.labels[i], pred);
@@ -232,7 +253,7 @@ class Trainer {
   SoftmaxCrossEntropy<float, D> loss_;
   Tensor<float, D> images_dev_, features_dev_, dlogits_;
   Tensor<int32_t, D> labels_dev_;
-  Tensor<float> features_host_, probs_host_;
+  Tensor<float> features_host_, probs_host_, probs_mean_, mirrored_;
   std::map<const BatchSource*, std::unique_ptr<nn::FeatureCache<float>>> caches_;
   size_t boundary_ = 0;
 };
