@@ -83,6 +83,7 @@ void resume_matches(bool cache, double tol, double weight_tol = 0) {
   for (size_t i = 0; i < ha.size(); ++i) {
     INFO("epoch " << ha[i].epoch);
     CHECK(hc[i].epoch == ha[i].epoch);
+    CHECK(hc[i].stage == ha[i].stage);  // the resumed epochs 1-3 too
     CHECK(close(hc[i].loss, ha[i].loss));
     CHECK(close(hc[i].val_accuracy, ha[i].val_accuracy));
   }

@@ -64,6 +64,10 @@ std::vector<EpochRecord> fit(Trainer<D>& trainer, BatchSource& train, BatchSourc
   if (o.resume && !o.checkpoint.empty() && ::stat(o.checkpoint.c_str(), &sb) == 0) {
     CheckpointState st = load_checkpoint(o.checkpoint, net, trainer.optimizer());
     history = st.history;
+    // A checkpoint keeps the curve's numbers; each epoch's stage follows from the stages.
+    for (auto& r : history)
+      if (r.epoch >= 1 && stage_of(o.stages, r.epoch).first >= 0)
+        r.stage = o.stages[size_t(stage_of(o.stages, r.epoch).first)].from;
     first = st.epoch + 1;
     trainer.clear_cache();
   }
