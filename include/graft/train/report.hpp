@@ -170,9 +170,14 @@ inline std::string svg_lines(const std::string& title, const std::vector<EpochRe
     s += "<text x='" + fmt("%.1f", L - 6) + "' y='" + fmt("%.1f", Y(v) + 4) + "' text-anchor='end'>" +
          fmt(unit_range ? "%.2f" : "%.3g", v) + "</text>";
   }
+  // Every epoch is labelled up to 15 of them; beyond, every 2nd, 5th, 10th ... so labels never overlap.
+  int every = 1;
+  for (int step : {2, 5, 10, 20, 50, 100, 200, 500, 1000})
+    if (last > 15 && last / every > 12) every = step;
   for (const auto& e : epochs)
-    s += "<text x='" + fmt("%.1f", X(e.epoch)) + "' y='" + fmt("%.1f", H - B + 16) + "' text-anchor='middle'>" +
-         (e.epoch == 0 ? std::string("Rand") : std::to_string(e.epoch)) + "</text>";
+    if (e.epoch % every == 0)
+      s += "<text x='" + fmt("%.1f", X(e.epoch)) + "' y='" + fmt("%.1f", H - B + 16) + "' text-anchor='middle'>" +
+           (e.epoch == 0 ? std::string("Rand") : std::to_string(e.epoch)) + "</text>";
   s += "<text x='" + fmt("%.0f", (L + W - R) / 2) + "' y='" + fmt("%.0f", H - 6) + "' text-anchor='middle'>epoch</text>";
   for (size_t k = 0; k < series.size(); ++k) {
     std::string pts;
