@@ -83,7 +83,8 @@ if __name__ == "__main__":
              ("final-transfer", "gender, whole training split, all layers from race+age"),
              ("final-scratch", "gender, whole training split, random weights"),
              ("final-scratch-long", "gender, whole training split, random weights, 30 epochs"),
-             ("final-scratch-long-tta", "the same model, each test image averaged with its mirror")])
+             ("final-scratch-long-74", "the same model, test faces at the training crops' scale"),
+             ("final-scratch-long-tta", "the same, each test image averaged with its mirror")])
     for name, title in (("source-race-age", "Source: race and age band"), ("fc8-race-age", "fc8 only (trunk from race+age)"),
                         ("conv5-race-age", "fc8, then conv5_1 and up"), ("scratch-fifth", "From random weights"),
                         ("fc8-random-trunk", "fc8 only on a random trunk"), ("final-transfer", "Final model"),
@@ -93,7 +94,7 @@ if __name__ == "__main__":
         if m:
             curve(m, title)
     for name in ("fc8-race-age", "conv5-race-age", "scratch-fifth", "final-transfer", "final-scratch-long",
-                 "final-scratch-long-tta"):
+                 "final-scratch-long-74", "final-scratch-long-tta"):
         m = load(name)
         if m:
             print(f"**Confusion matrix and groups of `{name}` on the test split ({m['count']} images)**\n")
