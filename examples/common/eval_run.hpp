@@ -63,7 +63,7 @@ int run_eval(EvalConfig c) {
   rep.title = "graft-eval: " + c.model.weights;
   rep.classes = c.model.info.classes;
   rep.confusion = ev.confusion;
-  rep.evaluated_on = c.split + " of " + ds.name + (c.tta ? ", each image and its mirror" : "");
+  rep.evaluated_on = c.split + " of " + ds.name + tta_note(c.tta);
   rep.groups = group_accuracy(ds, ev);
   rep.info = {{"weights", c.model.weights}, {"data", ds.name}, {"split", c.split}, {"device", c.device},
               {"loss", std::to_string(ev.loss)}, {"test-time augmentation", c.tta ? "mirror" : "none"}};

@@ -137,6 +137,9 @@ inline data::Transform eval_transform(const nn::ModelInfo& m) {
   t.norm = m.norm;
   return t;
 }
+// What "evaluated on ..." adds under --tta (graft-eval and the trainers' test evaluation).
+inline std::string tta_note(bool tta) { return tta ? ", each image and its mirror" : ""; }
+
 // The shorter side augmented training crops from when the model names none: 8/7 of the
 // input (ImageNet's 256 for 224).
 inline int augment_resize(int64_t input) { return int((input * 8 + 6) / 7); }

@@ -213,7 +213,7 @@ int run_train(TrainConfig c) {
   rep.title = c.title;
   rep.classes = all.classes;
   rep.confusion = test.confusion;
-  rep.evaluated_on = "the held-out test split of " + all.name + (c.tta ? ", each image and its mirror" : "");
+  rep.evaluated_on = "the held-out test split of " + all.name + tta_note(c.tta);
   rep.epochs = history;
   rep.groups = group_accuracy(sp.test, test);
   auto g = [](double v) {

@@ -65,9 +65,10 @@ std::vector<EpochRecord> fit(Trainer<D>& trainer, BatchSource& train, BatchSourc
     CheckpointState st = load_checkpoint(o.checkpoint, net, trainer.optimizer());
     history = st.history;
     // A checkpoint keeps the curve's numbers; each epoch's stage follows from the stages.
-    for (auto& r : history)
-      if (r.epoch >= 1 && stage_of(o.stages, r.epoch).first >= 0)
-        r.stage = o.stages[size_t(stage_of(o.stages, r.epoch).first)].from;
+    for (auto& r : history) {
+      const int s = r.epoch >= 1 ? stage_of(o.stages, r.epoch).first : -1;
+      if (s >= 0) r.stage = o.stages[size_t(s)].from;
+    }
     first = st.epoch + 1;
     trainer.clear_cache();
   }

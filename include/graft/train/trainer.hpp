@@ -127,26 +127,15 @@ class Trainer {
       const Tensor<float, D>& logits = run_forward(b, cache, k, cached);
       const Tensor<int32_t, D>& labels = on_device(b.labels, labels_dev_);
       const int64_t n = b.labels.size();
-      const double l = loss_.forward(logits, labels);
+      double l = loss_.forward(logits, labels);
       const Tensor<float>* pp = &probabilities_on_host();
       GRAFT_CHECK(pp->shape()[1] == classes, "evaluate: the network has ", pp->shape()[1],
                   " outputs for ", classes, " classes");
       if (mirror) {
-        copy(*pp, probs_mean_);  // the next forward overwrites the probabilities
-        mirror_images(b.images, mirrored_);
-        loss_.forward(net_.forward(on_device(mirrored_, images_dev_)), labels);
-        const Tensor<float>& q = probabilities_on_host();
-        double sum = 0;
-        for (int64_t i = 0; i < n; ++i) {
-          float* row = probs_mean_.data() + i * classes;
-          for (int j = 0; j < classes; ++j) row[j] = 0.5f * (row[j] + q[i * classes + j]);
-          sum -= std::log(std::max(double(row[b.labels[i]]), 1e-30));
-        }
-        ev.loss += sum;
+        l = average_with_mirror(b, labels, *pp, classes);
         pp = &probs_mean_;
-      } else {
-        ev.loss += l * double(n);
       }
+      ev.loss += l * double(n);
       const Tensor<float>& p = *pp;
       for (int64_t i = 0; i < n; ++i) {
         const int32_t pred = argmax(p.data() + i * classes, classes);
@@ -204,6 +193,24 @@ class Trainer {
     int64_t c = 0;
     for (int64_t i = 0; i < labels.size(); ++i) c += argmax(p.data() + i * k, k) == labels[i];
     return c;
+  }
+
+  // probs_mean_ = the mean of `probs` (the batch's) and of the batch's mirror images'
+  // probabilities; returns the mean cross-entropy of that mean.
+  double average_with_mirror(const Batch& b, const Tensor<int32_t, D>& labels, const Tensor<float>& probs,
+                             int classes) {
+    copy(probs, probs_mean_);  // the next forward overwrites the probabilities
+    mirror_images(b.images, mirrored_);
+    loss_.forward(net_.forward(on_device(mirrored_, images_dev_)), labels);
+    const Tensor<float>& q = probabilities_on_host();
+    const int64_t n = b.labels.size();
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      float* row = probs_mean_.data() + i * classes;
+      for (int j = 0; j < classes; ++j) row[j] = 0.5f * (row[j] + q[i * classes + j]);
+      sum -= std::log(std::max(double(row[b.labels[i]]), 1e-30));
+    }
+    return n ? sum / double(n) : 0.0;
   }
 
   // The cache for this source at the current boundary, or null when caching cannot apply.
