@@ -103,7 +103,7 @@ bool all_finite(const Tensor<float, D>& t) {
   return true;
 }
 
-// ---- FLOP counts (FLOP = 2 multiply-adds) of a network's conv and fc layers ----
+// ---- FLOP counts (a multiply-add is 2 FLOPs) of a network's layers, as each layer states them ----
 struct NetFlops {
   double forward = 0;   // per image
   double train = 0;     // forward + weight gradients + input gradients above the lowest learner
@@ -115,13 +115,7 @@ NetFlops count_flops(nn::Network<float, D>& net) {
   const int low = net.lowest_learning_layer();
   for (size_t i = 0; i < net.size(); ++i) {
     auto& l = net.layer(i);
-    double fl = 0;
-    if (auto* c = dynamic_cast<Conv2d<float, D>*>(&l)) {
-      const Shape& out = net.shape_after(int(i));
-      fl = 2.0 * double(out.numel()) * double(c->in_channels() * c->window().kh * c->window().kw);
-    } else if (auto* fc = dynamic_cast<Linear<float, D>*>(&l)) {
-      fl = 2.0 * double(fc->in_features()) * double(fc->out_features());
-    }
+    const double fl = l.flops(l.input_shapes());  // set up for a batch of one
     f.forward += fl;
     if (low >= 0 && int(i) >= low) f.train += fl * (l.learns() ? 2 : 1) + (int(i) > low ? fl : 0);
     else f.train += fl;

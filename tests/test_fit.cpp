@@ -48,5 +48,5 @@ TEST_CASE("fit: stages, epoch-0 evaluation, learning on a separable problem", "[
   CHECK(train::stage_of(o.stages, 6) == std::make_pair(-1, -1));
   train::FitOptions bad = o;
   bad.stages = train::parse_stages("fc9:1");
-  CHECK_THROWS_WITH(train::fit(trainer, tr, &ev, &ev, 2, bad), Catch::Contains("no layer named 'fc9'"));
+  CHECK_THROWS_WITH(train::fit(trainer, tr, &ev, &ev, 2, bad), Catch::Contains("no node named 'fc9'"));
 }

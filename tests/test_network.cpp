@@ -35,7 +35,7 @@ TEST_CASE("Network builder: names, shapes, summary and errors", "[network]") {
   CHECK(s.find("(1, 4, 4, 4)") != std::string::npos);
   CHECK_THROWS_WITH(net->fc("fc3", 2), Catch::Contains("already exists"));
   CHECK_THROWS_WITH(net->conv("conv9", 4, 3), Catch::Contains("conv9 (Conv2d)") && Catch::Contains("expected an NCHW input"));
-  CHECK_THROWS_WITH(net->find("conv7"), Catch::Contains("no layer named 'conv7'") && Catch::Contains("conv1, relu1"));
+  CHECK_THROWS_WITH(net->find("conv7"), Catch::Contains("no node named 'conv7'") && Catch::Contains("conv1, relu1"));
   nn::Network<float> tiny(Shape{3, 4, 4});
   tiny.conv("c1", 2, 3).max_pool("p1", 2, 2);
   CHECK_THROWS_WITH(tiny.conv("c2", 2, 3), Catch::Contains("c2 (Conv2d)") && Catch::Contains("smaller than the 3x3 kernel"));

@@ -79,6 +79,13 @@ class Conv2d : public Layer<T, D> {
     if (has_bias_) return {&weights, &biases};
     return {&weights};
   }
+  FileLayout file_layout(const Param<T, D>& p) const override {
+    return &p == &weights ? FileLayout::conv_hwio : FileLayout::same;
+  }
+  double flops(const std::vector<Shape>& in) const override {
+    const Shape out = output_shape(in.at(0));
+    return 2.0 * double(out.numel()) * double(in_ * win_.kh * win_.kw);
+  }
 
   void initialize(uint64_t seed) override {
     init_he_normal(weights.value, in_ * win_.kh * win_.kw, seed, this->name());

@@ -51,6 +51,10 @@ class Dropout : public Layer<T, D> {
     Backend<D>::dropout_apply(this->ctx(), dy.size(), dy.data(), dx->data(), p_, last_stream_);
   }
 
+  // The mask stream's seed: a network's initialize(seed) reseeds its dropout layers.
+  void initialize(uint64_t seed) override { seed_ = seed; }
+  std::vector<Counter> counters() override { return {{"seed", &seed_}, {"step", &step_}}; }
+
   float probability() const { return p_; }
   uint64_t seed() const { return seed_; }
   void set_seed(uint64_t seed) { seed_ = seed; }

@@ -4,6 +4,18 @@
 // network around it: it gets an input, writes an output, and on the way back gets the
 // output's gradient and writes the input's gradient (only when asked: the lowest layer
 // that learns is not asked) and the gradients of its trainable parameters.
+//
+// Most layers read one input and implement the single-input forms. A layer that reads
+// several (Add) says so with arity() and overrides the *_multi forms, which the network
+// calls; their defaults hand a single input to the single-input forms.
+//
+// A layer describes itself, so the code around it never tests its type:
+//   params()      the trainable parameters (stepped by optimizers, flipped by freezing)
+//   buffers()     tensors it keeps beyond them (BatchNorm's running statistics): saved in
+//                 weights files and checkpoints, never stepped nor frozen
+//   counters()    integers that make it reproducible (dropout's seed and step): checkpoints
+//   file_layout() how a parameter is laid out in caffe-tensorflow files
+//   flops()       the forward pass's floating-point operations, for the benchmarks
 #pragma once
 
 #include <cstdint>
@@ -29,6 +41,26 @@ struct Param {
   float decay_mult = 1.0f;  // weight-decay multiplier; biases default to 0
 };
 
+// A tensor a layer keeps beyond its parameters ("mean", "variance").
+template <class T, class D>
+struct Buffer {
+  std::string name;
+  Tensor<T, D>* tensor;
+};
+
+// An integer of a layer's state that a checkpoint restores ("seed", "step").
+struct Counter {
+  std::string name;
+  uint64_t* value;
+};
+
+// How a parameter is stored in caffe-tensorflow files (.npy dicts, graft's .npz).
+enum class FileLayout {
+  same,       // as graft holds it
+  conv_hwio,  // graft OIHW, files HWIO
+  fc_in_out,  // graft (out, in), files (in, out), rows in H,W,C order for a spatial input
+};
+
 template <class T, class D>
 class Layer {
  public:
@@ -44,11 +76,14 @@ class Layer {
   // Once, before use: validates an example input shape (batch first), allocates the
   // parameters and backend state, and returns the output shape. Later calls may use any
   // batch size; the other dimensions must match.
-  Shape setup(const Shape& input, Context<D>& ctx) {
+  Shape setup(const Shape& input, Context<D>& ctx) { return setup(std::vector<Shape>{input}, ctx); }
+  Shape setup(const std::vector<Shape>& inputs, Context<D>& ctx) {
+    check_arity(inputs.size());
     ctx_ = &ctx;
-    Shape out = output_shape(input);
-    on_setup(input);
-    input_shape_ = input;
+    Shape out = output_shape_multi(inputs);
+    on_setup_multi(inputs);
+    input_shape_ = inputs[0];
+    input_shapes_ = inputs;
     return out;
   }
   bool is_setup() const { return ctx_ != nullptr; }
@@ -66,8 +101,40 @@ class Layer {
   virtual void backward(const Tensor<T, D>& x, const Tensor<T, D>& y, const Tensor<T, D>& dy,
                         Tensor<T, D>* dx) = 0;
 
+  // ---- several inputs ----
+  // How many inputs the layer reads: 1, or kAnyArity for two or more.
+  static constexpr int kAnyArity = -1;
+  virtual int arity() const { return 1; }
+  virtual Shape output_shape_multi(const std::vector<Shape>& in) const {
+    check_arity(in.size());
+    return output_shape(in[0]);
+  }
+  virtual void forward_multi(const std::vector<const Tensor<T, D>*>& xs, Tensor<T, D>& y) {
+    check_arity(xs.size());
+    forward(*xs[0], y);
+  }
+  // dxs[i] null: input i's gradient is not wanted.
+  virtual void backward_multi(const std::vector<const Tensor<T, D>*>& xs, const Tensor<T, D>& y,
+                              const Tensor<T, D>& dy, const std::vector<Tensor<T, D>*>& dxs) {
+    check_arity(xs.size());
+    backward(*xs[0], y, dy, dxs.at(0));
+  }
+
+  // ---- what the layer holds ----
   virtual std::vector<Param<T, D>*> params() { return {}; }
-  // Draws initial parameter values (seeded; the scheme is documented on each layer).
+  virtual std::vector<Buffer<T, D>> buffers() { return {}; }
+  virtual std::vector<Counter> counters() { return {}; }
+  virtual FileLayout file_layout(const Param<T, D>& /*p*/) const { return FileLayout::same; }
+  // True for a layer that only reorders its input into (n, C*H*W) (Flatten): a fully
+  // connected layer after it reads C, H, W from the flattening layer's input.
+  virtual bool flattens() const { return false; }
+  // Floating-point operations of one forward pass on inputs of these shapes (batch
+  // included); a multiply-add counts 2. Memory-bound layers (ReLU, pooling, BatchNorm, Add)
+  // say 0, so that a fraction of the peak counts the products alone.
+  virtual double flops(const std::vector<Shape>& /*inputs*/) const { return 0.0; }
+
+  // Draws initial parameter values and seeds any random stream (seeded; the scheme is
+  // documented on each layer).
   virtual void initialize(uint64_t /*seed*/) {}
 
   void set_training(bool on) { training_ = on; }
@@ -80,10 +147,19 @@ class Layer {
       if (p->trainable) return true;
     return false;
   }
+  // The (first) input's shape at setup, and all of them.
   const Shape& input_shape() const { return input_shape_; }
+  const std::vector<Shape>& input_shapes() const { return input_shapes_; }
 
  protected:
   virtual void on_setup(const Shape& /*input*/) {}
+  virtual void on_setup_multi(const std::vector<Shape>& inputs) { on_setup(inputs[0]); }
+  void check_arity(size_t n) const {
+    const int a = arity();
+    GRAFT_CHECK(a == kAnyArity ? n >= 2 : n == size_t(a), where(), ": takes ",
+                a == kAnyArity ? std::string("two or more inputs") : std::to_string(a) + " input(s)",
+                ", given ", n);
+  }
   // The context, told that this layer is now running (so that a backend's errors name it).
   Context<D>& ctx() const {
     GRAFT_CHECK(ctx_, name_, " (", type(), "): used before setup()");
@@ -104,6 +180,7 @@ class Layer {
   std::string name_;
   Context<D>* ctx_ = nullptr;
   Shape input_shape_;
+  std::vector<Shape> input_shapes_;
   bool training_ = false;
 };
 

@@ -70,6 +70,12 @@ class Linear : public Layer<T, D> {
     if (has_bias_) return {&weights, &biases};
     return {&weights};
   }
+  FileLayout file_layout(const Param<T, D>& p) const override {
+    return &p == &weights ? FileLayout::fc_in_out : FileLayout::same;
+  }
+  double flops(const std::vector<Shape>& in) const override {
+    return 2.0 * double(in.at(0)[0]) * double(in_) * double(out_);
+  }
 
   void initialize(uint64_t seed) override {
     init_he_normal(weights.value, in_, seed, this->name());

@@ -23,14 +23,18 @@
 namespace graft {
 namespace nn {
 
-// The index of the first layer that must run live: every layer below it is frozen and
-// deterministic in the network's current mode (dropout while training is not). 0 means
-// nothing can be cached.
+// The index k of the first node that must run live, given the output of node k - 1: every
+// node below k is frozen and deterministic in the network's current mode (dropout and
+// BatchNorm while training are not), and that output is a cut — no node from k on reads
+// anything older (in a residual network, the input of a stage, or the pooled features). The
+// cache holds that one tensor per sample. 0 means nothing can be cached.
 template <class T, class D>
 size_t cache_boundary(Network<T, D>& net) {
   size_t k = 0;
   while (k < net.size() && !net.layer(k).learns() && net.layer(k).deterministic()) ++k;
-  return k == net.size() ? 0 : k;  // a fully frozen network has nothing to train
+  if (k == net.size()) return 0;  // a fully frozen network has nothing to train
+  while (k > 0 && !net.is_cut(k)) --k;
+  return k;
 }
 
 template <class T = float>

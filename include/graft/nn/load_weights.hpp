@@ -4,12 +4,14 @@
 //   std::puts(report.str().c_str());
 //   nn::save_weights(net.layers(), "gender.npy");   // or .npz
 //
-// Files hold caffe-tensorflow layouts; loading converts them (graft/io/layout.hpp):
-//   Conv2d "weights"  HWIO -> OIHW
-//   Linear "weights"  (in, out) -> (out, in); when the Linear's input is spatial — its
-//                     input_shape() is (n, C, H, W), or it follows a Flatten whose input is —
-//                     the file's rows are in H,W,C order and are permuted to graft's C,H,W.
-//   anything else     (biases, other layer types) must match the network's shape as it is.
+// A layer's entries in a file are its parameters and its buffers (BatchNorm's "mean" and
+// "variance"). Files hold caffe-tensorflow layouts; each layer says how a parameter is laid
+// out (Layer::file_layout) and loading converts it (graft/io/layout.hpp):
+//   conv_hwio  HWIO -> OIHW (Conv2d "weights")
+//   fc_in_out  (in, out) -> (out, in) (Linear "weights"); when the layer's input is spatial —
+//              its input_shape() is (n, C, H, W), or it follows a layer that flattens one —
+//              the file's rows are in H,W,C order and are permuted to graft's C,H,W.
+//   same       (biases, buffers, everything else) must match the network's shape as it is.
 // Rules: a layer listed in `skip` is left at its initial value; a layer or parameter the
 // file has and the network lacks is an error unless `ignore_unmatched`; a shape mismatch is
 // always an error naming the layer, the parameter and both shapes. Everything is checked
@@ -76,7 +78,7 @@ struct ParamLayout {
 template <class T, class D>
 void fc_input(const std::vector<Layer<T, D>*>& layers, size_t i, int64_t features, ParamLayout& out) {
   Shape in = layers[i]->input_shape();
-  if (in.rank() == 2 && i > 0 && std::string(layers[i - 1]->type()) == "Flatten")
+  if (in.rank() == 2 && i > 0 && layers[i - 1]->flattens())
     in = layers[i - 1]->input_shape();
   if (in.rank() == 4) {
     out.c = in[1];
@@ -92,17 +94,31 @@ void fc_input(const std::vector<Layer<T, D>*>& layers, size_t i, int64_t feature
               out.c * out.h * out.w, " features, its weights ", features);
 }
 
+// A layer's parameters and buffers: what a weights file holds for it.
 template <class T, class D>
-ParamLayout layout_of(const std::vector<Layer<T, D>*>& layers, size_t i, const Param<T, D>& p) {
+struct Entry {
+  std::string name;
+  Tensor<T, D>* tensor;
+  FileLayout layout;
+};
+template <class T, class D>
+std::vector<Entry<T, D>> entries_of(Layer<T, D>& l) {
+  std::vector<Entry<T, D>> v;
+  for (auto* p : l.params()) v.push_back({p->name, &p->value, l.file_layout(*p)});
+  for (auto& b : l.buffers()) v.push_back({b.name, b.tensor, FileLayout::same});
+  return v;
+}
+
+template <class T, class D>
+ParamLayout layout_of(const std::vector<Layer<T, D>*>& layers, size_t i, const Entry<T, D>& p) {
   ParamLayout l;
-  const Shape& s = p.value.shape();
-  const std::string type = layers[i]->type();
-  if (p.name == "weights" && type == "Conv2d" && s.rank() == 4) {
+  const Shape& s = p.tensor->shape();
+  if (p.layout == FileLayout::conv_hwio && s.rank() == 4) {
     l.kind = ParamLayout::conv;
     l.file_shape = Shape{s[2], s[3], s[1], s[0]};
     l.file_layout = "HWIO";
     l.graft_layout = "OIHW";
-  } else if (p.name == "weights" && type == "Linear" && s.rank() == 2) {
+  } else if (p.layout == FileLayout::fc_in_out && s.rank() == 2) {
     l.kind = ParamLayout::fc;
     fc_input(layers, i, s[1], l);
     l.file_shape = Shape{s[1], s[0]};
@@ -128,7 +144,7 @@ void check_range(const io::Array& a, const std::string& what) {
 template <class T, class D>
 std::string param_list(Layer<T, D>& l) {
   std::string s;
-  for (auto* p : l.params()) s += (s.empty() ? "" : ", ") + p->name;
+  for (auto& e : entries_of(l)) s += (s.empty() ? "" : ", ") + e.name;
   return s.empty() ? "no parameters" : s;
 }
 
@@ -152,14 +168,14 @@ LoadReport load_weights(const std::vector<Layer<T, D>*>& layers, const io::Weigh
                 ", which is neither a layer of the network nor of the file");
 
   struct Planned {
-    Param<T, D>* param;
+    Tensor<T, D>* target;
     const io::Array* array;
     detail::ParamLayout layout;
     std::string name;
   };
   std::vector<Planned> plan;
   LoadReport report;
-  std::set<const Param<T, D>*> planned;
+  std::set<const Tensor<T, D>*> planned;
 
   // Pass 1: match and check everything; nothing is written yet.
   for (const auto& fl : w.layers()) {
@@ -177,9 +193,10 @@ LoadReport load_weights(const std::vector<Layer<T, D>*>& layers, const io::Weigh
     Layer<T, D>& layer = *layers[it->second];
     for (const auto& fp : fl.params) {
       const std::string name = fl.name + "/" + fp.name;
-      Param<T, D>* target = nullptr;
-      for (auto* p : layer.params())
-        if (p->name == fp.name) target = p;
+      const auto entries = detail::entries_of(layer);
+      const detail::Entry<T, D>* target = nullptr;
+      for (const auto& e : entries)
+        if (e.name == fp.name) target = &e;
       if (!target) {
         GRAFT_CHECK(options.ignore_unmatched, "load_weights: the file has ", name, " but ", layer.name(), " (",
                     layer.type(), ") has ", detail::param_list(layer), " (set ignore_unmatched to ignore it)");
@@ -193,18 +210,18 @@ LoadReport load_weights(const std::vector<Layer<T, D>*>& layers, const io::Weigh
       if (got != l.file_shape) {
         std::string want = l.file_shape.str();
         if (l.kind != detail::ParamLayout::same)
-          want += std::string(" ") + l.file_layout + ", i.e. " + target->value.shape().str() + " " + l.graft_layout;
+          want += std::string(" ") + l.file_layout + ", i.e. " + target->tensor->shape().str() + " " + l.graft_layout;
         GRAFT_FAIL("load_weights: shape mismatch for ", name, " (", layer.type(), "): the file has ", got.str(),
                    ", the network expects ", want);
       }
       detail::check_range<T>(fp.array, "load_weights: " + name);
-      plan.push_back({target, &fp.array, l, name});
-      planned.insert(target);
+      plan.push_back({target->tensor, &fp.array, l, name});
+      planned.insert(target->tensor);
     }
   }
   for (auto* l : layers)
-    for (auto* p : l->params())
-      if (!planned.count(p)) report.initial.push_back(l->name() + "/" + p->name);
+    for (auto& e : detail::entries_of(*l))
+      if (!planned.count(e.tensor)) report.initial.push_back(l->name() + "/" + e.name);
 
   // Pass 2: convert, transform, copy.
   for (const auto& p : plan) {
@@ -213,7 +230,7 @@ LoadReport load_weights(const std::vector<Layer<T, D>*>& layers, const io::Weigh
       host = io::hwio_to_oihw(host);
     else if (p.layout.kind == detail::ParamLayout::fc)
       host = io::fc_hwc_to_chw(host, p.layout.c, p.layout.h, p.layout.w);
-    copy_from_host(host, p.param->value);
+    copy_from_host(host, *p.target);
     report.loaded.push_back(p.name);
   }
   return report;
@@ -230,21 +247,22 @@ LoadReport load_weights(const std::vector<Layer<T, D>*>& layers, const std::stri
   }
 }
 
-// The layers' parameters in caffe-tensorflow layout (the inverse of load_weights' transforms).
+// The layers' parameters and buffers in caffe-tensorflow layout (the inverse of
+// load_weights' transforms).
 template <class T, class D>
 io::WeightsDict weights_of(const std::vector<Layer<T, D>*>& layers) {
   io::WeightsDict out;
   for (size_t i = 0; i < layers.size(); ++i) {
     GRAFT_CHECK(layers[i], "weights_of: layer ", i, " is null");
-    for (auto* p : layers[i]->params()) {
+    for (const auto& p : detail::entries_of(*layers[i])) {
       Tensor<T> host;
-      copy_to_host(p->value, host);
-      const detail::ParamLayout l = detail::layout_of(layers, i, *p);
+      copy_to_host(*p.tensor, host);
+      const detail::ParamLayout l = detail::layout_of(layers, i, p);
       if (l.kind == detail::ParamLayout::conv)
         host = io::oihw_to_hwio(host);
       else if (l.kind == detail::ParamLayout::fc)
         host = io::fc_chw_to_hwc(host, l.c, l.h, l.w);
-      out.add(layers[i]->name(), p->name, io::Array::from_tensor(host));
+      out.add(layers[i]->name(), p.name, io::Array::from_tensor(host));
     }
   }
   return out;

@@ -4,7 +4,8 @@
 // crash never leaves a broken checkpoint (the previous one stays until the new one is whole).
 //
 // Keys: param/<layer>/<param>, optim/<layer>/<param>/<state> (+ .../step),
-// dropout/<layer>/{seed,step},
+// buffer/<layer>/<buffer> (BatchNorm's running statistics), counter/<layer>/<counter>
+// (dropout's seed and step; checkpoints before graft had counters kept them as dropout/...),
 // state/epoch, state/optimizer_steps, state/seed, history/<field>.
 #pragma once
 
@@ -54,11 +55,11 @@ void save_checkpoint(const std::string& path, nn::Network<float, D>& net, Optimi
       out.push_back({"optim/" + kv.first + "/" + t.first, detail::host_array(t.second)});
     out.push_back({"optim/" + kv.first + "/step", detail::scalar_i64(kv.second.step)});
   }
-  for (auto* l : net.layers())
-    if (auto* d = dynamic_cast<Dropout<float, D>*>(l)) {  // the mask stream: (seed, step)
-      out.push_back({"dropout/" + d->name() + "/seed", detail::scalar_i64(int64_t(d->seed()))});
-      out.push_back({"dropout/" + d->name() + "/step", detail::scalar_i64(int64_t(d->step()))});
-    }
+  for (auto* l : net.layers()) {
+    for (auto& b : l->buffers()) out.push_back({"buffer/" + l->name() + "/" + b.name, detail::host_array(*b.tensor)});
+    for (auto& c : l->counters())
+      out.push_back({"counter/" + l->name() + "/" + c.name, detail::scalar_i64(int64_t(*c.value))});
+  }
   out.push_back({"state/epoch", detail::scalar_i64(st.epoch)});
   out.push_back({"state/optimizer_steps", detail::scalar_i64(opt.steps())});
   out.push_back({"state/seed", detail::scalar_i64(int64_t(st.seed))});
@@ -81,6 +82,7 @@ void save_checkpoint(const std::string& path, nn::Network<float, D>& net, Optimi
 template <class D>
 CheckpointState load_checkpoint(const std::string& path, nn::Network<float, D>& net,
                                 Optimizer<float, D>& opt) {
+  using LayerT = Layer<float, D>;
   std::vector<io::NamedArray> arrays = io::read_npz(path);
   std::map<std::string, const io::Array*> by;
   for (const auto& a : arrays) by[a.name] = &a.array;
@@ -100,6 +102,22 @@ CheckpointState load_checkpoint(const std::string& path, nn::Network<float, D>& 
     GRAFT_CHECK(a.shape() == np.param->value.shape(), path, ": ", np.name, " has shape ", a.shape().str(),
                 " in the checkpoint, the network expects ", np.param->value.shape().str());
   }
+  for (auto* l : net.layers())
+    for (auto& b : l->buffers()) {
+      const std::string key = "buffer/" + l->name() + "/" + b.name;
+      const io::Array& a = need(key);
+      GRAFT_CHECK(a.shape() == b.tensor->shape(), path, ": ", key, " has shape ", a.shape().str(),
+                  " in the checkpoint, the network expects ", b.tensor->shape().str());
+    }
+  auto counter_key = [&](LayerT& l, const std::string& name) {
+    const std::string key = "counter/" + l.name() + "/" + name, old = "dropout/" + l.name() + "/" + name;
+    return by.count(key) || !by.count(old) ? key : old;
+  };
+  for (auto* l : net.layers())
+    for (auto& c : l->counters()) need(counter_key(*l, c.name));
+  for (auto* l : net.layers())
+    for (auto& b : l->buffers())
+      copy_from_host(need("buffer/" + l->name() + "/" + b.name).template to_tensor<float>(io::Cast::exact, b.name), *b.tensor);
   for (auto& np : net.params()) copy_from_host(need("param/" + np.name).template to_tensor<float>(io::Cast::exact, np.name), np.param->value);
   opt.state().clear();
   for (const auto& a : arrays) {
@@ -116,10 +134,7 @@ CheckpointState load_checkpoint(const std::string& path, nn::Network<float, D>& 
     }
   }
   for (auto* l : net.layers())
-    if (auto* d = dynamic_cast<Dropout<float, D>*>(l)) {
-      d->set_seed(uint64_t(scalar("dropout/" + d->name() + "/seed")));
-      d->set_step(uint64_t(scalar("dropout/" + d->name() + "/step")));
-    }
+    for (auto& c : l->counters()) *c.value = uint64_t(scalar(counter_key(*l, c.name)));
   opt.set_steps(scalar("state/optimizer_steps"));
   CheckpointState st;
   st.epoch = int(scalar("state/epoch"));

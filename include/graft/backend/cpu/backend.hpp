@@ -46,6 +46,11 @@ struct Backend<CPU> {
   static void relu_backward(Context<CPU>&, int64_t n, const T* y, const T* dy, T* dx) {
     cpu::relu_backward(n, y, dy, dx);
   }
+  // dst += src, n elements.
+  template <class T>
+  static void accumulate(Context<CPU>&, int64_t n, const T* src, T* dst) {
+    cpu::accumulate(n, src, dst);
+  }
   template <class T>
   static void dropout_apply(Context<CPU>&, int64_t n, const T* in, T* out, float p,
                             uint64_t stream) {

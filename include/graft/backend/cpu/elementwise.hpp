@@ -23,6 +23,13 @@ void relu_backward(int64_t n, const T* y, const T* dy, T* dx) {
   for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
 }
 
+// dst += src: a second reader's gradient summed into a tensor's (nn::Network's backward).
+template <class T>
+void accumulate(int64_t n, const T* src, T* dst) {
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
 // Element i is kept when uniform(stream, i) >= p and then scaled by 1/(1-p), so the mask
 // is a pure function of (stream, i): backward recomputes it instead of storing it, and the
 // CUDA kernel draws the same mask.

@@ -18,6 +18,7 @@
 #include "graft/backend/cuda/memory.hpp"
 #include "graft/backend/cuda/pool.hpp"
 #include "graft/core/shape.hpp"
+#include "kernels/add.cuh"
 #include "kernels/dropout.cuh"
 #include "kernels/layout.cuh"
 #include "kernels/optim.cuh"
@@ -63,6 +64,11 @@ struct Backend<CUDA> {
   template <class T>
   static void relu_backward(Context<CUDA>& ctx, int64_t n, const T* y, const T* dy, T* dx) {
     cuda::in_scope(ctx.scope(), [&] { kernels::relu_backward<T>(n, y, dy, dx, ctx.stream()); });
+  }
+  // dst += src, n elements.
+  template <class T>
+  static void accumulate(Context<CUDA>& ctx, int64_t n, const T* src, T* dst) {
+    cuda::in_scope(ctx.scope(), [&] { kernels::accumulate<T>(n, src, dst, ctx.stream()); });
   }
   template <class T>
   static void dropout_apply(Context<CUDA>& ctx, int64_t n, const T* in, T* out, float p, uint64_t stream) {
