@@ -62,6 +62,29 @@ def softmax_xent(d, a):
     save(d, "loss", loss.reshape(1))
 
 
+def layer_case(d, a):
+    """One layer case of tests/support/layer_cases.hpp, described by DIR/case.json: inputs
+    x0.bin, x1.bin, ... (shapes "inputs"), parameters p_<name>.bin (shapes "params"), buffers
+    b_<name>.bin ("buffers"), upstream gradient dy.bin. Evaluates "expr" with x0, x1, ..., p
+    and b (dicts by graft name), F = torch.nn.functional; writes y, dx<i> and dp_<name>."""
+    with open(f"{d}/case.json") as f:
+        c = json.load(f)
+    env = {"torch": torch, "F": torch.nn.functional}
+    xs = [load(d, f"x{i}", s).requires_grad_() for i, s in enumerate(c["inputs"])]
+    for i, x in enumerate(xs):
+        env[f"x{i}"] = x
+    env["p"] = {n: load(d, f"p_{n}", s).requires_grad_() for n, s in c["params"].items()}
+    env["b"] = {n: load(d, f"b_{n}", s) for n, s in c["buffers"].items()}
+    y = eval(c["expr"], env)
+    dy = load(d, "dy", list(y.shape))
+    y.backward(dy)
+    save(d, "y", y)
+    for i, x in enumerate(xs):
+        save(d, f"dx{i}", x.grad if x.grad is not None else torch.zeros_like(x))
+    for n, t in env["p"].items():
+        save(d, f"dp_{n}", t.grad if t.grad is not None else torch.zeros_like(t))
+
+
 def optim(d, a):
     """Runs torch.optim on one parameter with the given gradient sequence."""
     n, steps = a["n"], a["steps"]
