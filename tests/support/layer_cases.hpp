@@ -120,6 +120,7 @@ std::vector<LayerCase<T, D>> layer_cases() {
   conv("conv1x1", {1, 4, 5, 5}, 2, {1, 1, 1, 1, 0, 0, false}, true, kAllChecks, false);  // no im2col
   conv("conv5x5_stride3", {2, 3, 6, 6}, 2, {5, 5, 3, 3, 2, 2, false}, true, kAllChecks, false);
   conv("conv3x3_nobias", {1, 3, 5, 4}, 2, {3, 3, 1, 1, 1, 1, false}, false, kAllChecks, true);
+  conv("conv3x3_to_1x1", {2, 4, 3, 3}, 5, {3, 3, 1, 1, 0, 0, false}, true, kAllChecks, true);  // 1x1 output plane
   conv("conv3x3_stride2_nopad", {1, 8, 9, 11}, 16, {3, 3, 2, 2, 0, 0, false}, false, kAllChecks, false);
   // larger, VGG-like shapes: too many elements for finite differences
   conv("conv3x3_vgg_c64", {2, 64, 28, 28}, 128, {3, 3, 1, 1, 1, 1, false}, true, kTorch | kCuda, false);
