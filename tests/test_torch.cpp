@@ -1,5 +1,6 @@
-// [torch]: forward and backward against PyTorch (CPU, float32) on random inputs of
-// VGG-like shapes. Tolerance: max |graft - torch| / max |torch| < 1e-4 per output.
+// [torch] beyond the layer cases (tests/support/layer_cases.hpp, test_layer_cases): the loss
+// against PyTorch (CPU, float32) on random logits. Tolerance: max |graft - torch| / max |torch|
+// < 1e-4 per output.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -32,99 +33,7 @@ void expect_close(const char* what, const Tensor<float>& got, const Tensor<float
 }
 }  // namespace
 
-TEST_CASE("Conv2d matches torch.nn.functional.conv2d (forward, dx, dw, db)", "[torch]") {
-  struct Case { Shape x; int64_t o; int k, s, p; };
-  const Case cases[] = {
-      {Shape{2, 64, 56, 56}, 128, 3, 1, 1},  // conv3_1-like
-      {Shape{2, 3, 64, 64}, 64, 3, 1, 1},    // conv1_1 on a small image
-      {Shape{2, 512, 14, 14}, 512, 3, 1, 1}, // conv5_x
-      {Shape{3, 16, 15, 17}, 8, 5, 2, 2},    // odd sizes, stride 2
-  };
-  for (const auto& k : cases) {
-    INFO("input " << k.x.str() << " -> " << k.o << " kernel " << k.k);
-    test::TorchRef ref;
-    Context<CPU> ctx;
-    Conv2d<float> conv("conv", k.x[1], k.o, k.k, k.s, k.p);
-    conv.setup(k.x, ctx);
-    Tensor<float> x(k.x), y, dx;
-    fill_normal(x, 1);
-    fill_normal(conv.weights.value, 2, 0.05);
-    fill_normal(conv.biases.value, 3, 0.5);
-    conv.forward(x, y);
-    Tensor<float> dy(y.shape());
-    fill_normal(dy, 4);
-    conv.backward(x, y, dy, &dx);
-    ref.put("x", x);
-    ref.put("w", conv.weights.value);
-    ref.put("b", conv.biases.value);
-    ref.put("dy", dy);
-    ref.run("conv2d", "{\"x\":" + dims(k.x) + ",\"w\":" + dims(conv.weights.value.shape()) +
-                          ",\"stride\":" + std::to_string(k.s) + ",\"pad\":" + std::to_string(k.p) + "}");
-    expect_close("y", y, ref.get<float>("y", y.shape()));
-    expect_close("dx", dx, ref.get<float>("dx", x.shape()));
-    expect_close("dw", conv.weights.grad, ref.get<float>("dw", conv.weights.value.shape()));
-    expect_close("db", conv.biases.grad, ref.get<float>("db", conv.biases.value.shape()));
-  }
-}
-
-TEST_CASE("MaxPool2d matches torch.nn.functional.max_pool2d (forward, dx)", "[torch]") {
-  struct Case { Shape x; int k, s, p; bool ceil; };
-  const Case cases[] = {{Shape{4, 64, 112, 112}, 2, 2, 0, false},
-                        {Shape{2, 512, 14, 14}, 2, 2, 0, false},
-                        {Shape{2, 8, 13, 11}, 3, 2, 1, false},
-                        {Shape{2, 8, 13, 11}, 3, 2, 0, true}};
-  for (const auto& k : cases) {
-    INFO("input " << k.x.str() << " window " << k.k << " stride " << k.s);
-    test::TorchRef ref;
-    Context<CPU> ctx;
-    MaxPool2d<float> pool("pool", k.k, k.s, k.p, k.ceil);
-    pool.setup(k.x, ctx);
-    Tensor<float> x(k.x), y, dx;
-    fill_normal(x, 5);
-    pool.forward(x, y);
-    Tensor<float> dy(y.shape());
-    fill_normal(dy, 6);
-    pool.backward(x, y, dy, &dx);
-    ref.put("x", x);
-    ref.put("dy", dy);
-    ref.run("max_pool2d", "{\"x\":" + dims(k.x) + ",\"kernel\":" + std::to_string(k.k) +
-                              ",\"stride\":" + std::to_string(k.s) + ",\"pad\":" + std::to_string(k.p) +
-                              ",\"ceil\":" + (k.ceil ? "true" : "false") + "}");
-    expect_close("y", y, ref.get<float>("y", y.shape()));
-    expect_close("dx", dx, ref.get<float>("dx", x.shape()));
-  }
-}
-
-TEST_CASE("Linear matches torch.nn.functional.linear (forward, dx, dw, db)", "[torch]") {
-  struct Case { Shape x; int64_t out; };
-  const Case cases[] = {{Shape{4, 512, 7, 7}, 256},  // fc6 after pool5 (flattened C,H,W)
-                        {Shape{8, 4096}, 1024},      // fc7-like
-                        {Shape{8, 4096}, 3}};        // a new gender head
-  for (const auto& k : cases) {
-    INFO("input " << k.x.str() << " -> " << k.out);
-    test::TorchRef ref;
-    Context<CPU> ctx;
-    Linear<float> fc("fc", 0, k.out);
-    fc.setup(k.x, ctx);
-    Tensor<float> x(k.x), y, dx;
-    fill_normal(x, 7);
-    fill_normal(fc.weights.value, 8, 0.02);
-    fill_normal(fc.biases.value, 9, 0.5);
-    fc.forward(x, y);
-    Tensor<float> dy(y.shape());
-    fill_normal(dy, 10);
-    fc.backward(x, y, dy, &dx);
-    ref.put("x", x);
-    ref.put("w", fc.weights.value);
-    ref.put("b", fc.biases.value);
-    ref.put("dy", dy);
-    ref.run("linear", "{\"x\":" + dims(k.x) + ",\"w\":" + dims(fc.weights.value.shape()) + "}");
-    expect_close("y", y, ref.get<float>("y", y.shape()));
-    expect_close("dx", dx, ref.get<float>("dx", x.shape()));
-    expect_close("dw", fc.weights.grad, ref.get<float>("dw", fc.weights.value.shape()));
-    expect_close("db", fc.biases.grad, ref.get<float>("db", fc.biases.value.shape()));
-  }
-}
+// The layers' parity tests are the layer cases (tests/support/layer_cases.hpp, test_layer_cases).
 
 TEST_CASE("SoftmaxCrossEntropy matches torch.nn.functional.cross_entropy", "[torch]") {
   const Shape shapes[] = {Shape{64, 2622}, Shape{64, 3}, Shape{7, 2}};

@@ -21,37 +21,6 @@ def save(d, name, t):
     t.detach().contiguous().numpy().astype(np.float32 if t.is_floating_point() else np.int32).tofile(f"{d}/{name}.bin")
 
 
-def conv2d(d, a):
-    x = load(d, "x", a["x"]).requires_grad_()
-    w = load(d, "w", a["w"]).requires_grad_()
-    b = load(d, "b", [a["w"][0]]).requires_grad_()
-    y = torch.nn.functional.conv2d(x, w, b, stride=a["stride"], padding=a["pad"])
-    dy = load(d, "dy", list(y.shape))
-    y.backward(dy)
-    for n, t in (("y", y), ("dx", x.grad), ("dw", w.grad), ("db", b.grad)):
-        save(d, n, t)
-
-
-def max_pool2d(d, a):
-    x = load(d, "x", a["x"]).requires_grad_()
-    y = torch.nn.functional.max_pool2d(x, a["kernel"], a["stride"], a["pad"], ceil_mode=a["ceil"])
-    dy = load(d, "dy", list(y.shape))
-    y.backward(dy)
-    save(d, "y", y)
-    save(d, "dx", x.grad)
-
-
-def linear(d, a):
-    x = load(d, "x", a["x"]).requires_grad_()
-    w = load(d, "w", a["w"]).requires_grad_()
-    b = load(d, "b", [a["w"][0]]).requires_grad_()
-    y = torch.nn.functional.linear(x.flatten(1), w, b)
-    dy = load(d, "dy", list(y.shape))
-    y.backward(dy)
-    for n, t in (("y", y), ("dx", x.grad), ("dw", w.grad), ("db", b.grad)):
-        save(d, n, t)
-
-
 def softmax_xent(d, a):
     z = load(d, "z", a["z"]).requires_grad_()
     labels = load(d, "labels", [a["z"][0]], np.int32).long()

@@ -24,7 +24,17 @@
 //   2. If the layer runs kernels of graft's own (kernels/*.cuh), add a runner for its type() in
 //      tests/test_layer_cases_emu.cpp; "[emu] every layer type..." fails until the type has one
 //      or is listed there as running library code only (cuBLAS, cuDNN).
-// Nothing else: the four programs pick the entry up.
+// Nothing else: the four programs pick the entry up. For instance (the layers being added):
+//   Add (two inputs):     c.inputs = {{2, 3, 4, 5}, {2, 3, 4, 5}};  c.torch = "x0 + x1";
+//   AvgPool2d:            c.torch = "F.avg_pool2d(x0, 3, stride=2, padding=1)";
+//   GlobalAvgPool2d:      c.torch = "x0.mean((2, 3), keepdim=True)" (or without keepdim, as the
+//                         layer's output shape is);
+//   BatchNorm2d, eval:    c.torch = "F.batch_norm(x0, b['mean'], b['variance'], p['weights'],
+//                         p['biases'], training=False, eps=1e-5)" (names as params()/buffers()
+//                         give them); in training mode, c.training = true and training=True.
+// A layer whose CUDA code uses cuDNN and cuBLAS only needs its type() added to kLibraryOnly in
+// test_layer_cases_emu.cpp; one with several implementations (set_impl) gets them listed in
+// variants() in tests/cuda/test_cuda_layer_cases.cu.
 //
 // The header is included by nvcc-compiled .cu files, so it uses the layer headers alone (no
 // Eigen): layer_cases<float, CUDA>() and layer_cases<double, CPU>() are the same table.
@@ -148,6 +158,7 @@ std::vector<LayerCase<T, D>> layer_cases() {
   linear("linear_fc7_like", {8, 4096}, 1024, true, kTorch | kCuda, false);
   linear("linear_head", {5, 4096}, 3, true, kTorch | kCuda, false);
   linear("linear_odd", {3, 37}, 13, true, kTorch | kCuda, false);
+  linear("linear_fc8_vgg_face", {5, 4096}, 2622, true, kTorch | kCuda, false);
 
   // ---- MaxPool2d: windows, padding, ceil mode ----
   auto pool = [&](const char* name, Shape x, Window2d win, unsigned checks, bool sanitize) {
@@ -170,17 +181,20 @@ std::vector<LayerCase<T, D>> layer_cases() {
   pool("maxpool2x2_pairs", {2, 4, 8, 12}, {2, 2, 2, 2, 0, 0, false}, kAllChecks, false);  // the 2x2 pairs kernel
   pool("maxpool3x3_stride3", {1, 2, 10, 11}, {3, 3, 3, 3, 0, 0, false}, kAllChecks, false);
   pool("maxpool3x2_mixed", {1, 2, 6, 6}, {3, 2, 1, 2, 1, 0, false}, kAllChecks, false);
+  pool("maxpool2x2_odd", {3, 5, 13, 11}, {2, 2, 2, 2, 0, 0, false}, kAllChecks, false);  // last row and column in no window
+  pool("maxpool2x2_vgg_224", {2, 64, 224, 224}, {2, 2, 2, 2, 0, 0, false}, kCuda, false);  // pool1: a large grid
   pool("maxpool2x2_vgg_c64", {2, 64, 56, 56}, {2, 2, 2, 2, 0, 0, false}, kTorch | kCuda, false);
   pool("maxpool2x2_vgg_c512", {2, 512, 14, 14}, {2, 2, 2, 2, 0, 0, false}, kTorch | kCuda, false);
 
   // ---- ReLU ----
-  auto relu = [&](const char* name, Shape x, bool sanitize) {
+  auto relu = [&](const char* name, Shape x, bool sanitize, unsigned checks = kAllChecks) {
     Case c;
     c.name = name;
     c.make = [=] { return Ptr(new ReLU<T, D>(name)); };
     c.inputs = {x};
     c.fill = InputFill::distinct;
     c.torch = "F.relu(x0)";
+    c.checks = checks;
     c.exact = true;
     c.sanitize = sanitize;
     add(std::move(c));
@@ -188,6 +202,7 @@ std::vector<LayerCase<T, D>> layer_cases() {
   relu("relu_4d", {2, 3, 4, 5}, true);
   relu("relu_odd_length", {3, 7, 11, 13}, true);  // 3003 elements: vector tails
   relu("relu_2d", {5, 203}, true);
+  relu("relu_vgg", {2, 64, 56, 56}, false, kTorch | kCuda);
 
   // ---- Dropout (training: a fixed mask replayed by resetting the step; evaluation: identity) ----
   auto dropout = [&](const char* name, Shape x, float p, bool training) {
