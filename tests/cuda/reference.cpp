@@ -4,7 +4,6 @@
 #include "graft/cpu.hpp"
 #include "graft/nn/network.hpp"
 #include "graft/nn/vgg.hpp"
-#include "support/layer_cases.hpp"
 
 namespace graft {
 namespace test {
@@ -73,19 +72,6 @@ Relu relu(const Tensor<float>& x, const Tensor<float>& dy) {
   return r;
 }
 
-Relu dropout(const std::string& name, float p, uint64_t seed, uint64_t step, const Tensor<float>& x,
-             const Tensor<float>& dy) {
-  Context<CPU> ctx;
-  Dropout<float> layer(name, p, seed);
-  layer.setup(x.shape(), ctx);
-  layer.set_training(true);
-  layer.set_step(step);
-  Relu r;
-  layer.forward(x, r.y);
-  layer.backward(x, r.y, dy, &r.dx);
-  return r;
-}
-
 Softmax softmax_xent(const Tensor<float>& logits, const Tensor<int32_t>& labels, float scale) {
   Context<CPU> ctx;
   SoftmaxCrossEntropy<float> loss;
@@ -95,56 +81,6 @@ Softmax softmax_xent(const Tensor<float>& logits, const Tensor<int32_t>& labels,
   r.probs = clone(loss.probabilities());
   loss.backward(labels, r.dlogits, scale);
   return r;
-}
-
-namespace {
-template <class T>
-LayerRun run_case(const std::string& name, const std::vector<Tensor<float>>& xs,
-                  const std::vector<Tensor<float>>& params, const std::vector<Tensor<float>>& buffers,
-                  const Tensor<float>& dy) {
-  for (const auto& c : layer_cases<T, CPU>()) {
-    if (c.name != name) continue;
-    Context<CPU> ctx;
-    auto l = c.make();
-    l->setup(c.inputs, ctx);
-    l->set_training(c.training);
-    const auto ps = l->params();
-    const auto bs = l->buffers();
-    GRAFT_CHECK(ps.size() == params.size() && bs.size() == buffers.size(), name, ": parameter count differs");
-    for (size_t i = 0; i < ps.size(); ++i) assign(ps[i]->value, params[i]);
-    for (size_t i = 0; i < bs.size(); ++i) assign(*bs[i].tensor, buffers[i]);
-    std::vector<Tensor<T>> x(xs.size());
-    std::vector<const Tensor<T>*> xp;
-    for (size_t i = 0; i < xs.size(); ++i) {
-      assign(x[i], xs[i]);
-      xp.push_back(&x[i]);
-    }
-    Tensor<T> y, dyt;
-    assign(dyt, dy);
-    if (c.before_forward) c.before_forward(*l);
-    l->forward_multi(xp, y);
-    std::vector<Tensor<T>> dx(xs.size());
-    std::vector<Tensor<T>*> dxp;
-    for (auto& d : dx) dxp.push_back(&d);
-    l->backward_multi(xp, y, dyt, dxp);
-    LayerRun r;
-    assign(r.y, y);
-    r.dx.resize(dx.size());
-    for (size_t i = 0; i < dx.size(); ++i) assign(r.dx[i], dx[i]);
-    for (auto* p : ps) {
-      r.dparams.emplace_back();
-      if (p->trainable) assign(r.dparams.back(), p->grad);
-    }
-    return r;
-  }
-  throw Error("no layer case named " + name);
-}
-}  // namespace
-
-LayerRun layer_case(const std::string& name, bool in_float, const std::vector<Tensor<float>>& xs,
-                    const std::vector<Tensor<float>>& params, const std::vector<Tensor<float>>& buffers,
-                    const Tensor<float>& dy) {
-  return in_float ? run_case<float>(name, xs, params, buffers, dy) : run_case<double>(name, xs, params, buffers, dy);
 }
 
 void sgd(Tensor<float>& w, const Tensor<float>& g, Tensor<float>& buf, float lr, float momentum, float wd,

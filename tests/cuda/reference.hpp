@@ -36,10 +36,6 @@ struct Relu {
 };
 Relu relu(const Tensor<float>& x, const Tensor<float>& dy);
 
-// Dropout<float, CPU> named `name` with `seed`, after `step` training forwards: y and dx.
-Relu dropout(const std::string& name, float p, uint64_t seed, uint64_t step, const Tensor<float>& x,
-             const Tensor<float>& dy);
-
 struct Softmax {
   double loss = 0;
   Tensor<float> probs, dlogits;
@@ -56,17 +52,6 @@ struct Vgg {
   std::vector<Tensor<double>> grads;
 };
 Vgg vgg16_small(double width, int64_t classes, uint64_t seed, const Tensor<float>& x, const Tensor<int32_t>& labels);
-
-// The layer case `name` of tests/support/layer_cases.hpp run by the CPU layer, in float
-// (in_float, for the exact cases) or in double: parameters and buffers set to the given values
-// (params() and buffers() order), forward on xs, backward from dy. dparams follows params().
-struct LayerRun {
-  Tensor<double> y;
-  std::vector<Tensor<double>> dx, dparams;
-};
-LayerRun layer_case(const std::string& name, bool in_float, const std::vector<Tensor<float>>& xs,
-                    const std::vector<Tensor<float>>& params, const std::vector<Tensor<float>>& buffers,
-                    const Tensor<float>& dy);
 
 // The optimizer updates in place on host copies.
 void sgd(Tensor<float>& w, const Tensor<float>& g, Tensor<float>& buf, float lr, float momentum, float wd,

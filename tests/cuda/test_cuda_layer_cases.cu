@@ -1,5 +1,5 @@
 // [cuda] "cuda: <case>": every layer case of tests/support/layer_cases.hpp, the CUDA layer
-// against the CPU layer (tests/cuda/reference.cpp) on the same random inputs, parameters and
+// against the CPU layer (tests/cuda/reference_cases.cpp) on the same random inputs, parameters and
 // output gradient: y, every dx and every parameter gradient. Each case runs
 //   - in NCHW, and channels-last (NHWC storage, compared after host transposes) when every
 //     input is 4-D;
@@ -13,7 +13,7 @@
 // are drawn fresh each run (GRAFT_TEST_SEED replays one). Small cases are also [sanitize].
 #include <cmath>
 
-#include "cuda/reference.hpp"
+#include "cuda/reference_cases.hpp"
 #include "cuda/support.hpp"
 #include "support/case_registry.hpp"
 #include "support/layer_cases.hpp"

@@ -1,6 +1,7 @@
-// On the GPU beyond the layer cases (test_cuda_layer_cases): pooling's cuDNN fallback, ReLU's
-// misaligned path, softmax cross-entropy (graft's fused kernel and cuDNN), the optimizer
-// updates, the fused bias kernels, and small networks end to end.
+// The other layers on the GPU against the CPU layers: pooling (graft's kernels and cuDNN),
+// ReLU, dropout, flatten, fully connected (cuBLAS, TF32 and FP32), softmax cross-entropy
+// (graft's fused kernel and cuDNN), the optimizer updates, the fused bias kernels, and a
+// small network end to end.
 #include <cmath>
 
 #include "cuda/reference.hpp"
