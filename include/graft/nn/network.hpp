@@ -105,6 +105,15 @@ class Network {
   Network& flatten(std::string name = "") {
     return add(std::make_unique<Flatten<T, D>>(name.empty() ? derived_name("flatten") : name));
   }
+  // Batch normalisation over the channels of the cursor's output (BatchNorm2d: torch's
+  // semantics; buffers "mean" and "variance").
+  Network& batch_norm(const std::string& name, double eps = 1e-5, double momentum = 0.1) {
+    return add(std::make_unique<BatchNorm2d<T, D>>(name, 0, eps, momentum));
+  }
+  // Per-channel x * scale + offset (Caffe's Scale; offset = false: without bias_term).
+  Network& affine(const std::string& name, bool offset = true) {
+    return add(std::make_unique<Affine<T, D>>(name, 0, offset));
+  }
 
   // Seed of parameter initialisation and random streams (dropout); re-draws every parameter.
   void initialize(uint64_t seed) {
