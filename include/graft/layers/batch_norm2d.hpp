@@ -92,7 +92,7 @@ class BatchNorm2d : public Layer<T, D> {
     T* dbp = db ? offset.grad.data() : nullptr;
     if (batch_stats_)
       Backend<D>::batch_norm_backward(this->ctx(), x.shape(), x.data(), dy.data(), scale.value.data(),
-                                      save_mean_.data(), save_invstd_.data(), dxp, dgp, dbp);
+                                      save_mean_.data(), save_invstd_.data(), eps_, dxp, dgp, dbp);
     else
       Backend<D>::batch_norm_backward_global_stats(this->ctx(), x.shape(), x.data(), dy.data(), scale.value.data(),
                                                    running_mean.data(), running_var.data(), eps_, dxp, dgp, dbp);

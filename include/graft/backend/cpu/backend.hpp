@@ -119,11 +119,13 @@ struct Backend<CPU> {
     cpu::batch_norm_fold(d.c, gamma, beta, mean, var, eps, folded, folded + d.c);
     cpu::affine_forward(d.n, d.c, d.p, x, folded, folded + d.c, y);
   }
-  // Backward through the batch statistics saved by batch_norm_forward_training. Null outputs
+  // Backward through the batch statistics saved by batch_norm_forward_training (eps: the
+  // forward's; cuDNN asks for it, the saved 1/sqrt(var + eps) already holds it). Null outputs
   // are skipped.
   template <class T>
   static void batch_norm_backward(Context<CPU>&, const Shape& s, const T* x, const T* dy, const T* gamma,
-                                  const T* save_mean, const T* save_invstd, T* dx, T* dgamma, T* dbeta) {
+                                  const T* save_mean, const T* save_invstd, double /*eps*/, T* dx, T* dgamma,
+                                  T* dbeta) {
     const ChannelDims d = channel_dims(s);
     cpu::batch_norm_backward(d.n, d.c, d.p, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
   }
