@@ -147,6 +147,19 @@ TEST_CASE("BatchNorm2d lists its running statistics as buffers, never as paramet
     CHECK(bn.running_mean[c] == 0.0f);
     CHECK(bn.running_var[c] == 1.0f);
   }
+  // A network's set_lr_mult treats "offset" as the bias.
+  nn::Network<float> net(Shape{4, 3, 3});
+  net.batch_norm("bn").affine("aff");
+  net.set_lr_mult("bn", 2.0f, 3.0f);
+  net.set_lr_mult("aff", 4.0f, 5.0f);
+  auto& nbn = dynamic_cast<BatchNorm2d<float>&>(net.layer(0));
+  auto& naff = dynamic_cast<Affine<float>&>(net.layer(1));
+  CHECK(nbn.scale.lr_mult == 2.0f);
+  CHECK(nbn.offset.lr_mult == 3.0f);
+  CHECK(naff.scale.lr_mult == 4.0f);
+  CHECK(naff.offset.lr_mult == 5.0f);
+  CHECK(naff.offset.decay_mult == 0.0f);
+
   Affine<float> aff("aff", 0, /*offset=*/false);
   aff.setup(Shape{2, 4}, ctx);
   REQUIRE(aff.params().size() == 1);

@@ -195,9 +195,11 @@ class Network {
   }
   // Nodes up to and including `name` are frozen; the rest keep their state.
   void freeze_through(const std::string& name) { set_trainable(0, require(name) + 1, false); }
-  // Scales the learning rate of the node's "weights" (and any other parameter) and "biases".
+  // Scales the learning rate of the node's "weights" (and any other parameter: Affine's and
+  // BatchNorm2d's "scale") and "biases" (and "offset", the per-channel layers' bias).
   void set_lr_mult(const std::string& name, float weights_mult, float biases_mult) {
-    for (auto* p : find(name).params()) p->lr_mult = p->name == "biases" ? biases_mult : weights_mult;
+    for (auto* p : find(name).params())
+      p->lr_mult = p->name == "biases" || p->name == "offset" ? biases_mult : weights_mult;
   }
   bool learns(const std::string& name) { return find(name).learns(); }
   // Index of the lowest node with a trainable parameter, or -1 when nothing learns.
