@@ -84,6 +84,11 @@ TEST_CASE("BatchNorm2d::to_affine gives the evaluation output of the BatchNorm",
     poison(got);
     aff->forward(x, got);
     CHECK(max_rel_error(got, want) < kFoldTol);
+    // Added to a network (which sets it up again on its own context), it keeps its values.
+    const std::vector<int64_t> dims = s.dims();
+    nn::Network<float> net(Shape(std::vector<int64_t>(dims.begin() + 1, dims.end())));
+    net.add(bn.to_affine());
+    CHECK(max_rel_error(net.forward(x), want) < kFoldTol);
   }
 }
 

@@ -78,8 +78,8 @@ class Affine : public Layer<T, D> {
   Param<T, D> scale, offset;
 
  protected:
-  // Values that already hold C channels are kept (BatchNorm2d::to_affine sets them up front,
-  // and a network sets its layers up again when it is built); others start as the identity.
+  // Values that already hold C channels are kept: BatchNorm2d::to_affine sets them up front,
+  // and adding that layer to a network sets it up again. Others start as the identity.
   void on_setup(const Shape& in) override {
     if (c_ == 0) c_ = in[1];
     if (scale.value.shape() != Shape{c_}) {
