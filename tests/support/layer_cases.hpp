@@ -238,6 +238,43 @@ std::vector<LayerCase<T, D>> layer_cases() {
   flatten("flatten_4d", {2, 3, 4, 5});
   flatten("flatten_odd", {3, 6, 5, 7});
 
+  // ---- Affine: per-channel x * scale + offset ("scale", "offset") ----
+  auto affine = [&](const char* name, Shape x, bool offset) {
+    Case c;
+    c.name = name;
+    const int64_t ch = x[1];
+    c.make = [=] { return Ptr(new Affine<T, D>(name, ch, offset)); };
+    c.inputs = {x};
+    const std::string view = x.rank() == 4 ? ".view(1, -1, 1, 1)" : ".view(1, -1)";
+    c.torch = "x0 * p['scale']" + view + (offset ? " + p['offset']" + view : std::string());
+    c.sanitize = true;
+    c.tol.cuda_fp32 = 1e-5;  // one multiply-add per element; channel sums in dscale
+    add(std::move(c));
+  };
+  affine("affine_4d", {2, 5, 4, 3}, true);
+  affine("affine_4d_no_offset", {2, 4, 3, 5}, false);
+  affine("affine_2d", {6, 7}, true);
+
+  // ---- BatchNorm2d: parameters "scale", "offset"; buffers "mean", "variance" ----
+  auto batch_norm = [&](const char* name, Shape x, bool training, unsigned checks) {
+    Case c;
+    c.name = name;
+    const int64_t ch = x[1];
+    c.make = [=] { return Ptr(new BatchNorm2d<T, D>(name, ch, 1e-5, 0.1)); };
+    c.inputs = {x};
+    c.training = training;
+    // (the buffers are cloned: torch's training forward updates them in place)
+    c.torch = std::string("F.batch_norm(x0, b['mean'].clone(), b['variance'].clone(), p['scale'], p['offset'], ") +
+              "training=" + (training ? "True" : "False") + ", momentum=0.1, eps=1e-5)";
+    c.checks = checks;
+    c.sanitize = true;
+    add(std::move(c));
+  };
+  batch_norm("batchnorm_train_4d", {3, 4, 5, 3}, true, kAllChecks);
+  batch_norm("batchnorm_eval_4d", {2, 3, 4, 5}, false, kAllChecks);
+  batch_norm("batchnorm_train_2d", {8, 6}, true, kAllChecks);  // BatchNorm1d's case
+  batch_norm("batchnorm_eval_2d", {5, 6}, false, kAllChecks);
+
   return cs;
 }
 
