@@ -3,8 +3,9 @@
 //               differences (step 1e-6) of L = sum(y .* r), r random, for every element of
 //               every input and trainable parameter; tolerance case.tol.gradcheck (1e-6).
 //   [torch]     "torch: <case>"      Layer<float, CPU>: y, every dx and every parameter
-//               gradient against the case's PyTorch expression (autograd from the same dy);
-//               tolerance case.tol.torch (1e-4).
+//               gradient against the case's PyTorch expression (autograd from the same dy),
+//               and every buffer after the forward (running statistics); tolerance
+//               case.tol.torch (1e-4).
 // Outputs and gradients are poisoned (NaN) before the layer writes them; inputs and
 // parameters are seeded random values, never zeros.
 #include <catch2/catch.hpp>
@@ -151,6 +152,8 @@ void run_torch(const LayerCase<float, CPU>& c) {
   Built<float> b;
   build(c, 21, b);
   Layer<float, CPU>& l = *b.layer;
+  std::vector<Tensor<float>> buffers_before;
+  for (auto& buf : l.buffers()) buffers_before.push_back(clone(*buf.tensor));
   Tensor<float> y;
   poison(y);
   if (c.before_forward) c.before_forward(l);
@@ -184,9 +187,10 @@ void run_torch(const LayerCase<float, CPU>& c) {
   }
   js << "},\"buffers\":{";
   first = true;
-  for (auto& buf : l.buffers()) {
-    js << (first ? "" : ",") << json_string(buf.name) << ":" << json_dims(buf.tensor->shape());
-    ref.put("b_" + buf.name, *buf.tensor);
+  const auto buffers = l.buffers();
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    js << (first ? "" : ",") << json_string(buffers[i].name) << ":" << json_dims(buffers_before[i].shape());
+    ref.put("b_" + buffers[i].name, buffers_before[i]);  // as they were before the forward
     first = false;
   }
   js << "}}";
@@ -203,6 +207,9 @@ void run_torch(const LayerCase<float, CPU>& c) {
                  c.tol.torch);
   for (auto* p : l.params())
     if (p->trainable) expect_close("d" + p->name, p->grad, ref.get<float>("dp_" + p->name, p->value.shape()), c.tol.torch);
+  for (auto& buf : buffers)  // after graft's one forward and torch's
+    expect_close("buffer " + buf.name, *buf.tensor, ref.get<float>("b_out_" + buf.name, buf.tensor->shape()),
+                 c.tol.torch);
 }
 
 const bool registered = [] {

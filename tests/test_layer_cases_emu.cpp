@@ -288,7 +288,7 @@ const bool registered = [] {
 
 }  // namespace
 
-TEST_CASE("[emu] every layer type in the layer cases has an emulator runner or runs library code only",
+TEST_CASE("layer cases: every layer type has an emulator runner, runs library code only, or is listed",
           "[emu][layer_cases]") {
   for (const auto& c : test::layer_cases<float, CPU>()) {
     const std::string type = c.make()->type();

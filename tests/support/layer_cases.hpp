@@ -24,14 +24,12 @@
 //   2. If the layer runs kernels of graft's own (kernels/*.cuh), add a runner for its type() in
 //      tests/test_layer_cases_emu.cpp; "[emu] every layer type..." fails until the type has one
 //      or is listed there as running library code only (cuBLAS, cuDNN).
-// Nothing else: the four programs pick the entry up. For instance (the layers being added):
+// Nothing else: the four programs pick the entry up. For instance (layers being added):
 //   Add (two inputs):     c.inputs = {{2, 3, 4, 5}, {2, 3, 4, 5}};  c.torch = "x0 + x1";
 //   AvgPool2d:            c.torch = "F.avg_pool2d(x0, 3, stride=2, padding=1)";
 //   GlobalAvgPool2d:      c.torch = "x0.mean((2, 3), keepdim=True)" (or without keepdim, as the
 //                         layer's output shape is);
-//   BatchNorm2d, eval:    c.torch = "F.batch_norm(x0, b['mean'], b['variance'], p['weights'],
-//                         p['biases'], training=False, eps=1e-5)" (names as params()/buffers()
-//                         give them); in training mode, c.training = true and training=True.
+//   (BatchNorm2d and Affine are in the table below: parameters and buffers by name.)
 // A layer whose CUDA code uses cuDNN and cuBLAS only needs its type() added to kLibraryOnly in
 // test_layer_cases_emu.cpp; one with several implementations (set_impl) gets them listed in
 // variants() in tests/cuda/test_cuda_layer_cases.cu.
@@ -45,6 +43,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -256,24 +255,37 @@ std::vector<LayerCase<T, D>> layer_cases() {
   affine("affine_2d", {6, 7}, true);
 
   // ---- BatchNorm2d: parameters "scale", "offset"; buffers "mean", "variance" ----
-  auto batch_norm = [&](const char* name, Shape x, bool training, unsigned checks) {
+  // Training moves the running statistics (torch updates b in place; both are compared after
+  // the forward). global_stats: Caffe's use_global_stats, the running statistics while training.
+  auto batch_norm = [&](const char* name, Shape x, bool training, bool global_stats, double eps, double momentum,
+                        unsigned checks) {
     Case c;
     c.name = name;
     const int64_t ch = x[1];
-    c.make = [=] { return Ptr(new BatchNorm2d<T, D>(name, ch, 1e-5, 0.1)); };
+    c.make = [=] {
+      auto* l = new BatchNorm2d<T, D>(name, ch, eps, momentum);
+      l->set_use_global_stats(global_stats);
+      return Ptr(l);
+    };
     c.inputs = {x};
     c.training = training;
-    // (the buffers are cloned: torch's training forward updates them in place)
-    c.torch = std::string("F.batch_norm(x0, b['mean'].clone(), b['variance'].clone(), p['scale'], p['offset'], ") +
-              "training=" + (training ? "True" : "False") + ", momentum=0.1, eps=1e-5)";
+    std::ostringstream expr;
+    expr << "F.batch_norm(x0, b['mean'], b['variance'], p['scale'], p['offset'], training="
+         << (training && !global_stats ? "True" : "False") << ", momentum=" << momentum << ", eps=" << eps << ")";
+    c.torch = expr.str();
     c.checks = checks;
-    c.sanitize = true;
+    c.sanitize = x.numel() < 1000;
     add(std::move(c));
   };
-  batch_norm("batchnorm_train_4d", {3, 4, 5, 3}, true, kAllChecks);
-  batch_norm("batchnorm_eval_4d", {2, 3, 4, 5}, false, kAllChecks);
-  batch_norm("batchnorm_train_2d", {8, 6}, true, kAllChecks);  // BatchNorm1d's case
-  batch_norm("batchnorm_eval_2d", {5, 6}, false, kAllChecks);
+  batch_norm("batchnorm_train_4d", {3, 4, 5, 3}, true, false, 1e-5, 0.1, kAllChecks);
+  batch_norm("batchnorm_train_1x1", {5, 3, 1, 1}, true, false, 1e-5, 0.1, kAllChecks);
+  batch_norm("batchnorm_train_eps_momentum", {3, 7, 5, 9}, true, false, 1e-3, 0.3, kAllChecks);
+  batch_norm("batchnorm_eval_4d", {2, 3, 4, 5}, false, false, 1e-5, 0.1, kAllChecks);
+  batch_norm("batchnorm_global_stats", {2, 3, 4, 3}, true, true, 1e-5, 0.1, kAllChecks);
+  batch_norm("batchnorm_train_2d", {8, 6}, true, false, 1e-5, 0.1, kAllChecks);  // BatchNorm1d's case
+  batch_norm("batchnorm_eval_2d", {5, 6}, false, false, 1e-5, 0.1, kAllChecks);
+  batch_norm("batchnorm_train_vgg", {4, 64, 28, 28}, true, false, 1e-5, 0.1, kTorch | kCuda);
+  batch_norm("batchnorm_eval_vgg", {2, 32, 14, 14}, false, false, 1e-5, 0.1, kTorch | kCuda);
 
   return cs;
 }
