@@ -42,11 +42,15 @@ LayerRun run_case(const std::string& name, const std::vector<Tensor<float>>& xs,
     assign(dyt, dy);
     if (c.before_forward) c.before_forward(*l);
     l->forward_multi(xp, y);
+    LayerRun r;
+    for (auto& b : bs) {
+      r.buffers.emplace_back();
+      assign(r.buffers.back(), *b.tensor);
+    }
     std::vector<Tensor<T>> dx(xs.size());
     std::vector<Tensor<T>*> dxp;
     for (auto& d : dx) dxp.push_back(&d);
     l->backward_multi(xp, y, dyt, dxp);
-    LayerRun r;
     assign(r.y, y);
     r.dx.resize(dx.size());
     for (size_t i = 0; i < dx.size(); ++i) assign(r.dx[i], dx[i]);

@@ -1,6 +1,7 @@
 // [cuda] "cuda: <case>": every layer case of tests/support/layer_cases.hpp, the CUDA layer
-// against the CPU layer (tests/cuda/reference_cases.cpp) on the same random inputs, parameters and
-// output gradient: y, every dx and every parameter gradient. Each case runs
+// against the CPU layer (tests/cuda/reference_cases.cpp) on the same random inputs, parameters,
+// buffers and output gradient: y, every dx, every parameter gradient and every buffer after the
+// forward. Each case runs
 //   - in NCHW, and channels-last (NHWC storage, compared after host transposes) when every
 //     input is 4-D;
 //   - with FP32 math, and TF32 when the case says its result depends on it (case.tf32);
@@ -110,6 +111,7 @@ void run_case(size_t index) {
         INFO(c.name << ": " << (channels_last ? "channels-last" : "NCHW") << (tf32 ? " TF32" : " FP32") << " impl "
                     << v.name);
         v.apply(*l);
+        for (size_t i = 0; i < bs.size(); ++i) copy_from_host(buffers[i], *bs[i].tensor);  // as the CPU's started
         const double tol = c.exact ? v.tol_floor : std::max(v.tol_floor, tf32 ? c.tol.cuda_tf32 : c.tol.cuda_fp32);
         Tensor<float, CUDA> y;
         poison(y, ys);
@@ -130,6 +132,11 @@ void run_case(size_t index) {
         for (size_t i = 0; i < dx.size(); ++i) {
           const double e = max_rel_error(logical(to_host(dx[i]), channels_last), want.dx[i]);
           INFO("dx" << i << " error " << e << " (tolerance " << tol << ")");
+          CHECK(e <= tol);
+        }
+        for (size_t i = 0; i < bs.size(); ++i) {  // after the forward (running statistics)
+          const double e = max_rel_error(to_host(*bs[i].tensor), want.buffers[i]);
+          INFO("buffer " << bs[i].name << " error " << e << " (tolerance " << tol << ")");
           CHECK(e <= tol);
         }
         for (size_t i = 0; i < ps.size(); ++i) {
