@@ -41,6 +41,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -500,6 +501,41 @@ inline void check_dlib_layers(const DlibNet& net, const std::vector<DlibKind>& e
                  l.version.empty() ? "" : " (" + quote(l.version) + ")", ", but ", architecture, " has ",
                  dlib_kind_name(expected[i]), " there");
   }
+}
+
+// A record's geometry in words, for listings: "32 x 3, 7x7 stride 2 pad 0, bias".
+inline std::string dlib_geometry(const DlibLayer& l) {
+  auto win = [&] {
+    if (l.rows == 0 && l.cols == 0) return std::string("whole input");
+    return std::to_string(l.rows) + "x" + std::to_string(l.cols) + " stride " + std::to_string(l.stride_y) +
+           (l.stride_x != l.stride_y ? "x" + std::to_string(l.stride_x) : "") + " pad " + std::to_string(l.pad_y) +
+           (l.pad_x != l.pad_y ? "x" + std::to_string(l.pad_x) : "");
+  };
+  switch (l.kind) {
+    case DlibKind::con:
+      return std::to_string(l.outputs) + " from " + std::to_string(l.inputs) + ", " + win() + (l.bias ? ", bias" : ", no bias");
+    case DlibKind::affine:
+      return std::to_string(l.outputs) + (l.mode == 0 ? " channels" : " elements") + (l.disabled ? ", disabled" : "");
+    case DlibKind::max_pool:
+    case DlibKind::avg_pool: return win();
+    case DlibKind::fc:
+      return std::to_string(l.outputs) + " from " + std::to_string(l.inputs) + (l.bias ? ", bias" : ", no bias");
+    default: return "";
+  }
+}
+
+// Every array as a named array, "<record>_<kind>/weights" and "/biases" in forward order
+// (what graft-inspect lists): "000_con/weights". The net's arrays are moved out.
+inline std::vector<std::pair<std::string, Array>> dlib_arrays(DlibNet&& net) {
+  std::vector<std::pair<std::string, Array>> out;
+  for (size_t i = 0; i < net.layers.size(); ++i) {
+    DlibLayer& l = net.layers[i];
+    char id[32];
+    std::snprintf(id, sizeof id, "%03zu_%s", i, dlib_kind_name(l.kind));
+    if (l.weights.size()) out.push_back({std::string(id) + (l.kind == DlibKind::affine ? "/gamma" : "/weights"), std::move(l.weights)});
+    if (l.biases.size()) out.push_back({std::string(id) + (l.kind == DlibKind::affine ? "/beta" : "/biases"), std::move(l.biases)});
+  }
+  return out;
 }
 
 // Whether `path` names a dlib network, by its extension (dlib's format has no magic number).
