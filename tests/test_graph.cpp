@@ -12,29 +12,14 @@
 #include "graft/nn/nn.hpp"
 #include "support/gradcheck.hpp"
 #include "support/random_fill.hpp"
+#include "support/residual_net.hpp"
 
 using namespace graft;
 using test::fill_normal;
 
 namespace {
 
-//   input (2, 6, 6)
-//   stem 3x3 conv -> 4, stem_relu                    (read by b1 and by res: two readers)
-//   b1 3x3 conv, b1_relu, b2 3x3 conv
-//   res = b2 + stem_relu, res_relu, apool 2x2/2 avg  (read by c1 and by res2)
-//   c1 3x3 conv -> 6 channels
-//   res2 = c1 + apool zero-padded to 6 channels, gap (global average), fc 3
-std::unique_ptr<nn::Network<double>> residual_net() {
-  auto net = std::make_unique<nn::Network<double>>(Shape{2, 6, 6});
-  net->conv("stem", 4, 3, 1, 1).relu("stem_relu");
-  net->conv("b1", 4, 3, 1, 1).relu("b1_relu").conv("b2", 4, 3, 1, 1);
-  net->sum("res", {"b2", "stem_relu"}).relu("res_relu").avg_pool("apool", 2, 2);
-  net->conv("c1", 6, 3, 1, 1);
-  net->add(std::make_unique<Add<double>>("res2", /*zero_pad=*/true), {"c1", "apool"});
-  net->global_avg_pool("gap").fc("fc", 3);
-  net->initialize(23);
-  return net;
-}
+std::unique_ptr<nn::Network<double>> residual_net() { return test::residual_net<double, CPU>(23); }
 
 size_t idx(nn::Network<double>& net, const char* name) { return size_t(net.index_of(name)); }
 

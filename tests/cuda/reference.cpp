@@ -4,6 +4,7 @@
 #include "graft/cpu.hpp"
 #include "graft/nn/network.hpp"
 #include "graft/nn/vgg.hpp"
+#include "support/residual_net.hpp"
 
 namespace graft {
 namespace test {
@@ -175,6 +176,21 @@ Vgg vgg16_small(double width, int64_t classes, uint64_t seed, const Tensor<float
   Tensor<double> dlogits;
   loss.backward(labels, dlogits);
   net->backward(dlogits);
+  for (auto& np : net->params()) {
+    r.names.push_back(np.name);
+    r.grads.push_back(clone(np.param->grad));
+  }
+  return r;
+}
+
+Residual residual_net(uint64_t seed, const Tensor<float>& x, const Tensor<float>& dout) {
+  auto net = test::residual_net<double, CPU>(seed);
+  Tensor<double> xd, dd;
+  assign(xd, x);
+  assign(dd, dout);
+  Residual r;
+  r.out = clone(net->forward(xd));
+  net->backward(dd);
   for (auto& np : net->params()) {
     r.names.push_back(np.name);
     r.grads.push_back(clone(np.param->grad));

@@ -70,6 +70,15 @@ struct Vgg {
 };
 Vgg vgg16_small(double width, int64_t classes, uint64_t seed, const Tensor<float>& x, const Tensor<int32_t>& labels);
 
+// tests/support/residual_net.hpp's network in double (seed): the output of x and every
+// parameter's gradient from dout, in params() order.
+struct Residual {
+  Tensor<double> out;
+  std::vector<std::string> names;
+  std::vector<Tensor<double>> grads;
+};
+Residual residual_net(uint64_t seed, const Tensor<float>& x, const Tensor<float>& dout);
+
 // The optimizer updates in place on host copies.
 void sgd(Tensor<float>& w, const Tensor<float>& g, Tensor<float>& buf, float lr, float momentum, float wd,
          bool nesterov);

@@ -11,6 +11,7 @@
 #include "graft/nn/network.hpp"
 #include "graft/nn/vgg.hpp"
 #include "kernels/bias.cuh"
+#include "support/residual_net.hpp"
 
 using namespace graft;
 using namespace graft::test;
@@ -576,4 +577,29 @@ TEST_CASE("cuda network: small VGG16 forward+backward, NCHW and channels-last, e
         CHECK_THROWS_WITH(net->backward(dlogits), Catch::Contains("channels-last"));
       }
     }
+}
+
+TEST_CASE("cuda network: a residual graph (zero-padded shortcut, average pools), NCHW and channels-last",
+          "[cuda][graph]") {
+  require_device();
+  const uint64_t seed = fresh_seed();
+  Tensor<float> x = random_host({3, 2, 6, 6}), dout = random_host({3, 3});
+  const ref::Residual r = ref::residual_net(seed, x, dout);
+  Tensor<float, CUDA> xd = to_device(x), dd = to_device(dout);
+  for (bool channels_last : {false, true}) {
+    INFO((channels_last ? "channels-last" : "NCHW") << " seed " << seed);
+    auto net = residual_net<float, CUDA>(seed);
+    net->context().set_tf32(false);
+    net->context().set_channels_last(channels_last);
+    for (auto& np : net->params()) poison(np.param->grad, np.param->value.shape());
+    // float32 convolutions against the double CPU network (kTolFloat32)
+    CHECK(max_rel_error(to_host(net->forward(xd)), r.out) < kTolFloat32);
+    CHECK(net->backward(dd) == net->size());
+    const auto params = net->params();
+    REQUIRE(params.size() == r.grads.size());
+    for (size_t k = 0; k < params.size(); ++k) {
+      INFO(params[k].name);
+      CHECK(max_rel_error(to_host(params[k].param->grad), r.grads[k]) < kTolFloat32);
+    }
+  }
 }
