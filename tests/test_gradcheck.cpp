@@ -221,3 +221,26 @@ TEST_CASE("GlobalAvgPool2d gradcheck", "[gradcheck]") {
   fill_normal(x, 16);
   require_all(gradcheck(pool, x, 17), 0);
 }
+
+TEST_CASE("AddReLU gradcheck", "[gradcheck]") {
+  Context<CPU> ctx;
+  AddReLU<double> layer("add_relu_test");
+  const Shape s{2, 3, 4, 5};
+  layer.setup(std::vector<Shape>{s, s}, ctx);
+  std::vector<Tensor<double>> xs;
+  xs.emplace_back(s);
+  xs.emplace_back(s);
+  fill_normal(xs[0], 50);
+  fill_normal(xs[1], 51);
+  // a finite difference of 1e-6 must not cross the kink at a + b = 0
+  double nearest = INFINITY;
+  int64_t positive = 0;
+  for (int64_t i = 0; i < xs[0].size(); ++i) {
+    nearest = std::min(nearest, std::abs(xs[0][i] + xs[1][i]));
+    positive += xs[0][i] + xs[1][i] > 0;
+  }
+  REQUIRE(nearest > 1e-4);
+  REQUIRE(positive > 10);  // both sides of the kink are exercised
+  REQUIRE(positive < xs[0].size() - 10);
+  require_inputs(test::gradcheck_multi(layer, xs, 52), 2);
+}
