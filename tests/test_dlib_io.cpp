@@ -155,7 +155,7 @@ TEST_CASE("ReadLimits bound the wrappers and the arrays of a dlib file", "[dlib]
   CHECK_THROWS_WITH(io::read_dlib(src, total), Catch::Contains("ReadLimits::max_total_bytes"));
 }
 
-TEST_CASE("dlib's face ResNet file: records, versions and weights as its C++ type has them", "[dlib]") {
+TEST_CASE("dlib's face ResNet file: its records, counts and first bytes", "[dlib]") {
   const std::string path = model_or_skip();
   const io::DlibNet n = io::read_dlib(path);
   CHECK(n.loss == "loss_metric_2");
