@@ -271,8 +271,8 @@ Runner runner(const LayerCase<float, CPU>& c) {
 const std::set<std::string> kLibraryOnly = {"Linear"};
 // Layer types whose graft kernels are checked under the emulator by test_kernels_emu on shapes
 // of their own, with no runner here yet (kernels/affine.cuh: the affine maps, channel sums and
-// batch-norm folding; cuDNN does the batch statistics).
-const std::set<std::string> kCheckedInKernelsEmu = {"Affine", "BatchNorm2d"};
+// batch-norm folding, cuDNN doing the batch statistics; kernels/add.cuh; average pooling).
+const std::set<std::string> kCheckedInKernelsEmu = {"Affine", "BatchNorm2d", "Add", "AvgPool2d", "GlobalAvgPool2d"};
 const std::set<std::string> kWithRunner = {"ReLU", "Dropout", "MaxPool2d", "Conv2d", "Flatten"};
 
 const bool registered = [] {

@@ -6,7 +6,8 @@
 //     input is 4-D;
 //   - with FP32 math, and TF32 when the case says its result depends on it (case.tf32);
 //   - with each implementation of the layer: Conv2d cuDNN, and graft's kernel for 3x3 windows
-//     (not in channels-last mode, which it refuses); MaxPool2d graft's kernels and cuDNN.
+//     (not in channels-last mode, which it refuses); MaxPool2d, AvgPool2d and GlobalAvgPool2d
+//     graft's kernels and cuDNN.
 // Tolerances (max|got - want| / max|want|): exact cases compare with the CPU layer in float
 // and must be equal (cuDNN's pooling: 1e-6, it may sum overlapping windows' terms in another
 // order); the others compare with the CPU layer in double within case.tol.cuda_fp32 (1e-4) or
@@ -46,6 +47,12 @@ std::vector<Variant> variants(Layer<float, CUDA>& l, bool channels_last) {
     return {{"graft", [](Layer<float, CUDA>& x) { static_cast<MaxPool2d<float, CUDA>&>(x).plan().set_impl(PoolImpl::Graft); }},
             {"cudnn", [](Layer<float, CUDA>& x) { static_cast<MaxPool2d<float, CUDA>&>(x).plan().set_impl(PoolImpl::Cudnn); },
              1e-6}};
+  if (dynamic_cast<AvgPool2d<float, CUDA>*>(&l))
+    return {{"graft", [](Layer<float, CUDA>& x) { static_cast<AvgPool2d<float, CUDA>&>(x).plan().set_impl(PoolImpl::Graft); }},
+            {"cudnn", [](Layer<float, CUDA>& x) { static_cast<AvgPool2d<float, CUDA>&>(x).plan().set_impl(PoolImpl::Cudnn); }}};
+  if (dynamic_cast<GlobalAvgPool2d<float, CUDA>*>(&l))
+    return {{"graft", [](Layer<float, CUDA>& x) { static_cast<GlobalAvgPool2d<float, CUDA>&>(x).plan().set_impl(PoolImpl::Graft); }},
+            {"cudnn", [](Layer<float, CUDA>& x) { static_cast<GlobalAvgPool2d<float, CUDA>&>(x).plan().set_impl(PoolImpl::Cudnn); }}};
   return {{"default", [](Layer<float, CUDA>&) {}}};
 }
 

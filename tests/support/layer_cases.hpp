@@ -24,12 +24,10 @@
 //   2. If the layer runs kernels of graft's own (kernels/*.cuh), add a runner for its type() in
 //      tests/test_layer_cases_emu.cpp; "[emu] every layer type..." fails until the type has one
 //      or is listed there as running library code only (cuBLAS, cuDNN).
-// Nothing else: the four programs pick the entry up. For instance (layers being added):
-//   Add (two inputs):     c.inputs = {{2, 3, 4, 5}, {2, 3, 4, 5}};  c.torch = "x0 + x1";
-//   AvgPool2d:            c.torch = "F.avg_pool2d(x0, 3, stride=2, padding=1)";
-//   GlobalAvgPool2d:      c.torch = "x0.mean((2, 3), keepdim=True)" (or without keepdim, as the
-//                         layer's output shape is);
-//   (BatchNorm2d and Affine are in the table below: parameters and buffers by name.)
+// Nothing else: the four programs pick the entry up. The table below has examples of each kind:
+// several inputs (Add), parameters by name (Conv2d, Linear, Affine), buffers (BatchNorm2d),
+// training mode with a replayed random stream (Dropout), options set in the factory
+// (BatchNorm2d's use_global_stats).
 // A layer whose CUDA code uses cuDNN and cuBLAS only needs its type() added to kLibraryOnly in
 // test_layer_cases_emu.cpp; one with several implementations (set_impl) gets them listed in
 // variants() in tests/cuda/test_cuda_layer_cases.cu.
@@ -286,6 +284,50 @@ std::vector<LayerCase<T, D>> layer_cases() {
   batch_norm("batchnorm_eval_2d", {5, 6}, false, false, 1e-5, 0.1, kAllChecks);
   batch_norm("batchnorm_train_vgg", {4, 64, 28, 28}, true, false, 1e-5, 0.1, kTorch | kCuda);
   batch_norm("batchnorm_eval_vgg", {2, 32, 14, 14}, false, false, 1e-5, 0.1, kTorch | kCuda);
+
+  // ---- Add: two or more inputs; zero_pad: smaller inputs count as zero beyond their sizes ----
+  auto add_case = [&](const char* name, std::vector<Shape> xs, bool zero_pad, const char* torch) {
+    Case c;
+    c.name = name;
+    c.make = [=] { return Ptr(new Add<T, D>(name, zero_pad)); };
+    c.inputs = std::move(xs);
+    c.torch = torch;
+    c.exact = true;  // the sum runs in input order on every device
+    c.sanitize = true;
+    add(std::move(c));
+  };
+  add_case("add_two_4d", {{2, 3, 4, 5}, {2, 3, 4, 5}}, false, "x0 + x1");
+  add_case("add_three_2d", {{4, 7}, {4, 7}, {4, 7}}, false, "x0 + x1 + x2");
+  add_case("add_zero_pad", {{2, 4, 5, 6}, {2, 2, 3, 6}}, true, "x0 + F.pad(x1, (0, 0, 0, 2, 0, 2))");
+
+  // ---- AvgPool2d (count_pad: padding counts in the divisor) and GlobalAvgPool2d ----
+  auto avg_pool = [&](const char* name, Shape x, Window2d win, bool count_pad) {
+    Case c;
+    c.name = name;
+    c.make = [=] { return Ptr(new AvgPool2d<T, D>(name, win, count_pad)); };
+    c.inputs = {x};
+    c.torch = "F.avg_pool2d(x0, (" + std::to_string(win.kh) + "," + std::to_string(win.kw) + "), stride=(" +
+              std::to_string(win.sh) + "," + std::to_string(win.sw) + "), padding=(" + std::to_string(win.ph) +
+              "," + std::to_string(win.pw) + "), ceil_mode=" + (win.ceil_mode ? "True" : "False") +
+              ", count_include_pad=" + (count_pad ? "True" : "False") + ")";
+    c.tol.cuda_fp32 = 1e-6;  // graft's kernels divide as the CPU does; cuDNN may sum in another order
+    c.sanitize = true;
+    add(std::move(c));
+  };
+  avg_pool("avgpool2x2", {2, 3, 7, 6}, {2, 2, 2, 2, 0, 0, false}, true);
+  avg_pool("avgpool3x3_pad1_count_pad", {2, 3, 7, 6}, {3, 3, 2, 2, 1, 1, false}, true);
+  avg_pool("avgpool3x3_pad1_no_count_pad", {2, 3, 7, 6}, {3, 3, 2, 2, 1, 1, false}, false);
+  avg_pool("avgpool3x3_ceil", {2, 3, 8, 8}, {3, 3, 2, 2, 0, 0, true}, true);
+  {
+    Case c;
+    c.name = "global_avgpool";
+    c.make = [] { return Ptr(new GlobalAvgPool2d<T, D>("global_avgpool")); };
+    c.inputs = {{2, 5, 7, 6}};
+    c.torch = "F.adaptive_avg_pool2d(x0, 1)";
+    c.tol.cuda_fp32 = 1e-6;
+    c.sanitize = true;
+    add(std::move(c));
+  }
 
   return cs;
 }
