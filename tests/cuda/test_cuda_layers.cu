@@ -1,8 +1,7 @@
-// The other layers on the GPU against the CPU layers: max and average pooling (graft's kernels
-// and cuDNN), Add (same shape, zero-padded, channels-last) and AddReLU,
-// ReLU, dropout, flatten, fully connected (cuBLAS, TF32 and FP32), softmax cross-entropy
-// (graft's fused kernel and cuDNN), the optimizer updates, the fused bias kernels, and a
-// small network end to end.
+// On the GPU against the CPU, beyond the layer cases (test_cuda_layer_cases): max pooling's
+// ceil-mode fallback, ReLU's misaligned path, average pooling and Add/AddReLU (still to move
+// onto the layer cases), softmax cross-entropy (graft's fused kernel and cuDNN), the optimizer
+// updates, the fused bias kernels, BatchNorm2d/Affine specifics, and networks end to end.
 #include <cmath>
 #include <memory>
 
