@@ -13,6 +13,10 @@
 // that needs come from the prototxt. load_caffe() then loads that dict with load_weights(),
 // so a Caffe model is checked, skipped, reported and transformed exactly as a .npy is.
 //
+// Residual nets (ResNet-50's deploy shape) build as graphs: BatchNorm, Scale, Eltwise SUM and
+// average pooling map to BatchNorm2d, Affine, Add and AvgPool2d (see caffe_network), and a
+// BatchNorm's blobs become the buffers "mean" and "variance" (see caffe_weights).
+//
 // A final Softmax in the prototxt is not built: the network outputs the logits, which
 // SoftmaxCrossEntropy turns into probabilities (predict() for inference). Dropout layers are
 // built (identity outside training) so that the network trains as Caffe's did.
@@ -269,6 +273,20 @@ std::unique_ptr<Network<T, D>> caffe_network(const io::CaffeNet& net, const io::
     });
   }
   return out;
+}
+
+// `net` with its output layer (the last, or the one a final Softmax reads) giving `outputs`
+// values: a new head for fine-tuning on another task (its weights then come from nowhere:
+// list it in LoadOptions::skip). The output layer must be an InnerProduct or a Convolution.
+inline io::CaffeNet with_outputs(io::CaffeNet net, int64_t outputs) {
+  GRAFT_CHECK(outputs >= 1, net.file, ": a net needs at least one output, asked for ", outputs);
+  GRAFT_CHECK(!net.layers.empty(), net.file, ": has no layers");
+  const size_t i = net.layers.back().type == "Softmax" && net.layers.size() > 1 ? net.layers.size() - 2 : net.layers.size() - 1;
+  io::CaffeNetLayer& l = net.layers[i];
+  GRAFT_CHECK(l.type == "InnerProduct" || l.type == "Convolution", net.where(l), ": the output layer ", io::quote(l.name),
+              " is a ", l.type, "; only an InnerProduct or Convolution output can be given ", outputs, " outputs");
+  l.num_output = outputs;
+  return net;
 }
 
 template <class T = float, class D = CPU>
