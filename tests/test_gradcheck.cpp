@@ -138,3 +138,63 @@ TEST_CASE("SoftmaxCrossEntropy gradcheck of the logits", "[gradcheck]") {
   INFO("logit gradient error " << err);
   CHECK(err < kTol);
 }
+
+TEST_CASE("Affine gradcheck: input, scale and offset, rank 2 and 4, with and without offset", "[gradcheck]") {
+  const Shape shapes[] = {Shape{3, 4, 5, 3}, Shape{6, 5}};
+  for (const auto& s : shapes) {
+    for (bool with_offset : {true, false}) {
+      INFO("input " << s.str() << (with_offset ? " with" : " without") << " offset");
+      Context<CPU> ctx;
+      Affine<double> aff("affine_test", 0, with_offset);
+      aff.setup(s, ctx);
+      randomize_params(aff, 31);
+      Tensor<double> x(s);
+      fill_normal(x, 32);
+      require_all(gradcheck(aff, x, 33), with_offset ? 2 : 1);
+    }
+  }
+}
+
+namespace {
+// Running statistics away from the initial (0, 1), so that evaluation mode is not the identity.
+void randomize_running_stats(BatchNorm2d<double>& bn, uint64_t seed) {
+  fill_normal(bn.running_mean, seed, 0.5);
+  test::fill_uniform(bn.running_var, seed + 1, 0.3, 2.0);
+}
+}  // namespace
+
+TEST_CASE("BatchNorm2d gradcheck in training mode (through the batch statistics)", "[gradcheck]") {
+  // Several images and channels, a non-zero mean per channel, rank 4 and rank 2 (BatchNorm1d).
+  // (Not two values per channel: then xhat = +-1 whatever x is, dL/dx is ~0 and the relative
+  // error of the check is ill-conditioned.)
+  const Shape shapes[] = {Shape{3, 4, 3, 5}, Shape{5, 3, 1, 1}, Shape{7, 5}};
+  for (const auto& s : shapes) {
+    INFO("input " << s.str());
+    Context<CPU> ctx;
+    BatchNorm2d<double> bn("bn_test", 0);
+    bn.setup(s, ctx);
+    randomize_params(bn, 41);
+    randomize_running_stats(bn, 42);
+    bn.set_training(true);
+    Tensor<double> x(s);
+    fill_normal(x, 43, 2.0);
+    for (int64_t i = 0; i < x.size(); ++i) x[i] += 0.3 * double((i / (s.rank() == 4 ? s[2] * s[3] : 1)) % s[1]);
+    require_all(gradcheck(bn, x, 44), 2);
+  }
+}
+
+TEST_CASE("BatchNorm2d gradcheck in evaluation mode and with use_global_stats", "[gradcheck]") {
+  for (bool global_stats_while_training : {false, true}) {
+    INFO((global_stats_while_training ? "training with use_global_stats" : "evaluation mode"));
+    Context<CPU> ctx;
+    BatchNorm2d<double> bn("bn_eval", 0);
+    bn.setup(Shape{2, 3, 4, 3}, ctx);
+    randomize_params(bn, 51);
+    randomize_running_stats(bn, 52);
+    bn.set_training(global_stats_while_training);
+    bn.set_use_global_stats(global_stats_while_training);
+    Tensor<double> x(Shape{2, 3, 4, 3});
+    fill_normal(x, 53, 1.5);
+    require_all(gradcheck(bn, x, 54), 2);
+  }
+}

@@ -14,6 +14,7 @@
 
 #include "support/cuda_emu.hpp"  // after the host headers: it defines CUDA's keywords as macros
 
+#include "kernels/affine.cuh"
 #include "kernels/bias.cuh"
 #include "kernels/conv.cuh"
 #include "kernels/dropout.cuh"
@@ -471,4 +472,64 @@ TEST_CASE("emulated kernels: the backward-filter split covers the reduction exac
   CHECK(f.chunk % kernels::conv::kBK == 0);
   CHECK(int64_t(f.splits) * f.chunk >= R);
   CHECK(int64_t(f.splits - 1) * f.chunk < R);  // no empty split
+}
+
+TEST_CASE("emulated kernels: affine, fused affine+ReLU and channel sums, NCHW and NHWC", "[emu]") {
+  // (2, 8, 4, 4): the float4 paths of both layouts; (3, 5, 3, 3): scalar only; (6, 4): an
+  // (n, C) batch. Offset 1 misaligns the buffers (scalar path). Tolerances: the affine maps may
+  // differ from the CPU's by one rounding (a compiler may fuse x * s + o into one FMA); the
+  // sums add in float here, in double on the CPU.
+  for (const Shape& sh : {Shape{2, 8, 4, 4}, Shape{3, 5, 3, 3}, Shape{6, 4}}) {
+    for (int offset : {0, 1}) {
+      for (bool with_offset : {true, false}) {
+        const ChannelDims d = channel_dims(sh);
+        INFO("shape " << sh.str() << " buffer offset " << offset << (with_offset ? " with" : " without") << " offset");
+        Tensor<float> x = random_tensor(sh, 61), dy = random_tensor(sh, 62);
+        Tensor<float> sc = random_tensor({d.c}, 63), of = random_tensor({d.c}, 64, 0.5);
+        Tensor<float> a = random_tensor({d.c}, 65), b = random_tensor({d.c}, 66);
+        const float* off = with_offset ? of.data() : nullptr;
+        Tensor<float> want(sh), want_relu(sh);
+        cpu::affine_forward(d.n, d.c, d.p, x.data(), sc.data(), off, want.data());
+        cpu::affine_forward(d.n, d.c, d.p, x.data(), sc.data(), off, want_relu.data(), true);
+        Tensor<float> sxy(Shape{d.c}), sy(Shape{d.c}), sxy_ab(Shape{d.c});
+        cpu::channel_sums(d.n, d.c, d.p, x.data(), dy.data(), static_cast<const float*>(nullptr),
+                          static_cast<const float*>(nullptr), sxy.data(), sy.data());
+        cpu::channel_sums(d.n, d.c, d.p, x.data(), dy.data(), a.data(), b.data(), sxy_ab.data(),
+                          static_cast<float*>(nullptr));
+        for (bool nhwc : {false, true}) {
+          if (nhwc && sh.rank() != 4) continue;
+          INFO((nhwc ? "NHWC" : "NCHW"));
+          const Tensor<float> xs = nhwc ? host_nhwc(x) : clone(x), dys = nhwc ? host_nhwc(dy) : clone(dy);
+          Buf<float> xb(x.size(), offset), yb(x.size(), offset), gb(x.size(), offset);
+          std::copy(xs.begin(), xs.end(), xb.p);
+          std::copy(dys.begin(), dys.end(), gb.p);
+          auto logical = [&](const float* p) { return nhwc ? host_nchw(p, sh) : as_tensor(p, sh); };
+          kernels::affine<float>(d.n, d.c, d.p, nhwc, xb.p, sc.data(), off, yb.p, nullptr);
+          CHECK(max_rel_error(logical(yb.p), want) < 1e-6);
+          std::fill(yb.store.begin(), yb.store.end(), std::numeric_limits<float>::quiet_NaN());
+          kernels::affine_relu<float>(d.n, d.c, d.p, nhwc, xb.p, sc.data(), off, yb.p, nullptr);
+          CHECK(max_rel_error(logical(yb.p), want_relu) < 1e-6);
+          Buf<float> s1(d.c), s0(d.c), s2(d.c);
+          kernels::channel_sums<float>(d.n, d.c, d.p, nhwc, xb.p, gb.p, nullptr, nullptr, s1.p, s0.p, nullptr);
+          CHECK(max_rel_error(as_tensor(s1.p, {d.c}), sxy) < 1e-5);
+          CHECK(max_rel_error(as_tensor(s0.p, {d.c}), sy) < 1e-5);
+          kernels::channel_sums<float>(d.n, d.c, d.p, nhwc, xb.p, gb.p, a.data(), b.data(), s2.p, nullptr, nullptr);
+          CHECK(max_rel_error(as_tensor(s2.p, {d.c}), sxy_ab) < 1e-5);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("emulated kernels: batch-norm folding equals the CPU's", "[emu]") {
+  const int64_t c = 37;  // more than one warp, not a multiple of 32
+  Tensor<float> g = random_tensor({c}, 71), b = random_tensor({c}, 72), m = random_tensor({c}, 73), v({c});
+  test::fill_uniform(v, 74, 0.1, 3.0);
+  Tensor<float> ws(Shape{c}), wo(Shape{c});
+  cpu::batch_norm_fold(c, g.data(), b.data(), m.data(), v.data(), 1e-5, ws.data(), wo.data());
+  Buf<float> s(c), o(c);
+  kernels::batch_norm_fold<float>(c, g.data(), b.data(), m.data(), v.data(), 1e-5, s.p, o.p, nullptr);
+  // Both in double, rounded once to float: equal.
+  CHECK(max_rel_error(as_tensor(s.p, {c}), ws) == 0.0);
+  CHECK(max_rel_error(as_tensor(o.p, {c}), wo) == 0.0);
 }

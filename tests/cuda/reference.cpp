@@ -35,6 +35,47 @@ Conv conv2d(const Window2d& win, const Tensor<float>& x, const Tensor<float>& w,
   return r;
 }
 
+Norm batch_norm(const Tensor<float>& x, const Tensor<float>& gamma, const Tensor<float>& beta,
+                const Tensor<float>& mean0, const Tensor<float>& var0, bool training, double eps, double momentum,
+                const Tensor<float>& dy) {
+  Context<CPU> ctx;
+  BatchNorm2d<double> bn("ref_bn", x.dim(1), eps, momentum);
+  bn.setup(x.shape(), ctx);
+  bn.set_training(training);
+  assign(bn.scale.value, gamma);
+  assign(bn.offset.value, beta);
+  assign(bn.running_mean, mean0);
+  assign(bn.running_var, var0);
+  Tensor<double> xd, dyd;
+  assign(xd, x);
+  assign(dyd, dy);
+  Norm r;
+  bn.forward(xd, r.y);
+  bn.backward(xd, r.y, dyd, &r.dx);
+  r.dscale = clone(bn.scale.grad);
+  r.doffset = clone(bn.offset.grad);
+  r.mean = clone(bn.running_mean);
+  r.var = clone(bn.running_var);
+  return r;
+}
+
+Norm affine(const Tensor<float>& x, const Tensor<float>& scale, const Tensor<float>* offset, const Tensor<float>& dy) {
+  Context<CPU> ctx;
+  Affine<double> a("ref_affine", x.dim(1), offset != nullptr);
+  a.setup(x.shape(), ctx);
+  assign(a.scale.value, scale);
+  if (offset) assign(a.offset.value, *offset);
+  Tensor<double> xd, dyd;
+  assign(xd, x);
+  assign(dyd, dy);
+  Norm r;
+  a.forward(xd, r.y);
+  a.backward(xd, r.y, dyd, &r.dx);
+  r.dscale = clone(a.scale.grad);
+  if (offset) r.doffset = clone(a.offset.grad);
+  return r;
+}
+
 Pool max_pool(const Window2d& win, const Tensor<float>& x, const Tensor<float>& dy) {
   Context<CPU> ctx;
   MaxPool2d<float> pool("ref_pool", win);

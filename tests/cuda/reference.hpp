@@ -57,6 +57,19 @@ struct Vgg {
 };
 Vgg vgg16_small(double width, int64_t classes, uint64_t seed, const Tensor<float>& x, const Tensor<int32_t>& labels);
 
+// Per-channel layers in double: outputs, gradients and (BatchNorm2d) the running statistics
+// after the forward.
+struct Norm {
+  Tensor<double> y, dx, dscale, doffset, mean, var;
+};
+// BatchNorm2d<double, CPU> with gamma, beta and running statistics mean0/var0, in training
+// mode (batch statistics) or evaluation mode; forward on x, backward from dy.
+Norm batch_norm(const Tensor<float>& x, const Tensor<float>& gamma, const Tensor<float>& beta,
+                const Tensor<float>& mean0, const Tensor<float>& var0, bool training, double eps, double momentum,
+                const Tensor<float>& dy);
+// Affine<double, CPU>; offset null: without offset.
+Norm affine(const Tensor<float>& x, const Tensor<float>& scale, const Tensor<float>* offset, const Tensor<float>& dy);
+
 // The optimizer updates in place on host copies.
 void sgd(Tensor<float>& w, const Tensor<float>& g, Tensor<float>& buf, float lr, float momentum, float wd,
          bool nesterov);

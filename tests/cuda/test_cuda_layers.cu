@@ -438,3 +438,129 @@ TEST_CASE("cuda network: small VGG16 forward+backward, NCHW and channels-last, e
       }
     }
 }
+
+namespace {
+
+// max|got - want| / max|want| for the per-channel layers: float on the GPU against double on
+// the host. Each output is a handful of float operations per element, and the sums over a
+// channel (at most ~10^5 values here) run in float on the GPU; 1e-4 leaves a wide margin over
+// the ~1e-6 that float rounding gives.
+constexpr double kTolNorm = 1e-4;
+
+// mean0 random, var0 in [0.3, 2]: running statistics away from the initial (0, 1).
+Tensor<float> positive_host(const Shape& s) {
+  Tensor<float> t(s);
+  fill_uniform(t, fresh_seed(), 0.3, 2.0);
+  return t;
+}
+
+void check_batch_norm(const Shape& xs, bool training, bool channels_last, bool global_stats = false) {
+  INFO("BatchNorm2d " << xs.str() << (training ? " training" : " evaluation")
+                      << (global_stats ? " use_global_stats" : "") << (channels_last ? " channels-last" : ""));
+  Context<CUDA> ctx;
+  ctx.set_channels_last(channels_last);
+  const int64_t c = xs[1];
+  const double eps = 1e-5, momentum = 0.2;
+  BatchNorm2d<float, CUDA> bn("bn", 0, eps, momentum);
+  bn.setup(xs, ctx);
+  bn.set_training(training);
+  bn.set_use_global_stats(global_stats);
+  Tensor<float> x = random_host(xs, 2.0), dy = random_host(xs);
+  for (auto& v : x) v += 0.7f;  // a mean away from 0
+  const Tensor<float> g = random_host({c}, 0.8), b = random_host({c}, 0.5), m0 = random_host({c}, 0.5),
+                      v0 = positive_host({c});
+  copy_from_host(g, bn.scale.value);
+  copy_from_host(b, bn.offset.value);
+  copy_from_host(m0, bn.running_mean);
+  copy_from_host(v0, bn.running_var);
+  // use_global_stats while training is evaluation's arithmetic.
+  const ref::Norm r = ref::batch_norm(x, g, b, m0, v0, training && !global_stats, eps, momentum, dy);
+  const bool nhwc = channels_last && xs.rank() == 4;
+  auto stored = [&](const Tensor<float>& t) { return nhwc ? to_nhwc(t) : clone(t); };
+  auto logical = [&](const Tensor<float>& t) { return nhwc ? to_nchw(t) : clone(t); };
+  Tensor<float, CUDA> xd = to_device(stored(x)), dyd = to_device(stored(dy)), y, dx;
+  poison(y, xs);
+  bn.forward(xd, y);
+  poison(dx, xs);
+  poison(bn.scale.grad, {c});
+  poison(bn.offset.grad, {c});
+  bn.backward(xd, y, dyd, &dx);
+  CHECK(max_rel_error(logical(to_host(y)), r.y) < kTolNorm);
+  CHECK(max_rel_error(logical(to_host(dx)), r.dx) < kTolNorm);
+  CHECK(max_rel_error(to_host(bn.scale.grad), r.dscale) < kTolNorm);
+  CHECK(max_rel_error(to_host(bn.offset.grad), r.doffset) < kTolNorm);
+  CHECK(max_rel_error(to_host(bn.running_mean), r.mean) < kTolNorm);
+  CHECK(max_rel_error(to_host(bn.running_var), r.var) < kTolNorm);  // unbiased batch variance, as torch
+
+  // Folded into an Affine (same context and layout): the evaluation output.
+  if (!training || global_stats) {
+    auto aff = bn.to_affine();
+    Tensor<float, CUDA> ya;
+    poison(ya, xs);
+    aff->forward(xd, ya);
+    CHECK(max_rel_error(logical(to_host(ya)), r.y) < kTolNorm);
+  }
+}
+
+void check_affine(const Shape& xs, bool with_offset, bool channels_last) {
+  INFO("Affine " << xs.str() << (with_offset ? " with" : " without") << " offset"
+                 << (channels_last ? " channels-last" : ""));
+  Context<CUDA> ctx;
+  ctx.set_channels_last(channels_last);
+  const int64_t c = xs[1];
+  Affine<float, CUDA> aff("affine", 0, with_offset);
+  aff.setup(xs, ctx);
+  Tensor<float> x = random_host(xs), dy = random_host(xs);
+  const Tensor<float> s = random_host({c}, 0.8), o = random_host({c}, 0.5);
+  copy_from_host(s, aff.scale.value);
+  if (with_offset) copy_from_host(o, aff.offset.value);
+  const ref::Norm r = ref::affine(x, s, with_offset ? &o : nullptr, dy);
+  const bool nhwc = channels_last && xs.rank() == 4;
+  auto stored = [&](const Tensor<float>& t) { return nhwc ? to_nhwc(t) : clone(t); };
+  auto logical = [&](const Tensor<float>& t) { return nhwc ? to_nchw(t) : clone(t); };
+  Tensor<float, CUDA> xd = to_device(stored(x)), dyd = to_device(stored(dy)), y, dx;
+  poison(y, xs);
+  aff.forward(xd, y);
+  poison(dx, xs);
+  poison(aff.scale.grad, {c});
+  if (with_offset) poison(aff.offset.grad, {c});
+  aff.backward(xd, y, dyd, &dx);
+  CHECK(max_rel_error(logical(to_host(y)), r.y) < kTolNorm);
+  CHECK(max_rel_error(logical(to_host(dx)), r.dx) < kTolNorm);
+  CHECK(max_rel_error(to_host(aff.scale.grad), r.dscale) < kTolNorm);
+  if (with_offset) CHECK(max_rel_error(to_host(aff.offset.grad), r.doffset) < kTolNorm);
+
+  // The fused affine+ReLU launcher: the reference's y through ReLU.
+  Tensor<double> want_relu = clone(r.y);
+  for (auto& v : want_relu) v = v > 0 ? v : 0;
+  poison(y, xs);
+  Backend<CUDA>::affine_relu_forward(ctx, xs, xd.data(), aff.scale.value.data(),
+                                     with_offset ? aff.offset.value.data() : nullptr, y.data());
+  CHECK(max_rel_error(logical(to_host(y)), want_relu) < kTolNorm);
+}
+
+}  // namespace
+
+TEST_CASE("cuda BatchNorm2d (cuDNN): training and evaluation, NCHW and channels-last, equals the CPU", "[cuda]") {
+  require_device();
+  for (bool cl : {false, true}) {
+    for (bool training : {true, false}) {
+      check_batch_norm({4, 64, 28, 28}, training, cl);
+      check_batch_norm({3, 5, 7, 9}, training, cl);  // odd sizes, C % 4 != 0
+    }
+    check_batch_norm({2, 16, 6, 6}, true, cl, /*global_stats=*/true);
+    check_batch_norm({32, 12}, true, cl);  // (n, C): BatchNorm1d, never NHWC
+    check_batch_norm({32, 12}, false, cl);
+  }
+}
+
+TEST_CASE("cuda Affine and fused affine+ReLU: NCHW and channels-last, equals the CPU", "[cuda][sanitize]") {
+  require_device();
+  for (bool cl : {false, true}) {
+    for (bool off : {true, false}) {
+      check_affine({2, 64, 28, 28}, off, cl);  // float4 paths
+      check_affine({3, 5, 7, 9}, off, cl);     // scalar paths
+      check_affine({16, 10}, off, cl);
+    }
+  }
+}

@@ -82,6 +82,48 @@ def optim(d, a):
     save(d, "w", w.data)
 
 
+def batch_norm2d(d, a):
+    """torch.nn.BatchNorm2d (BatchNorm1d for a rank-2 input) with the given gamma, beta and
+    running statistics. Train mode: two forwards (x, then x2) update the running statistics;
+    the first one is differentiated. Eval mode: one forward, differentiated."""
+    c = a["x"][1]
+    cls = torch.nn.BatchNorm2d if len(a["x"]) == 4 else torch.nn.BatchNorm1d
+    bn = cls(c, eps=a["eps"], momentum=a["momentum"])
+    with torch.no_grad():
+        bn.weight.copy_(load(d, "gamma", [c]))
+        bn.bias.copy_(load(d, "beta", [c]))
+        bn.running_mean.copy_(load(d, "mean0", [c]))
+        bn.running_var.copy_(load(d, "var0", [c]))
+    bn.train(a["train"])
+    x = load(d, "x", a["x"]).requires_grad_()
+    y = bn(x)
+    y.backward(load(d, "dy", a["x"]))
+    if a["train"]:
+        with torch.no_grad():
+            bn(load(d, "x2", a["x"]))
+    for n, t in (("y", y), ("dx", x.grad), ("dgamma", bn.weight.grad), ("dbeta", bn.bias.grad),
+                 ("mean", bn.running_mean), ("var", bn.running_var)):
+        save(d, n, t)
+
+
+def affine(d, a):
+    """x * scale + offset per channel (dim 1), the offset optional."""
+    c = a["x"][1]
+    x = load(d, "x", a["x"]).requires_grad_()
+    view = [1, c] + [1] * (len(a["x"]) - 2)
+    s = load(d, "scale", [c]).requires_grad_()
+    y = x * s.reshape(view)
+    if a["offset"]:
+        o = load(d, "offset", [c]).requires_grad_()
+        y = y + o.reshape(view)
+    y.backward(load(d, "dy", a["x"]))
+    save(d, "y", y)
+    save(d, "dx", x.grad)
+    save(d, "dscale", s.grad)
+    if a["offset"]:
+        save(d, "doffset", o.grad)
+
+
 def vgg_caffe_tensorflow(d, a):
     """Writes random VGG16-geometry weights as caffe-tensorflow does (a pickled dict in an
     .npy: conv HWIO, fc (in, out), fc6 rows in H,W,C order) and computes the logits the

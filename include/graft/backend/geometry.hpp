@@ -6,6 +6,7 @@
 #include <string>
 
 #include "graft/core/error.hpp"
+#include "graft/core/shape.hpp"
 
 namespace graft {
 
@@ -53,5 +54,18 @@ struct ConvGeometry {
            win.ceil_mode == g.win.ceil_mode;
   }
 };
+
+// A per-channel layer's view of its input (Affine, BatchNorm2d): n images, c channels, p
+// values per channel and image; rank 2 (n, C) has p = 1, rank 4 (n, C, H, W) has p = H * W.
+struct ChannelDims {
+  int64_t n = 0, c = 0, p = 1;
+};
+inline ChannelDims channel_dims(const Shape& s) {
+  ChannelDims d;
+  d.n = s.rank() > 0 ? s[0] : 0;
+  d.c = s.rank() > 1 ? s[1] : 1;
+  for (int i = 2; i < s.rank(); ++i) d.p *= s[i];
+  return d;
+}
 
 }  // namespace graft

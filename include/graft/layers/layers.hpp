@@ -1,6 +1,8 @@
 // All layers. Include a backend (graft/cpu.hpp or graft/cuda.hpp) to use them.
 #pragma once
 
+#include "graft/layers/affine.hpp"
+#include "graft/layers/batch_norm2d.hpp"
 #include "graft/layers/conv2d.hpp"
 #include "graft/layers/dropout.hpp"
 #include "graft/layers/flatten.hpp"
