@@ -26,6 +26,19 @@ struct Pool {
 };
 Pool max_pool(const Window2d& win, const Tensor<float>& x, const Tensor<float>& dy);
 
+// AvgPool2d<float, CPU> (window, count_pad) and GlobalAvgPool2d<float, CPU>: y and dx.
+Pool avg_pool(const Window2d& win, bool count_pad, const Tensor<float>& x, const Tensor<float>& dy);
+Pool global_avg_pool(const Tensor<float>& x, const Tensor<float>& dy);
+
+// Add<float, CPU> (zero_pad) on xs: y and each input's gradient from dy; AddReLU<float, CPU>
+// on two inputs likewise.
+struct Sum {
+  Tensor<float> y;
+  std::vector<Tensor<float>> dx;
+};
+Sum add(const std::vector<Tensor<float>>& xs, bool zero_pad, const Tensor<float>& dy);
+Sum add_relu(const Tensor<float>& a, const Tensor<float>& b, const Tensor<float>& dy);
+
 struct Linear {
   Tensor<double> y, dx, dw, db;
 };
@@ -69,6 +82,15 @@ Norm batch_norm(const Tensor<float>& x, const Tensor<float>& gamma, const Tensor
                 const Tensor<float>& dy);
 // Affine<double, CPU>; offset null: without offset.
 Norm affine(const Tensor<float>& x, const Tensor<float>& scale, const Tensor<float>* offset, const Tensor<float>& dy);
+
+// tests/support/residual_net.hpp's network in double (seed): the output of x and every
+// parameter's gradient from dout, in params() order.
+struct Residual {
+  Tensor<double> out;
+  std::vector<std::string> names;
+  std::vector<Tensor<double>> grads;
+};
+Residual residual_net(uint64_t seed, const Tensor<float>& x, const Tensor<float>& dout);
 
 // The optimizer updates in place on host copies.
 void sgd(Tensor<float>& w, const Tensor<float>& g, Tensor<float>& buf, float lr, float momentum, float wd,

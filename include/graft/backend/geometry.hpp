@@ -34,6 +34,15 @@ struct Window2d {
   }
 };
 
+// What a pooling window reduces to. Max: the first maximum (padding is -infinity). Average:
+// the window's sum over a divisor, PyTorch's rule: the window clipped to the padded input
+// (a ceil-mode window may run past it) counts its padding (AvgCountPad, count_include_pad)
+// or only the input elements it covers (AvgNoPad).
+enum class PoolMode { Max, AvgCountPad, AvgNoPad };
+inline const char* to_string(PoolMode m) {
+  return m == PoolMode::Max ? "max" : m == PoolMode::AvgCountPad ? "average (padding counted)" : "average";
+}
+
 // A convolution or pooling of an (n, c, h, w) batch into (n, o, oh, ow).
 struct ConvGeometry {
   int64_t n = 0, c = 0, h = 0, w = 0;  // input

@@ -114,6 +114,15 @@ class Network {
   Network& affine(const std::string& name, bool offset = true) {
     return add(std::make_unique<Affine<T, D>>(name, 0, offset));
   }
+  Network& avg_pool(const std::string& name, int kernel, int stride, int pad = 0, bool ceil_mode = false,
+                    bool count_pad = true) {
+    return add(std::make_unique<AvgPool2d<T, D>>(name, kernel, stride, pad, ceil_mode, count_pad));
+  }
+  Network& global_avg_pool(const std::string& name) { return add(std::make_unique<GlobalAvgPool2d<T, D>>(name)); }
+  // An Add node reading the named nodes (a residual sum); zero_pad: see layers/add.hpp.
+  Network& sum(const std::string& name, const std::vector<std::string>& inputs, bool zero_pad = false) {
+    return add(std::make_unique<Add<T, D>>(name, zero_pad), inputs);
+  }
 
   // Seed of parameter initialisation and random streams (dropout); re-draws every parameter.
   void initialize(uint64_t seed) {

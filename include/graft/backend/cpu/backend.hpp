@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "graft/backend/cpu/context.hpp"
+#include "graft/core/error.hpp"
 #include "graft/backend/geometry.hpp"
 #include "graft/core/shape.hpp"
 #include "graft/backend/cpu/conv.hpp"
@@ -52,6 +53,33 @@ struct Backend<CPU> {
   template <class T>
   static void accumulate(Context<CPU>&, int64_t n, const T* src, T* dst) {
     cpu::accumulate(n, src, dst);
+  }
+  // y = a + b, and y = max(a + b, 0) (Add, AddReLU), n elements.
+  template <class T>
+  static void add(Context<CPU>&, int64_t n, const T* a, const T* b, T* y) {
+    cpu::add(n, a, b, y);
+  }
+  template <class T>
+  static void add_relu(Context<CPU>&, int64_t n, const T* a, const T* b, T* y) {
+    cpu::add_relu(n, a, b, y);
+  }
+  // Zero padding anchored at index 0 (Add with zero_pad), for tensors of rank 1 to 4 whose
+  // logical shapes `small` <= `big` on every axis:
+  //   pad_add: dst (big) = (accumulate ? dst : 0) + src (small) zero-padded
+  //   crop:    dst (small) = src (big) cut to the small sizes
+  template <class T>
+  static void pad_add(Context<CPU>&, const Shape& small, const T* src, const Shape& big, T* dst, bool accumulate) {
+    int64_t s[4], b[4];
+    dims4(small, s);
+    dims4(big, b);
+    cpu::pad_add(s, src, b, dst, accumulate);
+  }
+  template <class T>
+  static void crop(Context<CPU>&, const Shape& big, const T* src, const Shape& small, T* dst) {
+    int64_t s[4], b[4];
+    dims4(small, s);
+    dims4(big, b);
+    cpu::crop(b, src, s, dst);
   }
   template <class T>
   static void dropout_apply(Context<CPU>&, int64_t n, const T* in, T* out, float p,
@@ -158,6 +186,11 @@ struct Backend<CPU> {
   static void adam_update(Context<CPU>&, int64_t n, T* w, const T* g, T* m, T* v, float lr,
                           float beta1, float beta2, float eps, float weight_decay, int64_t step) {
     cpu::adam_update(n, w, g, m, v, lr, beta1, beta2, eps, weight_decay, step);
+  }
+  // The sizes of a rank 1..4 shape's axes, then 1s.
+  static void dims4(const Shape& s, int64_t d[4]) {
+    GRAFT_CHECK(s.rank() >= 1 && s.rank() <= 4, "padding/cropping takes rank 1 to 4, got shape ", s.str());
+    for (int i = 0; i < 4; ++i) d[i] = i < s.rank() ? s[i] : 1;
   }
   // Returns the first label outside [0, k), or -1 when all are valid (n labels on the host).
   static int64_t first_bad_label(Context<CPU>&, int64_t n, int64_t k, const int32_t* labels) {

@@ -72,6 +72,43 @@ struct Backend<CUDA> {
   static void accumulate(Context<CUDA>& ctx, int64_t n, const T* src, T* dst) {
     cuda::in_scope(ctx.scope(), [&] { kernels::accumulate<T>(n, src, dst, ctx.stream()); });
   }
+  // y = a + b, and y = max(a + b, 0) (Add, AddReLU), n elements.
+  template <class T>
+  static void add(Context<CUDA>& ctx, int64_t n, const T* a, const T* b, T* y) {
+    cuda::in_scope(ctx.scope(), [&] { kernels::add<T>(n, a, b, y, ctx.stream()); });
+  }
+  template <class T>
+  static void add_relu(Context<CUDA>& ctx, int64_t n, const T* a, const T* b, T* y) {
+    cuda::in_scope(ctx.scope(), [&] { kernels::add_relu<T>(n, a, b, y, ctx.stream()); });
+  }
+  // Zero padding anchored at index 0 (Add with zero_pad), for tensors of rank 1 to 4 whose
+  // logical shapes `small` <= `big` on every axis; in channels-last mode 4-D tensors are
+  // padded in their stored NHWC order (channel padding innermost).
+  //   pad_add: dst (big) = (accumulate ? dst : 0) + src (small) zero-padded
+  //   crop:    dst (small) = src (big) cut to the small sizes
+  template <class T>
+  static void pad_add(Context<CUDA>& ctx, const Shape& small, const T* src, const Shape& big, T* dst,
+                      bool accumulate) {
+    const kernels::Dims4 s = stored_dims(ctx, small), b = stored_dims(ctx, big);
+    cuda::in_scope(ctx.scope(), [&] { kernels::pad_add<T>(s, src, b, dst, accumulate, ctx.stream()); });
+  }
+  template <class T>
+  static void crop(Context<CUDA>& ctx, const Shape& big, const T* src, const Shape& small, T* dst) {
+    const kernels::Dims4 s = stored_dims(ctx, small), b = stored_dims(ctx, big);
+    cuda::in_scope(ctx.scope(), [&] { kernels::crop<T>(b, src, s, dst, ctx.stream()); });
+  }
+  // The axes of a rank 1..4 tensor as stored (N, H, W, C for a channels-last 4-D tensor).
+  static kernels::Dims4 stored_dims(const Context<CUDA>& ctx, const Shape& s) {
+    GRAFT_CHECK(s.rank() >= 1 && s.rank() <= 4, "padding/cropping takes rank 1 to 4, got shape ", s.str());
+    kernels::Dims4 d;
+    for (int i = 0; i < s.rank(); ++i) d.d[i] = s[i];
+    if (stored_nhwc(ctx, s)) {
+      d.d[1] = s[2];
+      d.d[2] = s[3];
+      d.d[3] = s[1];
+    }
+    return d;
+  }
   template <class T>
   static void dropout_apply(Context<CUDA>& ctx, int64_t n, const T* in, T* out, float p, uint64_t stream) {
     const T scale = p < 1.0f ? T(1) / (T(1) - T(p)) : T(0);  // exactly the CPU's
