@@ -1,7 +1,8 @@
 // [caffe] The commands: graft-convert's .npy and .npz equal caffe-tensorflow's layout, as NumPy
 // computes it from protobuf's reading of the model, for the real V2 LeNet and a V1 VGG-like
 // model; graft-inspect lists a caffemodel's layers and blobs as protobuf reads them; bad
-// input exits 1 with one line, a bad command line 2.
+// input exits 1 with one line, a bad command line 2. graft-predict runs a residual Caffe model
+// from its prototxt and gives PyTorch's probabilities.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -12,13 +13,14 @@
 
 #include "graft/io/weights.hpp"
 #include "support/caffe_ref.hpp"
+#include "support/image_files.hpp"
 
 using namespace graft;
 using caffetest::CaffeRef;
 using caffetest::shell_quote;
 
 namespace {
-const std::string kConvert = GRAFT_CONVERT, kInspect = GRAFT_INSPECT;
+const std::string kConvert = GRAFT_CONVERT, kInspect = GRAFT_INSPECT, kPredict = GRAFT_PREDICT;
 
 struct Run {
   int rc;
@@ -154,4 +156,54 @@ TEST_CASE("graft-inspect lists a caffemodel's layers and blobs as protobuf reads
   CHECK(bad.rc == 1);
   CHECK(bad.err.rfind("graft-inspect: " + ref.path("cut.caffemodel") + ": offset ", 0) == 0);
   CHECK(std::count(bad.err.begin(), bad.err.end(), '\n') == 1);
+}
+
+TEST_CASE("graft-predict: a residual V2 Caffe model from its prototxt gives PyTorch's probabilities", "[caffe][torch]") {
+  CaffeRef ref(true);
+  const std::string arch = caffetest::residual_arch(2, 9);
+  const std::string d = ref.write("res", arch);
+  const std::string model = d + "/net.caffemodel", proto = d + "/net.prototxt";
+  // Two 12x12 images, the prototxt's input size (used as they are); --norm unit makes the
+  // input RGB / 255, which the reference gets as x.bin.
+  const int side = 12;
+  std::vector<float> x;
+  std::string files;
+  for (int i = 0; i < 2; ++i) {
+    const data::Image img = test::random_image(side, side, 40 + uint64_t(i));
+    const std::string f = ref.path("img" + std::to_string(i) + ".png");
+    test::write_png(f, img);
+    files += " " + shell_quote(f);
+    for (int c = 0; c < 3; ++c)
+      for (int y = 0; y < side; ++y)
+        for (int xx = 0; xx < side; ++xx) x.push_back(float(img.rgb[size_t((y * side + xx) * 3 + c)]) / 255.0f);
+  }
+  caffetest::write_file(ref.path("x.bin"), std::string(reinterpret_cast<const char*>(x.data()), x.size() * 4));
+  ref.make("forward " + shell_quote(model) + " " + shell_quote(arch) + " " + shell_quote(ref.dir()));
+  const std::string pb = caffetest::read_file(ref.path("p.bin"));
+  REQUIRE(pb.size() == 2 * 5 * 4);
+  const float* want = reinterpret_cast<const float*>(pb.data());
+
+  const Run r = run(ref, kPredict, "--weights " + shell_quote(model) + " --prototxt " + shell_quote(proto) + " --norm unit --json" + files);
+  INFO(r.err);
+  INFO(r.out);
+  REQUIRE(r.rc == 0);
+  // The probabilities of each file, in order: printed with 10 significant digits.
+  size_t at = 0;
+  for (int i = 0; i < 2; ++i) {
+    at = r.out.find("\"probabilities\": [", at);
+    REQUIRE(at != std::string::npos);
+    at += 18;
+    for (int k = 0; k < 5; ++k) {
+      size_t used = 0;
+      const double got = std::stod(r.out.substr(at), &used);
+      at += used;
+      if (r.out.compare(at, 2, ", ") == 0) at += 2;
+      INFO("image " << i << " class " << k);
+      CHECK(got == Approx(double(want[i * 5 + k])).epsilon(1e-4));  // float32 against PyTorch's float64
+    }
+  }
+  // Classes given must match the network's outputs.
+  const Run bad = run(ref, kPredict, "--weights " + shell_quote(model) + " --prototxt " + shell_quote(proto) + " --classes a,b" + files);
+  CHECK(bad.rc == 2);
+  CHECK(bad.err.find("--classes lists 2 names, but the network of " + proto + " has 5 outputs") != std::string::npos);
 }

@@ -1,15 +1,20 @@
 // [caffe] Hostile and broken .caffemodel files: each gives one graft::Error naming the file, the
 // offset and what is wrong; none crashes or allocates what the file merely claims (the
 // process runs under a 3 GiB address-space limit, so a huge allocation would fail as
-// std::bad_alloc, which the test reports).
+// std::bad_alloc, which the test reports). Residual nets that do not fit (an Eltwise graft
+// does not build, a BatchNorm blob of the wrong length, a bottom nothing wrote): one error
+// naming the file, the layer and the shapes, and nothing half-loaded.
 #include <catch2/catch.hpp>
 
 #include <sys/resource.h>
 
 #include <algorithm>
 
+#include "graft/cpu.hpp"
 #include "graft/io/caffemodel.hpp"
+#include "graft/nn/caffe.hpp"
 #include "support/caffe_files.hpp"
+#include "support/io_files.hpp"
 
 using namespace graft;
 using namespace graft::io;
@@ -199,4 +204,72 @@ TEST_CASE("A large declared blob costs no memory before its bytes are there", "[
   const std::string e = try_read(Pb().msg(100, Pb().msg(7, blob)).s, "big.caffemodel");
   CHECK(e.rfind("big.caffemodel: offset 5: ", 0) == 0);
   CHECK(e.find("field 5 claims 4294967296 bytes, but only 8 are left in its message") != std::string::npos);
+}
+
+TEST_CASE("Residual nets that do not fit: one error naming the file, the layer and the shapes; nothing half-loaded", "[caffe]") {
+  iotest::TempDir tmp;
+  using caffetest::blob;
+  using caffetest::layer;
+  const std::string head = "input: \"data\" input_shape { dim: 1 dim: 1 dim: 5 dim: 5 }\n"
+                           "layer { name: \"conv1\" type: \"Convolution\" bottom: \"data\" top: \"conv1\" convolution_param { num_output: 2 kernel_size: 3 bias_term: false } }\n"
+                           "layer { name: \"bn1\" type: \"BatchNorm\" bottom: \"conv1\" top: \"conv1\" }\n"
+                           "layer { name: \"branch\" type: \"Convolution\" bottom: \"conv1\" top: \"branch\" convolution_param { num_output: 2 kernel_size: 1 } }\n";
+  const std::string sum = "layer { name: \"res\" type: \"Eltwise\" bottom: \"conv1\" bottom: \"branch\" top: \"res\" }\n";
+  const std::string proto = tmp.path("res.prototxt"), model = tmp.path("res.caffemodel");
+  caffetest::write_file(proto, head + sum);
+  auto good_bn = [] { return layer("bn1", "BatchNorm", {blob({2}, {0.5f, -0.5f}), blob({2}, {2.0f, 3.0f}), blob({1}, {1.0f})}); };
+  const auto conv1 = layer("conv1", "Convolution", {blob({2, 1, 3, 3}, caffetest::ramp(18))});
+  const auto branch = layer("branch", "Convolution", {blob({2, 2, 1, 1}, caffetest::ramp(4)), blob({2}, {1.0f, 2.0f})});
+  caffetest::write_file(model, caffetest::net({conv1, good_bn(), branch}));
+  auto net = nn::caffe_network<float>(proto);
+  CHECK(nn::load_caffe(net->layers(), model, proto).initial.empty());
+
+  // Everything the network holds, to see that a failed load leaves it as it was.
+  auto state = [&] {
+    std::vector<float> v;
+    for (auto* l : net->layers()) {
+      for (auto* p : l->params()) v.insert(v.end(), p->value.begin(), p->value.end());
+      for (auto& b : l->buffers()) v.insert(v.end(), b.tensor->begin(), b.tensor->end());
+    }
+    return v;
+  };
+  net->initialize(7);
+  const std::vector<float> before = state();
+
+  SECTION("a BatchNorm blob of the wrong length") {
+    caffetest::write_file(model, caffetest::net({conv1, layer("bn1", "BatchNorm", {blob({2}, {0.5f, -0.5f}), blob({3}, caffetest::ramp(3)), blob({1}, {1.0f})}), branch}));
+    CHECK_THROWS_WITH(nn::load_caffe(net->layers(), model, proto),
+                      Catch::StartsWith(model + ": offset ") &&
+                          Catch::Contains("layer 'bn1' blob 1 (variance) has shape (3,), but " + proto + ":3 needs (2,) (channels,)"));
+    CHECK(state() == before);
+  }
+  SECTION("a BatchNorm without its scale factor") {
+    caffetest::write_file(model, caffetest::net({conv1, layer("bn1", "BatchNorm", {blob({2}, {0.5f, -0.5f}), blob({2}, {1.0f, 1.0f})}), branch}));
+    CHECK_THROWS_WITH(nn::load_caffe(net->layers(), model, proto),
+                      Catch::Contains(model + ": layer 'bn1' has 2 blobs, but " + proto + ":3 gives it 3 (mean, variance, scale factor)"));
+    CHECK(state() == before);
+  }
+  SECTION("a blob of a later layer wrong: nothing before it is written either") {
+    caffetest::write_file(model, caffetest::net({conv1, good_bn(), layer("branch", "Convolution", {blob({2, 2, 1, 1}, caffetest::ramp(4)), blob({3}, caffetest::ramp(3))})}));
+    CHECK_THROWS_WITH(nn::load_caffe(net->layers(), model, proto),
+                      Catch::Contains("layer 'branch' blob 1 (biases) has shape (3,), but " + proto + ":4 needs (2,) (out,)"));
+    CHECK(state() == before);
+  }
+  SECTION("Eltwise PROD and MAX") {
+    for (const char* op : {"PROD", "MAX"}) {
+      caffetest::write_file(proto, head + "layer { name: \"res\" type: \"Eltwise\" bottom: \"conv1\" bottom: \"branch\" top: \"res\"\n"
+                                          "  eltwise_param { operation: " + op + " } }\n");
+      CHECK_THROWS_WITH(nn::caffe_network<float>(proto),
+                        Catch::StartsWith(proto + ":6: Eltwise 'res' has operation " + op + "; graft builds only SUM"));
+      CHECK_THROWS_WITH(nn::load_caffe(net->layers(), model, proto), Catch::StartsWith(proto + ":6: Eltwise 'res'"));
+    }
+    CHECK(state() == before);
+  }
+  SECTION("a bottom that no layer wrote") {
+    caffetest::write_file(proto, head + "layer { name: \"res\" type: \"Eltwise\" bottom: \"conv1\" bottom: \"branch2\" top: \"res\" }\n");
+    CHECK_THROWS_WITH(nn::caffe_network<float>(proto),
+                      Catch::StartsWith(proto + ":5: layer 'res' reads blob 'branch2', which neither the input nor a layer before it writes"));
+    CHECK_THROWS_WITH(nn::load_caffe(net->layers(), model, proto), Catch::StartsWith(proto + ":5: layer 'res' reads blob 'branch2'"));
+    CHECK(state() == before);
+  }
 }

@@ -290,3 +290,139 @@ TEST_CASE("caffe_weights refuses a prototxt that does not fit the model, naming 
     CHECK_THROWS_WITH(nn::caffe_weights(model, with(conv_ok, fc_ok)), Catch::Contains("a second layer named 'conv1' with blobs"));
   }
 }
+
+namespace {
+
+// A residual model written by protobuf, built from its prototxt and loaded: its forward
+// against PyTorch's on the same blobs; BatchNorm's buffers are Caffe's statistics divided by
+// the scale factor.
+void residual_matches_pytorch(int version) {
+  CaffeRef ref(true);
+  const std::string arch = caffetest::residual_arch(version);
+  const std::string d = ref.write("res" + std::to_string(version), arch);
+  const std::string model = d + "/net.caffemodel", prototxt = d + "/net.prototxt";
+  CHECK(io::read_prototxt(prototxt).format == version);
+  auto net = nn::caffe_network<float>(prototxt);
+  CHECK_FALSE(net->is_chain());
+  const nn::LoadReport r = nn::load_caffe(net->layers(), model, prototxt);
+  INFO(r.str());
+  CHECK(r.initial.empty());  // every parameter and buffer comes from the file (or the prototxt's coeff)
+  std::vector<CaffeRef::LayerRow> layers;
+  std::vector<CaffeRef::Blob> blobs;
+  ref.read(model, layers, blobs);
+  size_t bn = 0;
+  for (const auto& l : layers) {
+    if (l.type != "BatchNorm") continue;
+    ++bn;
+    INFO(l.name);
+    std::vector<const CaffeRef::Blob*> b;
+    for (const auto& x : blobs)
+      if (x.layer == l.name) b.push_back(&x);
+    REQUIRE(b.size() == 3);
+    float factor;
+    std::memcpy(&factor, b[2]->bytes.data(), 4);
+    auto buffers = net->find(l.name).buffers();
+    REQUIRE(buffers.size() == 2);
+    for (size_t k = 0; k < 2; ++k) {
+      const Tensor<float>& t = *buffers[k].tensor;
+      CHECK(buffers[k].name == (k == 0 ? "mean" : "variance"));
+      REQUIRE(size_t(t.bytes()) == b[k]->bytes.size());
+      for (int64_t c = 0; c < t.size(); ++c) {
+        float v;
+        std::memcpy(&v, b[k]->bytes.data() + 4 * c, 4);
+        CHECK(t[c] == Approx(double(v) / double(factor)).epsilon(1e-6));  // one float rounding
+      }
+    }
+  }
+  CHECK(bn == (version == 2 ? 5u : 0u));
+  net->set_training(false);
+  expect_forward_matches(ref, *net, model, arch, Shape{2, 3, 12, 12}, 20 + uint64_t(version));
+}
+
+}  // namespace
+
+TEST_CASE("A residual V2 model (BatchNorm, Scale, branches, Eltwise, AVE pooling): PyTorch's probabilities", "[caffe][torch]") {
+  residual_matches_pytorch(2);
+}
+
+TEST_CASE("A residual V1 model (ELTWISE with coeff, AVE pooling): PyTorch's probabilities", "[caffe][torch]") {
+  residual_matches_pytorch(1);
+}
+
+TEST_CASE("caffe_weights of BatchNorm and Scale: statistics over the scale factor, 0 for a factor 0", "[caffe]") {
+  iotest::TempDir tmp;
+  using caffetest::blob;
+  using caffetest::layer;
+  const std::string proto =
+      "input: \"data\" input_shape { dim: 1 dim: 2 dim: 3 dim: 3 }\n"
+      "layer { name: \"bn\" type: \"BatchNorm\" bottom: \"data\" top: \"data\" }\n"
+      "layer { name: \"sc\" type: \"Scale\" bottom: \"data\" top: \"data\" scale_param { bias_term: true } }\n"
+      "layer { name: \"bn0\" type: \"BatchNorm\" bottom: \"data\" top: \"data\" }\n"
+      "layer { name: \"e\" type: \"Eltwise\" bottom: \"data\" bottom: \"data\" top: \"e\" eltwise_param { coeff: 3 coeff: 1 } }\n";
+  caffetest::write_file(tmp.path("m.prototxt"), proto);
+  caffetest::write_file(tmp.path("m.caffemodel"),
+                        caffetest::net({layer("bn", "BatchNorm", {blob({2}, {1.0f, -2.0f}), blob({2}, {4.0f, 8.0f}), blob({1}, {4.0f})}),
+                                        layer("sc", "Scale", {blob({2}, {0.5f, 2.0f}), blob({2}, {1.0f, -1.0f})}),
+                                        layer("bn0", "BatchNorm", {blob({2}, {1.0f, 2.0f}), blob({2}, {3.0f, 4.0f}), blob({1}, {0.0f})})}));
+  const io::WeightsDict w = nn::caffe_weights(tmp.path("m.caffemodel"), tmp.path("m.prototxt"));
+  auto values = [&](const char* l, const char* p) {
+    const Tensor<float> t = w.tensor<float>(l, p);
+    return std::vector<float>(t.begin(), t.end());
+  };
+  CHECK(values("bn", "mean") == std::vector<float>{0.25f, -0.5f});
+  CHECK(values("bn", "variance") == std::vector<float>{1.0f, 2.0f});
+  CHECK(values("bn", "scale") == std::vector<float>{1.0f, 1.0f});  // Caffe's BatchNorm has no affine part
+  CHECK(values("bn", "offset") == std::vector<float>{0.0f, 0.0f});
+  CHECK(values("bn0", "mean") == std::vector<float>{0.0f, 0.0f});  // factor 0: Caffe's statistics are 0
+  CHECK(values("bn0", "variance") == std::vector<float>{0.0f, 0.0f});
+  CHECK(values("sc", "scale") == std::vector<float>{0.5f, 2.0f});
+  CHECK(values("sc", "offset") == std::vector<float>{1.0f, -1.0f});
+  CHECK(values("e_coeff0", "scale") == std::vector<float>{3.0f, 3.0f});
+  CHECK_FALSE(w.find("e_coeff1"));  // coeff 1 needs no node
+  // Loaded into the network built from the prototxt: y = 3 * x' + x' for x' the normalised,
+  // scaled input (the same tensor read twice).
+  auto net = nn::caffe_network<float>(tmp.path("m.prototxt"));
+  const nn::LoadReport r = nn::load_caffe(net->layers(), tmp.path("m.caffemodel"), tmp.path("m.prototxt"));
+  CHECK(r.initial.empty());
+  Tensor<float> x(Shape{1, 2, 3, 3});
+  for (int64_t i = 0; i < x.size(); ++i) x[i] = 0.1f * float(i);
+  const Tensor<float>& y = net->forward(x);
+  for (int64_t c = 0; c < 2; ++c)
+    for (int64_t i = 0; i < 9; ++i) {
+      const double mean = c ? -0.5 : 0.25, var = c ? 2.0 : 1.0, s = c ? 2.0 : 0.5, b = c ? -1.0 : 1.0;
+      const double a = ((x[c * 9 + i] - mean) / std::sqrt(var + 1e-5)) * s + b;
+      const double z = a / std::sqrt(0.0 + 1e-5);  // bn0: statistics 0
+      CHECK(y[c * 9 + i] == Approx(4.0 * z).epsilon(1e-5));
+    }
+}
+
+TEST_CASE("A network from a residual prototxt fine-tunes: BatchNorm's statistics move, its affine part stays", "[caffe]") {
+  iotest::TempDir tmp;
+  caffetest::write_file(tmp.path("m.prototxt"),
+                        "input: \"data\" input_shape { dim: 4 dim: 2 dim: 5 dim: 5 }\n"
+                        "layer { name: \"c\" type: \"Convolution\" bottom: \"data\" top: \"c\" convolution_param { num_output: 3 kernel_size: 3 bias_term: false } }\n"
+                        "layer { name: \"bn\" type: \"BatchNorm\" bottom: \"c\" top: \"c\" }\n"
+                        "layer { name: \"sc\" type: \"Scale\" bottom: \"c\" top: \"c\" scale_param { bias_term: true } }\n"
+                        "layer { name: \"fixed\" type: \"BatchNorm\" bottom: \"c\" top: \"c\" batch_norm_param { use_global_stats: true } }\n"
+                        "layer { name: \"p\" type: \"Pooling\" bottom: \"c\" top: \"p\" pooling_param { pool: AVE global_pooling: true } }\n"
+                        "layer { name: \"fc\" type: \"InnerProduct\" bottom: \"p\" top: \"fc\" inner_product_param { num_output: 2 } }\n");
+  auto net = nn::caffe_network<float>(tmp.path("m.prototxt"));
+  net->initialize(3);
+  net->unfreeze_all();  // what a fine-tuning stage from the bottom does
+  net->set_training(true);
+  Tensor<float> x(Shape{4, 2, 5, 5});
+  test::fill_uniform(x, 5, -1.0, 1.0);
+  const Tensor<float>& y = net->forward(x);
+  Tensor<float> dy(y.shape());
+  test::fill_uniform(dy, 6, -1.0, 1.0);
+  net->backward(dy);
+  const Tensor<float>& mean = *net->find("bn").buffers().at(0).tensor;
+  CHECK(std::any_of(mean.begin(), mean.end(), [](float v) { return v != 0.0f; }));  // batch statistics moved it
+  const Tensor<float>& fixed = *net->find("fixed").buffers().at(0).tensor;
+  CHECK(std::all_of(fixed.begin(), fixed.end(), [](float v) { return v == 0.0f; }));  // use_global_stats: fixed
+  for (auto* p : net->find("bn").params()) CHECK(p->lr_mult == 0.0f);  // unfrozen, but steps leave it at 1 / 0
+  const Tensor<float>& g = net->find("sc").params().at(0)->grad;
+  CHECK(std::any_of(g.begin(), g.end(), [](float v) { return v != 0.0f; }));  // the Scale learns
+  const Tensor<float>& gc = net->find("c").params().at(0)->grad;
+  CHECK(std::any_of(gc.begin(), gc.end(), [](float v) { return v != 0.0f; }));  // through BatchNorm to the conv
+}

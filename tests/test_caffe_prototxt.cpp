@@ -52,10 +52,34 @@ layer { name: "fc8" type: "InnerProduct" bottom: "fc6" top: "fc8" inner_product_
 layer { name: "prob" type: "Softmax" bottom: "fc8" top: "prob" }
 )";
 
+// A ResNet-50 deploy file's shape in small: conv1 without bias, BatchNorm and Scale in place,
+// an AVE pool, a projection branch and a two-conv branch summed by an Eltwise, an identity
+// block whose Eltwise has coefficients, global average pooling and the classifier.
+const char* kResidual = R"(name: "tiny-resnet"
+input: "data"
+input_shape { dim: 1 dim: 3 dim: 12 dim: 12 }
+layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1" convolution_param { num_output: 4 kernel_size: 3 pad: 1 bias_term: false } }
+layer { name: "bn_conv1" type: "BatchNorm" bottom: "conv1" top: "conv1" batch_norm_param { use_global_stats: true } }
+layer { name: "scale_conv1" type: "Scale" bottom: "conv1" top: "conv1" scale_param { bias_term: true } }
+layer { name: "conv1_relu" type: "ReLU" bottom: "conv1" top: "conv1" }
+layer { name: "pool1" type: "Pooling" bottom: "conv1" top: "pool1" pooling_param { pool: AVE kernel_size: 3 stride: 2 pad: 1 } }
+layer { name: "res2a_branch1" type: "Convolution" bottom: "pool1" top: "res2a_branch1" convolution_param { num_output: 6 kernel_size: 1 bias_term: false } }
+layer { name: "bn2a_branch1" type: "BatchNorm" bottom: "res2a_branch1" top: "res2a_branch1" batch_norm_param { eps: 0.001 moving_average_fraction: 0.9 } }
+layer { name: "scale2a_branch1" type: "Scale" bottom: "res2a_branch1" top: "res2a_branch1" }
+layer { name: "res2a_branch2a" type: "Convolution" bottom: "pool1" top: "res2a_branch2a" convolution_param { num_output: 6 kernel_size: 3 pad: 1 bias_term: false } }
+layer { name: "res2a" type: "Eltwise" bottom: "res2a_branch1" bottom: "res2a_branch2a" top: "res2a" }
+layer { name: "res2a_relu" type: "ReLU" bottom: "res2a" top: "res2a" }
+layer { name: "res2b_branch2a" type: "Convolution" bottom: "res2a" top: "res2b_branch2a" convolution_param { num_output: 6 kernel_size: 1 } }
+layer { name: "res2b" type: "Eltwise" bottom: "res2a" bottom: "res2b_branch2a" top: "res2b" eltwise_param { operation: SUM coeff: 1 coeff: -0.5 } }
+layer { name: "pool5" type: "Pooling" bottom: "res2b" top: "pool5" pooling_param { pool: AVE global_pooling: true } }
+layer { name: "fc4" type: "InnerProduct" bottom: "pool5" top: "fc4" inner_product_param { num_output: 4 bias_term: false } }
+layer { name: "prob" type: "Softmax" bottom: "fc4" top: "prob" }
+)";
+
 std::string layers_of(const CaffeNet& n) {
   std::string s;
   for (const auto& l : n.layers)
-    s += l.name + ":" + l.type + ":" + l.bottom + ">" + l.top + ":" + std::to_string(l.num_output) + ":" +
+    s += l.name + ":" + l.type + ":" + l.bottoms.at(0) + ">" + l.top + ":" + std::to_string(l.num_output) + ":" +
          std::to_string(l.kernel_h) + "x" + std::to_string(l.kernel_w) + "/" + std::to_string(l.stride_h) + "x" +
          std::to_string(l.stride_w) + "+" + std::to_string(l.pad_h) + "x" + std::to_string(l.pad_w) +
          (l.ceil_mode ? "c" : "f") + (l.bias_term ? "b" : "") + std::to_string(l.dropout_ratio) + " ";
@@ -116,6 +140,80 @@ TEST_CASE("A network from a prototxt: Caffe's names, shapes rounded up by poolin
   floor.replace(floor.find("pool: MAX"), 9, "pool: MAX round_mode: FLOOR");
   auto f = nn::caffe_network<float>(parse_prototxt(floor, "f.prototxt"));
   CHECK(f->shape_after(2) == Shape({1, 4, 4, 4}));
+}
+
+TEST_CASE("A residual prototxt is a graph: in-place layers are new nodes, branches read one blob", "[caffe]") {
+  const CaffeNet n = parse_prototxt(kResidual, "res.prototxt");
+  REQUIRE(n.layers.size() == 16);
+  // Each layer's inputs: the layer that last wrote each bottom (-1: the input).
+  std::string graph;
+  for (const auto& l : n.layers) {
+    graph += l.name + "<";
+    for (size_t j = 0; j < l.inputs.size(); ++j)
+      graph += (j ? "," : "") + (l.inputs[j] < 0 ? std::string("input") : n.layers[size_t(l.inputs[j])].name);
+    graph += " ";
+  }
+  CHECK(graph ==
+        "conv1<input bn_conv1<conv1 scale_conv1<bn_conv1 conv1_relu<scale_conv1 pool1<conv1_relu "
+        "res2a_branch1<pool1 bn2a_branch1<res2a_branch1 scale2a_branch1<bn2a_branch1 res2a_branch2a<pool1 "
+        "res2a<scale2a_branch1,res2a_branch2a res2a_relu<res2a res2b_branch2a<res2a_relu "
+        "res2b<res2a_relu,res2b_branch2a pool5<res2b fc4<pool5 prob<fc4 ");
+  const auto& bn = n.layers[1];
+  CHECK(bn.in_place());
+  CHECK(bn.use_global_stats_given);
+  CHECK(bn.use_global_stats);
+  CHECK(bn.eps == 1e-5);
+  CHECK(n.layers[6].eps == 0.001);
+  CHECK(n.layers[6].moving_average_fraction == 0.9);
+  CHECK_FALSE(n.layers[6].use_global_stats_given);
+  CHECK(n.layers[2].bias_term);
+  CHECK_FALSE(n.layers[7].bias_term);  // Scale's bias_term defaults to false, as in Caffe
+  CHECK(n.layers[4].average);
+  CHECK(n.layers[12].coeffs == std::vector<double>{1.0, -0.5});
+  CHECK(n.layers[9].coeffs.empty());
+  CHECK_FALSE(n.layers[14].bias_term);
+
+  const auto shapes = nn::caffe_shapes(n);
+  CHECK(shapes[4].out == Shape({1, 4, 7, 7}));  // ceil((12 + 2 - 3) / 2) + 1
+  CHECK(shapes[1].channels == 4);
+  CHECK(shapes[9].ins == std::vector<Shape>{Shape{1, 6, 7, 7}, Shape{1, 6, 7, 7}});
+  CHECK(shapes[13].out == Shape({1, 6, 1, 1}));
+  CHECK(shapes[14].weights == Shape({4, 6}));
+  CHECK(shapes[14].biases.rank() == 0);
+}
+
+TEST_CASE("A residual network from a prototxt: BatchNorm2d, Affine, Add, average pooling", "[caffe]") {
+  auto net = nn::caffe_network<float>(parse_prototxt(kResidual, "res.prototxt"));
+  // One node per layer but the Softmax, and an Affine for res2b's coeff -0.5.
+  REQUIRE(net->size() == 16);
+  CHECK(!net->is_chain());
+  CHECK(std::string(net->find("bn_conv1").type()) == "BatchNorm2d");
+  CHECK(std::string(net->find("scale_conv1").type()) == "Affine");
+  CHECK(std::string(net->find("res2a").type()) == "Add");
+  CHECK(std::string(net->find("pool1").type()) == "AvgPool2d");
+  CHECK(std::string(net->find("pool5").type()) == "GlobalAvgPool2d");
+  CHECK(static_cast<AvgPool2d<float>&>(net->find("pool1")).count_pad());
+  CHECK(net->find("conv1").params().size() == 1);
+  CHECK(net->find("fc4").params().size() == 1);
+  CHECK(net->find("scale2a_branch1").params().size() == 1);  // no bias_term: a scale alone
+  CHECK(net->find("scale_conv1").params().size() == 2);
+  // BatchNorm's own affine part is fixed: Caffe's has none.
+  for (auto* p : net->find("bn_conv1").params()) {
+    CHECK_FALSE(p->trainable);
+    CHECK(p->lr_mult == 0.0f);
+  }
+  CHECK(net->find("scale_conv1").learns());
+  // The coefficient node, scaling res2b's second bottom.
+  auto& coeff = net->find("res2b_coeff1");
+  CHECK(std::string(coeff.type()) == "Affine");
+  CHECK_FALSE(coeff.learns());
+  CHECK(coeff.params().at(0)->value[3] == -0.5f);
+  const int add = net->index_of("res2b");
+  REQUIRE(net->inputs_of(size_t(add)).size() == 2);
+  CHECK(net->inputs_of(size_t(add))[0] == net->index_of("res2a_relu"));
+  CHECK(net->inputs_of(size_t(add))[1] == net->index_of("res2b_coeff1"));
+  CHECK(net->inputs_of(size_t(net->index_of("res2a_branch2a")))[0] == net->index_of("pool1"));
+  CHECK(net->output_shape() == Shape({1, 4}));
 }
 
 TEST_CASE("Input forms: input_dim, input_shape, an Input layer, list syntax", "[caffe]") {
@@ -208,11 +306,35 @@ TEST_CASE("Every prototxt graft cannot build or read is an error naming the file
        "net.prototxt:4: layer 'cat' has type 'Concat', which graft cannot build"},
       {"layer { name: \"mnist\" type: \"Data\" top: \"data\" top: \"label\" }\n",
        "net.prototxt:1: layer 'mnist' has type 'Data', which graft cannot build (it builds Convolution, Pooling, "
-       "InnerProduct, ReLU, Dropout and Softmax); a data layer belongs to a training net"},
-      {v2_net("layer { name: \"p\" type: \"Pooling\" bottom: \"data\" top: \"p\"\n pooling_param { pool: AVE kernel_size: 2 } }\n"),
-       "net.prototxt:4: Pooling 'p' is average pooling (pool: AVE), which graft does not have"},
-      {v2_net("layer { name: \"p\" type: \"Pooling\" bottom: \"data\" top: \"p\" pooling_param { pool: STOCHASTIC kernel_size: 2 } }\n"),
-       "net.prototxt:3: Pooling 'p' has pool: STOCHASTIC; graft has only MAX"},
+       "InnerProduct, ReLU, Dropout, BatchNorm, Scale, Eltwise and Softmax); a data layer belongs to a training net"},
+      {v2_net("layer { name: \"p\" type: \"Pooling\" bottom: \"data\" top: \"p\"\n pooling_param { pool: STOCHASTIC kernel_size: 2 } }\n"),
+       "net.prototxt:4: Pooling 'p' has pool: STOCHASTIC; graft builds MAX and AVE"},
+      {v2_net(conv + "layer { name: \"e\" type: \"Eltwise\" bottom: \"conv1\" bottom: \"conv1\" top: \"e\"\n eltwise_param { operation: PROD } }\n"),
+       "net.prototxt:5: Eltwise 'e' has operation PROD; graft builds only SUM (with coefficients)"},
+      {v2_net(conv + "layer { name: \"e\" type: \"Eltwise\" bottom: \"conv1\" bottom: \"conv1\" top: \"e\" eltwise_param { operation: MAX } }\n"),
+       "net.prototxt:4: Eltwise 'e' has operation MAX; graft builds only SUM"},
+      {v2_net(conv + "layer { name: \"e\" type: \"Eltwise\" bottom: \"conv1\" bottom: \"conv1\" top: \"e\" eltwise_param { coeff: 1 } }\n"),
+       "net.prototxt:4: Eltwise 'e' has 1 coeff values for 2 bottoms"},
+      {v2_net(conv + "layer { name: \"e\" type: \"Eltwise\" bottom: \"conv1\" top: \"e\" }\n"),
+       "net.prototxt:4: layer 'e' (Eltwise) has 1 bottoms and 1 tops; graft builds an Eltwise with two or more bottoms"},
+      {v2_net(conv + "layer { name: \"e\" type: \"Eltwise\" bottom: \"conv1\" bottom: \"data\" top: \"e\" }\n"),
+       "net.prototxt:4: layer 'e' (Eltwise): bottom 'data' has shape (1, 3, 8, 8), but bottom 'conv1' has (1, 2, 6, 6)"},
+      {v2_net(conv + "layer { name: \"r\" type: \"ReLU\" bottom: \"conv2\" top: \"conv2\" }\n"),
+       "net.prototxt:4: layer 'r' reads blob 'conv2', which neither the input nor a layer before it writes (blobs so far: 'conv1', 'data')"},
+      {v2_net(conv + "layer { name: \"r\" type: \"ReLU\" bottom: \"data\" top: \"conv1\" }\n"),
+       "net.prototxt:4: layer 'r' writes blob 'conv1', which layer 'conv1' wrote (line 3); Caffe rewrites a blob only in place"},
+      {v2_net(conv + "layer { name: \"s\" type: \"Scale\" bottom: \"conv1\" bottom: \"conv1\" top: \"s\" }\n"),
+       "a Scale whose factors come from a second bottom is not supported"},
+      {v2_net(conv + "layer { name: \"s\" type: \"Scale\" bottom: \"conv1\" top: \"conv1\" scale_param { axis: 2 } }\n"),
+       "net.prototxt:4: Scale 's': only axis 1 (a factor per channel) is supported"},
+      {v2_net(conv + "layer { name: \"b\" type: \"BatchNorm\" bottom: \"conv1\" top: \"conv1\" batch_norm_param { eps: 0 } }\n"),
+       "net.prototxt:4: BatchNorm 'b': eps 0 is outside (0, 1)"},
+      {v2_net(conv + "layer { name: \"r\" type: \"ReLU\" bottom: \"conv1\" top: \"r\" }\n"
+                     "layer { name: \"prob\" type: \"Softmax\" bottom: \"conv1\" top: \"prob\" }\n"),
+       "net.prototxt:5: the Softmax 'prob' reads 'conv1', not the output of the layer before it ('r')"},
+      {"input: \"data\" input_dim: 1 input_dim: 3 input_dim: 8 input_dim: 8\n"
+       "layers { name: \"bn\" type: BATCHNORM bottom: \"data\" top: \"data\" }\n",
+       "net.prototxt:2: unknown V1 layer type BATCHNORM"},
       {v2_net("layer { name: \"g\" type: \"Convolution\" bottom: \"data\" top: \"g\" convolution_param { num_output: 2 kernel_size: 3 group: 2 } }\n"),
        "net.prototxt:3: Convolution 'g' is grouped"},
       {v2_net("layer { name: \"g\" type: \"Convolution\" bottom: \"data\" top: \"g\" convolution_param { num_output: 2 kernel_size: 3 dilation: 2 } }\n"),
@@ -222,11 +344,11 @@ TEST_CASE("Every prototxt graft cannot build or read is an error naming the file
       {v2_net("layer { name: \"f\" type: \"InnerProduct\" bottom: \"data\" top: \"f\" inner_product_param { num_output: 2 transpose: true } }\n"),
        "InnerProduct 'f': transpose is not supported"},
       {v2_net(conv + "layer { name: \"c2\" type: \"Convolution\" bottom: \"data\" top: \"c2\" convolution_param { num_output: 2 kernel_size: 3 } }\n"),
-       "net.prototxt:4: layer 'c2' reads blob 'data', but graft builds chains and the blob at this point is 'conv1'"},
+       "net.prototxt:3: the output of layer 'conv1' (blob 'conv1') is read by no later layer; graft builds nets with one output, the last layer 'c2'"},
       {v2_net("layer { name: \"c\" type: \"Convolution\" bottom: \"data\" bottom: \"data\" top: \"c\" convolution_param { num_output: 2 kernel_size: 3 } }\n"),
        "layer 'c' (Convolution) has 2 bottoms and 1 tops"},
       {v2_net("layer { name: \"c\" type: \"Convolution\" bottom: \"data\" top: \"data\" convolution_param { num_output: 2 kernel_size: 3 } }\n"),
-       "layer 'c' (Convolution) writes its input blob 'data' in place"},
+       "layer 'c' (Convolution) writes its input blob 'data' in place; graft does that only for ReLU, Dropout, BatchNorm and Scale"},
       {v2_net(conv + "layer { name: \"prob\" type: \"Softmax\" bottom: \"conv1\" top: \"prob\" }\n"
                      "layer { name: \"r\" type: \"ReLU\" bottom: \"prob\" top: \"prob\" }\n"),
        "net.prototxt:5: layer 'r' follows the Softmax 'prob' (line 4)"},

@@ -12,6 +12,7 @@
 #include "graft/io.hpp"
 #include "graft/nn/caffe.hpp"
 #include "graft/nn/model_file.hpp"
+#include "support/caffe_ref.hpp"
 #include "support/image_files.hpp"
 #include "support/skip.hpp"
 
@@ -220,4 +221,44 @@ TEST_CASE("graft-finetune and graft-predict take a Caffe model directly", "[exam
                 [] { std::string s; for (int i = 0; i < 30; ++i) s += (i ? "," : "") + std::to_string(i); return s; }() +
                 " x.png", tmp + "/p.log") == 2);  // no --prototxt
   CHECK(read_text(tmp + "/p.log").find("needs its --prototxt") != std::string::npos);
+}
+
+TEST_CASE("graft-finetune --arch caffe: a residual Caffe model with a new head, then graft-predict on the result", "[examples][caffe]") {
+  const std::string py = GRAFT_TEST_PYTHON;
+  if (py.empty() || std::system(("'" + py + "' -c 'import google.protobuf, numpy' 2>/dev/null").c_str()) != 0)
+    GRAFT_SKIP("needs a Python with protobuf and numpy to write the Caffe model (python3-protobuf)");
+  test::TempDir tmpdir("examples-caffe-res");
+  const std::string tmp = tmpdir.path().string(), data = tmp + "/faces";
+  std::system(("mkdir -p '" + data + "'").c_str());
+  make_faces(data);
+  // The [caffe] tests' residual V2 model (BatchNorm, Scale, branches, Eltwise, AVE pooling),
+  // 12x12 input, its 5-way fc5 replaced by the task's 2 classes.
+  const std::string arch = caffetest::residual_arch(2);
+  REQUIRE(std::system(("'" + py + "' '" GRAFT_TEST_SCRIPTS "/caffe_ref.py' write '" + tmp + "' '" + arch + "'").c_str()) == 0);
+  const std::string model = tmp + "/net.caffemodel", proto = tmp + "/net.prototxt", runs = tmp + "/runs";
+  REQUIRE(run(std::string(GRAFT_EX_FINETUNE) + " --data '" + data + "' --format utkface --workers 1 --arch caffe --norm unit"
+                  " --weights '" + model + "' --prototxt '" + proto + "' --scratch fc5 --stages fc5:1 --out '" + runs + "'",
+              tmp + "/ft.log") == 0);
+  const std::string log = read_text(tmp + "/ft.log");
+  INFO(log);
+  CHECK(log.find("left at initial values (fc5/weights)") != std::string::npos);
+  CHECK(log.find("BatchNorm2d") != std::string::npos);  // the summary shows the graph's nodes
+  // The trunk in the fine-tuned model is the Caffe model's; fc5 has the task's 2 outputs.
+  auto caffe = nn::caffe_weights(model, proto);
+  auto tuned = nn::read_model_weights(runs + "/model.npz");
+  for (const char* l : {"conv1", "res2a_branch2b", "scale_conv1"}) {
+    INFO(l);
+    const auto& a = caffe.find(l)->params.at(0).array;
+    const auto& b = tuned.find(l)->params.at(0).array;
+    REQUIRE(a.shape() == b.shape());
+    CHECK(std::equal(a.data(), a.data() + a.nbytes(), b.data()));
+  }
+  CHECK(tuned.find("fc5")->find("weights")->array.shape() == Shape({6, 2}));
+  // The model describes itself (arch caffe and its prototxt): graft-predict needs no other flag.
+  test::write_png(tmp + "/x.png", test::random_image(12, 12, 3));
+  REQUIRE(run(std::string(GRAFT_EX_PREDICT) + " --weights '" + runs + "/model.npz' --json '" + tmp + "/x.png'", tmp + "/p.log") == 0);
+  const std::string p = read_text(tmp + "/p.log");
+  INFO(p);
+  CHECK(p.find("\"probabilities\": [") != std::string::npos);
+  CHECK((p.find("\"label\": \"male\"") != std::string::npos || p.find("\"label\": \"female\"") != std::string::npos));
 }

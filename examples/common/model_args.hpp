@@ -1,6 +1,8 @@
 // The model a tool evaluates: a self-describing model.npz, or any weights file (a plain
 // caffe-tensorflow .npy, an .npz without description) with the architecture on the command
-// line (--arch --classes --width --input --norm).
+// line (--arch --classes --width --input --norm). A .caffemodel with its --prototxt and no
+// --arch (or --arch caffe) is the prototxt's network (a ResNet, say): its input size comes
+// from the prototxt, its classes from --classes or are numbered 0..K-1.
 #pragma once
 
 #include <string>
@@ -27,19 +29,54 @@ struct ModelArgs {
     const bool described = nn::read_model_info(weights, info);
     // Command-line values override (or, for a plain file, supply) the description.
     if (a.has("arch")) info.arch = a.str("arch");
+    if (!described && !prototxt.empty() && (!a.has("arch") || info.arch == "caffe")) info.arch = "caffe";
     if (a.has("classes")) info.classes = split_list(a.str("classes"));
     info.vgg.width = a.num("width", described ? info.vgg.width : (info.arch == "vgg-face" ? 1.0 : 1.0));
     info.vgg.input = a.integer("input", described ? info.vgg.input : 224);
     if (a.has("norm")) info.norm = normalization(a.str("norm"));
     info.resize = int(a.integer("resize", info.resize));
+    if (info.arch == "caffe") from_prototxt(a.has("input"));
     if (info.arch == "vgg-face" && info.classes.empty())
       for (int i = 0; i < 2622; ++i) info.classes.push_back("id" + std::to_string(i));
     if (info.classes.empty())
       throw UsageError(weights + " does not describe its model: give --arch and --classes (e.g. m,f,other)");
   }
 
+  // --arch caffe: the input side and the classes from the prototxt's net (for a model.npz
+  // that graft-finetune wrote, the prototxt it names, with its output layer resized).
+  void from_prototxt(bool input_given) {
+    if (prototxt.empty()) prototxt = info.prototxt;
+    if (prototxt.empty()) throw UsageError("--arch caffe needs the --prototxt the network is built from");
+    const io::CaffeNet net = io::read_prototxt(prototxt);
+    const Shape& in = net.input_shape;
+    if (in.rank() != 4 || in[1] != 3 || in[2] != in[3])
+      throw UsageError(prototxt + ": the input " + in.str() + " is not square colour images (n, 3, side, side)");
+    if (input_given && info.vgg.input != in[2])
+      throw UsageError("--input " + std::to_string(info.vgg.input) + " differs from the input side " +
+                       std::to_string(in[2]) + " of " + prototxt);
+    info.vgg.input = in[2];
+    const std::vector<nn::CaffeLayerShape> shapes = nn::caffe_shapes(net);
+    const size_t out = net.layers.back().type == "Softmax" ? shapes.size() - 2 : shapes.size() - 1;
+    const int64_t k = shapes[out].out.numel();
+    if (info.classes.empty())
+      for (int64_t i = 0; i < k; ++i) info.classes.push_back(std::to_string(i));
+    if (io::is_caffemodel_path(weights) && int64_t(info.classes.size()) != k)
+      throw UsageError("--classes lists " + std::to_string(info.classes.size()) + " names, but the network of " +
+                       prototxt + " has " + std::to_string(k) + " outputs");
+  }
+
   template <class D>
   std::unique_ptr<nn::Network<float, D>> load() const {
+    if (info.arch == "caffe") {
+      auto net = nn::caffe_network<float, D>(
+          nn::with_outputs(io::read_prototxt(prototxt), int64_t(info.classes.size())));
+      nn::ModelInfo described;
+      if (io::is_caffemodel_path(weights)) nn::load_caffe(net->layers(), weights, prototxt);
+      else if (nn::read_model_info(weights, described)) nn::load_weights(net->layers(), nn::read_model_weights(weights));
+      else nn::load_weights(net->layers(), weights);
+      net->set_training(false);
+      return net;
+    }
     auto net = nn::build<float, D>(info);
     nn::ModelInfo described;
     if (io::is_caffemodel_path(weights)) nn::load_caffe(net->layers(), weights, prototxt);
@@ -51,7 +88,8 @@ struct ModelArgs {
 };
 
 inline const char* model_flags_help() {
-  return "model:  --weights FILE [--prototxt FILE for a .caffemodel] [--arch vgg16|vgg-face --classes a,b,...\n"
+  return "model:  --weights FILE [--prototxt FILE for a .caffemodel: without --arch, the network is the prototxt's]\n"
+         "        [--arch vgg16|vgg-face|caffe --classes a,b,...\n"
          "        --width W --input PX"
          " --norm vgg-face|vgg-face-255|imagenet|unit --resize PX]   (a model.npz needs none of these)\n";
 }

@@ -53,8 +53,8 @@ struct TrainConfig {
   void read(Args& a) {
     data.read(a);
     model.arch = a.str("arch", "vgg16");
-    if (model.arch != "vgg16" && model.arch != "vgg-face")
-      throw UsageError("unknown --arch " + model.arch + " (vgg16 or vgg-face)");
+    if (model.arch != "vgg16" && model.arch != "vgg-face" && model.arch != "caffe")
+      throw UsageError("unknown --arch " + model.arch + " (vgg16, vgg-face or caffe)");
     width_given = a.has("width");
     input_given = a.has("input");
     dropout_given = a.has("dropout");
@@ -86,6 +86,19 @@ struct TrainConfig {
     backbone = a.str("backbone", backbone);
     init_seed = uint64_t(a.integer("init-seed", int64_t(init_seed)));
     if (batch <= 0) throw UsageError("--batch must be positive");
+    if (model.arch == "caffe") {
+      // The network is the prototxt's, its output layer resized to the task's classes; the
+      // input side is the prototxt's.
+      if (prototxt.empty()) throw UsageError("--arch caffe needs the --prototxt the network is built from");
+      model.prototxt = std::filesystem::absolute(prototxt).string();
+      const Shape in = io::read_prototxt(prototxt).input_shape;
+      if (in.rank() != 4 || in[1] != 3 || in[2] != in[3])
+        throw UsageError(prototxt + ": the input " + in.str() + " is not square colour images (n, 3, side, side)");
+      if (input_given && model.vgg.input != in[2])
+        throw UsageError("--input " + std::to_string(model.vgg.input) + " differs from the input side " +
+                         std::to_string(in[2]) + " of " + prototxt);
+      model.vgg.input = in[2];
+    }
     if (device != "cpu" && device != "cuda") throw UsageError("unknown --device " + device + " (cpu or cuda)");
   }
 };
@@ -94,7 +107,8 @@ inline const char* train_flags_help() {
   return "data:   --data DIR --format utkface|adience|folder|csv [--task gender|race|age|race+age]\n"
          "        [--classes m,f|m,f,other] [--subset F] [--val F] [--test F] [--seed N]\n"
          "        [--split-rule name|stratified (default name: each file's part by its name, the same for every task)]\n"
-         "model:  --arch vgg16|vgg-face [--width W] [--input PX] [--dropout P] [--norm vgg-face|vgg-face-255|imagenet|unit]\n"
+         "model:  --arch vgg16|vgg-face|caffe [--width W] [--input PX] [--dropout P] [--norm vgg-face|vgg-face-255|imagenet|unit]\n"
+         "        (caffe: the --prototxt's network, e.g. a ResNet, its output layer resized to the classes)\n"
          "        [--weights FILE (.npz model, caffe-tensorflow .npy, .caffemodel with --prototxt FILE)] [--scratch fc8]\n"
          "train:  --stages \"fc8:5,conv5_1:3:0.1\" [--optimizer adam|sgd] [--lr R] [--momentum M] [--weight-decay D]\n"
          "        [--schedule constant|step:E:G|cosine] [--batch N] [--workers N] [--augment] [--no-cache]\n"
@@ -158,7 +172,9 @@ int run_train(TrainConfig c) {
   std::printf("train %lld (subset %g), validation %lld, test %lld\n", static_cast<long long>(sp.train.size()),
               c.data.subset, static_cast<long long>(sp.val.size()), static_cast<long long>(sp.test.size()));
 
-  auto net = nn::vgg16<float, D>(classes, c.model.vgg);
+  auto net = c.model.arch == "caffe"
+                 ? nn::caffe_network<float, D>(nn::with_outputs(io::read_prototxt(c.model.prototxt), classes))
+                 : nn::vgg16<float, D>(classes, c.model.vgg);
   net->initialize(c.init_seed);
   load_pretrained(*net, c);
 
@@ -227,8 +243,10 @@ int run_train(TrainConfig c) {
               {"data", all.name + ", task " + c.data.task + ", train " + std::to_string(sp.train.size()) +
                            " (subset " + g(c.data.subset) + "), validation " + std::to_string(sp.val.size()) +
                            ", test " + std::to_string(sp.test.size())},
-              {"model", "vgg16 width " + g(c.model.vgg.width) + ", input " + std::to_string(c.model.vgg.input) +
-                            ", dropout " + g(c.model.vgg.dropout) +
+              {"model", (c.model.arch == "caffe" ? "the network of " + c.model.prototxt
+                                                  : "vgg16 width " + g(c.model.vgg.width)) +
+                            ", input " + std::to_string(c.model.vgg.input) +
+                            (c.model.arch == "caffe" ? std::string() : ", dropout " + g(c.model.vgg.dropout)) +
                             (c.model.resize > 0 ? ", evaluated on centre crops of a shorter side of " +
                                                       std::to_string(c.model.resize)
                                                 : "")},

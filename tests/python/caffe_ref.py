@@ -19,6 +19,13 @@ usage: caffe_ref.py COMMAND ARGS...
 ARCH: {"input": [n, c, h, w], "version": 1 or 2, "packed": true, "double": false, "seed": 1,
        "layers": [{"name", "type": conv|pool|fc|relu|dropout|softmax, "out", "k", "s", "p",
                    "bias", "ratio"}]}
+Graph ARCH ("graph": true), for residual nets: each layer also has "bottom": [blobs] (default:
+the previous layer's top) and "top" (default: its bottom for relu, dropout, bn and scale, which
+Caffe writes in place, else its name); types conv, pool ("pool": "max" or "ave", "global":
+true), fc, relu, bn ("eps", "factor": the scale factor blob, "global_stats"), scale ("bias"),
+eltwise ("coeff": [...], "op"), softmax. BatchNorm and Scale exist in V2 files only (V1's enum
+has no such types), as in Caffe.
+
 Version 1 files are what VGG-Face ships: `layers` with enum types, input/input_dim lines, and
 blobs with num/channels/height/width (fully connected weights (1, 1, out, in)). Version 2 files
 use `layer`, an Input layer and BlobShape. "packed": false writes the values one field each.
@@ -37,10 +44,14 @@ except ImportError as e:  # the tests skip (77) without python3-protobuf or pyth
 
 F = descriptor_pb2.FieldDescriptorProto
 V1_TYPES = {"Convolution": 4, "Pooling": 17, "InnerProduct": 14, "ReLU": 18, "Dropout": 6,
-            "Softmax": 20, "Data": 5, "SoftmaxWithLoss": 21}
+            "Softmax": 20, "Data": 5, "SoftmaxWithLoss": 21, "Eltwise": 25}
 V1_NAMES = {v: k for k, v in V1_TYPES.items()}
 KINDS = {"conv": "Convolution", "pool": "Pooling", "fc": "InnerProduct", "relu": "ReLU",
-         "dropout": "Dropout", "softmax": "Softmax"}
+         "dropout": "Dropout", "softmax": "Softmax", "bn": "BatchNorm", "scale": "Scale",
+         "eltwise": "Eltwise"}
+V1_ENUMS = {"Convolution": "CONVOLUTION", "Pooling": "POOLING", "InnerProduct": "INNER_PRODUCT",
+            "ReLU": "RELU", "Dropout": "DROPOUT", "Softmax": "SOFTMAX", "Eltwise": "ELTWISE"}
+IN_PLACE = ("relu", "dropout", "bn", "scale")
 
 
 def net_class(packed):
@@ -335,6 +346,184 @@ def cmd_forward(model, arch, d):
     (p if p is not None else torch.softmax(y, 1)).float().numpy().tofile(os.path.join(d, "p.bin"))
 
 
+# ---- graph nets (residual) ----
+
+def graph_layers(arch):
+    """(layer, bottoms, top) for each layer, with the defaults of the ARCH description."""
+    out = []
+    prev = "data"
+    for l in arch["layers"]:
+        bottoms = l.get("bottom", [prev])
+        top = l.get("top", bottoms[0] if l["type"] in IN_PLACE else l["name"])
+        out.append((l, bottoms, top))
+        prev = top
+    return out
+
+
+def graph_walk(arch):
+    """(layer, bottoms, top, input shapes) for each layer; shapes (c, h, w) or (features,),
+    computed here with Caffe's rules."""
+    shapes = {"data": tuple(arch["input"][1:])}
+    out = []
+    for l, bottoms, top in graph_layers(arch):
+        ins = [shapes[b] for b in bottoms]
+        shape = ins[0]
+        t, k, s, p = l["type"], l.get("k", 1), l.get("s", 1), l.get("p", 0)
+        if t == "conv":
+            shape = (l["out"], (shape[1] + 2 * p - k) // s + 1, (shape[2] + 2 * p - k) // s + 1)
+        elif t == "pool":
+            shape = (shape[0], 1, 1) if l.get("global") else (shape[0], pooled(shape[1], k, s, p), pooled(shape[2], k, s, p))
+        elif t == "fc":
+            shape = (l["out"],)
+        out.append((l, bottoms, top, ins))
+        shapes[top] = shape
+    return out
+
+
+def graph_prototxt(arch):
+    v1 = arch.get("version", 2) == 1
+    n, c, h, w = arch["input"]
+    lines = ['name: "graft_residual"']
+    if v1:
+        lines += ['input: "data"'] + ["input_dim: %d" % d for d in arch["input"]]
+    else:
+        lines += ['layer {', '  name: "data"', '  type: "Input"', '  top: "data"',
+                  '  input_param { shape { dim: %d dim: %d dim: %d dim: %d } }' % (n, c, h, w), '}']
+    for l, bottoms, top in graph_layers(arch):
+        t = KINDS[l["type"]]
+        lines.append("layers {" if v1 else "layer {")
+        lines.append('  name: "%s"' % l["name"])
+        lines.append("  type: %s" % (V1_ENUMS[t] if v1 else '"%s"' % t))
+        for b in bottoms:
+            lines.append('  bottom: "%s"' % b)
+        lines.append('  top: "%s"' % top)
+        bias = "" if l.get("bias", True) else " bias_term: false"
+        if l["type"] == "conv":
+            lines.append("  convolution_param { num_output: %d pad: %d kernel_size: %d stride: %d%s }"
+                         % (l["out"], l.get("p", 0), l["k"], l.get("s", 1), bias))
+        elif l["type"] == "pool":
+            kind = "AVE" if l.get("pool", "max") == "ave" else "MAX"
+            if l.get("global"):
+                lines.append("  pooling_param { pool: %s global_pooling: true }" % kind)
+            else:
+                lines.append("  pooling_param { pool: %s kernel_size: %d stride: %d pad: %d }"
+                             % (kind, l["k"], l.get("s", 1), l.get("p", 0)))
+        elif l["type"] == "fc":
+            lines.append("  inner_product_param { num_output: %d%s }" % (l["out"], bias))
+        elif l["type"] == "bn":
+            fields = []
+            if "global_stats" in l:
+                fields.append("use_global_stats: %s" % ("true" if l["global_stats"] else "false"))
+            if "eps" in l:
+                fields.append("eps: %r" % l["eps"])
+            if fields:
+                lines.append("  batch_norm_param { %s }" % " ".join(fields))
+        elif l["type"] == "scale":
+            if l.get("bias", False):
+                lines.append("  scale_param { bias_term: true }")
+        elif l["type"] == "eltwise":
+            fields = ["operation: %s" % l.get("op", "SUM")] + ["coeff: %r" % x for x in l.get("coeff", [])]
+            lines.append("  eltwise_param { %s }" % " ".join(fields))
+        lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def graph_write(d, arch):
+    version = arch.get("version", 2)
+    net = net_class(arch.get("packed", True))()
+    net.name = "graft_residual"
+    rng = np.random.default_rng(arch.get("seed", 1))
+    if version == 1:
+        net.input.append("data")
+        net.input_dim.extend(arch["input"])
+    else:
+        data = net.layer.add()
+        data.name, data.type = "data", "Input"
+        data.top.append("data")
+    for l, bottoms, top, ins in graph_walk(arch):
+        t = KINDS[l["type"]]
+        layer = net.layers.add() if version == 1 else net.layer.add()
+        layer.name = l["name"]
+        layer.type = V1_TYPES[t] if version == 1 else t
+        layer.bottom.extend(bottoms)
+        layer.top.append(top)
+        c = ins[0][0]
+        blobs = []
+        if l["type"] == "conv":
+            blobs.append(rng.normal(0, 0.3, (l["out"], c, l["k"], l["k"])))
+            if l.get("bias", True):
+                blobs.append(rng.normal(0, 0.3, (l["out"],)))
+        elif l["type"] == "fc":
+            blobs.append(rng.normal(0, 0.3, (l["out"], int(np.prod(ins[0])))))
+            if l.get("bias", True):
+                blobs.append(rng.normal(0, 0.3, (l["out"],)))
+        elif l["type"] == "bn":
+            # Caffe stores running sums and their normaliser: mean = blob0 / factor.
+            f = l.get("factor", 1.0)
+            blobs += [rng.normal(0, 0.5, (c,)) * f, rng.uniform(0.5, 2.0, (c,)) * f, np.array([f])]
+        elif l["type"] == "scale":
+            blobs.append(rng.uniform(0.5, 1.5, (c,)))
+            if l.get("bias", False):
+                blobs.append(rng.normal(0, 0.3, (c,)))
+        for a in blobs:
+            blob(layer.blobs.add(), a, version, arch.get("double", False))
+    with open(os.path.join(d, "net.caffemodel"), "wb") as fh:
+        fh.write(net.SerializeToString())
+    with open(os.path.join(d, "net.prototxt"), "w") as fh:
+        fh.write(graph_prototxt(arch))
+
+
+def graph_forward(model, arch, d):
+    """PyTorch in float64 from the blobs protobuf reads, with Caffe's definitions: BatchNorm
+    (x - m / f) / sqrt(v / f + eps) (f = 0: statistics 0), Scale x * s + b, Eltwise sum of
+    coeff_i x_i, AVE pooling with the padding in the divisor (PyTorch's count_include_pad,
+    whose clipping of a ceil-mode window to the padded input is Caffe's)."""
+    import torch
+    F = torch.nn.functional
+    torch.set_num_threads(2)
+    blobs = {name: b for name, _, b in model_layers(read_model(model))}
+    x = torch.from_numpy(np.fromfile(os.path.join(d, "x.bin"), dtype=np.float32).reshape(arch["input"]))
+    vals = {"data": x.double()}
+    y, p = None, None
+    for l, bottoms, top, ins in graph_walk(arch):
+        t = l["type"]
+        xs = [vals[b] for b in bottoms]
+        y = xs[0]
+        b = [torch.from_numpy(a.astype(np.float64).reshape(-1)) for a in blobs.get(l["name"], [])]
+        if t == "conv":
+            w = b[0].reshape(l["out"], y.shape[1], l["k"], l["k"])
+            y = F.conv2d(y, w, b[1] if len(b) > 1 else None, stride=l.get("s", 1), padding=l.get("p", 0))
+        elif t == "fc":
+            y = F.linear(y.flatten(1), b[0].reshape(l["out"], -1), b[1] if len(b) > 1 else None)
+        elif t == "pool":
+            if l.get("global"):
+                y = y.mean((2, 3), keepdim=True) if l.get("pool") == "ave" else y.amax((2, 3), keepdim=True)
+            elif l.get("pool") == "ave":
+                y = F.avg_pool2d(y, l["k"], l.get("s", 1), l.get("p", 0), ceil_mode=True, count_include_pad=True)
+            else:
+                y = F.max_pool2d(y, l["k"], l.get("s", 1), l.get("p", 0), ceil_mode=True)
+        elif t == "relu":
+            y = torch.relu(y)
+        elif t == "bn":
+            f = float(b[2][0])
+            inv = 0.0 if f == 0 else 1.0 / f
+            shape = (1, -1, 1, 1)
+            y = (y - (b[0] * inv).reshape(shape)) / torch.sqrt((b[1] * inv).reshape(shape) + l.get("eps", 1e-5))
+        elif t == "scale":
+            y = y * b[0].reshape(1, -1, 1, 1)
+            if len(b) > 1:
+                y = y + b[1].reshape(1, -1, 1, 1)
+        elif t == "eltwise":
+            coeff = l.get("coeff", [1.0] * len(xs))
+            y = sum(c * v for c, v in zip(coeff, xs))
+        elif t == "softmax":
+            p = torch.softmax(y, 1)
+            continue
+        vals[top] = y
+    y.float().numpy().tofile(os.path.join(d, "y.bin"))
+    (p if p is not None else torch.softmax(y, 1)).float().numpy().tofile(os.path.join(d, "p.bin"))
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "probe":
@@ -347,10 +536,12 @@ if __name__ == "__main__":
     if cmd == "blobs":
         cmd_blobs(args[0], args[1])
     elif cmd == "write":
-        cmd_write(args[0], json.loads(args[1]))
+        arch = json.loads(args[1])
+        (graph_write if arch.get("graph") else cmd_write)(args[0], arch)
     elif cmd == "check-convert":
         sys.exit(cmd_check_convert(args[0], json.loads(args[1]), args[2], args[3]))
     elif cmd == "forward":
-        cmd_forward(args[0], json.loads(args[1]), args[2])
+        arch = json.loads(args[2 - 1])
+        (graph_forward if arch.get("graph") else cmd_forward)(args[0], arch, args[2])
     else:
         sys.exit("caffe_ref.py: unknown command " + cmd)

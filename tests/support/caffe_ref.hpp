@@ -55,6 +55,51 @@ inline std::string vgg_arch(int version, bool packed = true, bool dbl = false, i
     {"name": "fc8", "type": "fc", "out": 3}, {"name": "prob", "type": "softmax"}]})";
 }
 
+// A ResNet-shaped graph with Caffe's ResNet-50 names, small (caffe_ref.py's graph form). V2:
+// conv1 without bias, BatchNorm (scale factors 0.75 and 2, one eps 1e-3, one use_global_stats)
+// and Scale (with and without bias) in place, ReLU in place, an AVE pool whose last ceil-mode
+// window runs past the padding (12 -> 7, the divisor rule), a projection branch and a two-conv
+// branch summed by an Eltwise, an identity block with coeff 1, -0.5, global average pooling
+// and an InnerProduct without bias. V1 has no BatchNorm or Scale (Caffe's V1 enum lacks
+// them): convolutions with biases, ELTWISE with coeff 0.5, 2, the same pooling.
+inline std::string residual_arch(int version, int seed = 4) {
+  const std::string head = R"({"graph": true, "input": [2, 3, 12, 12], "version": )" + std::to_string(version) +
+                           R"(, "seed": )" + std::to_string(seed) + R"(, "layers": [)";
+  if (version == 1)
+    return head + R"(
+    {"name": "conv1", "type": "conv", "out": 4, "k": 3, "p": 1}, {"name": "conv1_relu", "type": "relu"},
+    {"name": "pool1", "type": "pool", "pool": "ave", "k": 3, "s": 2, "p": 1},
+    {"name": "res2a_branch1", "type": "conv", "out": 5, "k": 1, "bottom": ["pool1"]},
+    {"name": "res2a_branch2a", "type": "conv", "out": 3, "k": 3, "p": 1, "bottom": ["pool1"]},
+    {"name": "res2a_branch2a_relu", "type": "relu"},
+    {"name": "res2a_branch2b", "type": "conv", "out": 5, "k": 3, "p": 1},
+    {"name": "res2a", "type": "eltwise", "bottom": ["res2a_branch1", "res2a_branch2b"], "coeff": [0.5, 2.0]},
+    {"name": "res2a_relu", "type": "relu"},
+    {"name": "pool5", "type": "pool", "pool": "ave", "global": true},
+    {"name": "fc3", "type": "fc", "out": 3}, {"name": "prob", "type": "softmax"}]})";
+  return head + R"(
+    {"name": "conv1", "type": "conv", "out": 4, "k": 3, "p": 1, "bias": false},
+    {"name": "bn_conv1", "type": "bn", "factor": 0.75, "global_stats": true},
+    {"name": "scale_conv1", "type": "scale", "bias": true}, {"name": "conv1_relu", "type": "relu"},
+    {"name": "pool1", "type": "pool", "pool": "ave", "k": 3, "s": 2, "p": 1},
+    {"name": "res2a_branch1", "type": "conv", "out": 6, "k": 1, "bias": false, "bottom": ["pool1"]},
+    {"name": "bn2a_branch1", "type": "bn", "eps": 0.001},
+    {"name": "scale2a_branch1", "type": "scale", "bias": true},
+    {"name": "res2a_branch2a", "type": "conv", "out": 3, "k": 1, "bias": false, "bottom": ["pool1"]},
+    {"name": "bn2a_branch2a", "type": "bn", "factor": 2.0},
+    {"name": "scale2a_branch2a", "type": "scale", "bias": true}, {"name": "res2a_branch2a_relu", "type": "relu"},
+    {"name": "res2a_branch2b", "type": "conv", "out": 6, "k": 3, "p": 1, "bias": false},
+    {"name": "bn2a_branch2b", "type": "bn"}, {"name": "scale2a_branch2b", "type": "scale"},
+    {"name": "res2a", "type": "eltwise", "bottom": ["res2a_branch1", "res2a_branch2b"]},
+    {"name": "res2a_relu", "type": "relu"},
+    {"name": "res2b_branch2a", "type": "conv", "out": 6, "k": 3, "p": 1, "bias": false},
+    {"name": "bn2b_branch2a", "type": "bn"}, {"name": "scale2b_branch2a", "type": "scale", "bias": true},
+    {"name": "res2b", "type": "eltwise", "bottom": ["res2a", "res2b_branch2a"], "coeff": [1.0, -0.5]},
+    {"name": "res2b_relu", "type": "relu"},
+    {"name": "pool5", "type": "pool", "pool": "ave", "global": true},
+    {"name": "fc5", "type": "fc", "out": 5, "bias": false}, {"name": "prob", "type": "softmax"}]})";
+}
+
 class CaffeRef : public iotest::TempDir {
  public:
   explicit CaffeRef(bool torch = false) {

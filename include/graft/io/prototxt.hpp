@@ -1,5 +1,5 @@
 // Reading a Caffe deploy .prototxt (V1 or V2 syntax) into a CaffeNet: the input shape and a
-// chain of layers that graft can build (graft/nn/caffe.hpp builds them).
+// graph of layers that graft can build (graft/nn/caffe.hpp builds them).
 //
 // Input, any of:   input: "data"  input_dim: 1  input_dim: 3  input_dim: 224  input_dim: 224
 //                  input: "data"  input_shape { dim: 1 dim: 3 dim: 224 dim: 224 }
@@ -7,25 +7,38 @@
 // Layers, V2 `layer { type: "Convolution" }` or V1 `layers { type: CONVOLUTION }`:
 //   Convolution   num_output, bias_term, kernel_size / kernel_h+kernel_w, pad / pad_h+pad_w,
 //                 stride / stride_h+stride_w (group and dilation must be 1)
-//   Pooling       pool: MAX, kernel_size / kernel_h+kernel_w, pad, stride, global_pooling,
-//                 round_mode (Caffe rounds the output size up; FLOOR rounds down). AVE and
-//                 STOCHASTIC are refused: graft has no average pooling layer (it would not
-//                 help on its own: the nets that use it also need Concat or Eltwise).
+//   Pooling       pool: MAX or AVE, kernel_size / kernel_h+kernel_w, pad, stride,
+//                 global_pooling, round_mode (Caffe rounds the output size up; FLOOR rounds
+//                 down). STOCHASTIC is refused (Caffe runs it only on GPUs, and as AVE's
+//                 weighted form at test time).
 //   InnerProduct  num_output, bias_term (transpose must be false, axis 1)
 //   ReLU          (negative_slope must be 0)
 //   Dropout       dropout_ratio
+//   BatchNorm     batch_norm_param: use_global_stats, moving_average_fraction, eps
+//                 (default 1e-5); no affine part, as in Caffe (a Scale layer follows)
+//   Scale         scale_param: bias_term (default false, as in Caffe); one bottom, axis 1,
+//                 num_axes 1: a learned per-channel scale (and offset)
+//   Eltwise       operation SUM (the default) with optional coeff, one per bottom; PROD and
+//                 MAX are refused, naming the layer
 //   Softmax       only as the last layer (axis 1)
 // Any other type is an error naming the layer, its type and its line. Layers are selected for
-// Caffe's TEST phase (include/exclude rules, as Caffe's deploy nets are run).
+// Caffe's TEST phase (include/exclude rules, as Caffe's deploy nets are run). V1's enum has
+// no BatchNorm or Scale (they came after it), so a V1 file cannot name them, as in Caffe.
 //
-// graft builds chains: each layer reads the one blob the previous layer wrote. Caffe writes
-// ReLU and Dropout in place (top equal to bottom), which is the same chain. A layer that reads
-// an older blob, or several, is an error naming it.
+// The net is a graph, resolved as Caffe's Net resolves it: each layer reads its bottoms,
+// the blobs that the input or an earlier layer last wrote, and writes its top. A layer that
+// writes its bottom in place (ReLU, Dropout, BatchNorm, Scale, as ResNet's deploy files do)
+// becomes a new node, and later readers of that blob read it. CaffeNetLayer::inputs holds the
+// result: for each bottom the index of the layer that wrote it (kInput for the net's input).
+// Errors name the layer and its line: a bottom that nothing wrote, a top that rewrites another
+// layer's blob other than in place, a layer whose output nothing reads (graft builds nets
+// with one output: the last layer, or the one a final Softmax reads).
 //
 // Other fields (param, blobs_lr, weight_filler, engine ...) do not change what a deploy net
 // computes and are ignored. Errors are graft::Error "FILE:LINE: what".
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -47,21 +60,34 @@ namespace graft {
 namespace io {
 
 struct CaffeNetLayer {
+  static constexpr int kInput = -1;  // inputs[]: the net's input
   std::string name, type;  // type as V2 names it: "Convolution", "Pooling", ...
   int line = 0;            // where the layer opens
-  std::string bottom, top;
-  // Convolution, InnerProduct
+  std::vector<std::string> bottoms;  // the blobs it reads, in order
+  std::string top;                   // the blob it writes (equal to its bottom when in place)
+  std::vector<int> inputs;           // for each bottom, the layer that last wrote it (or kInput)
+  // Convolution, InnerProduct, Scale (whose bias_term defaults to false in Caffe)
   int64_t num_output = 0;
   bool bias_term = true;
   // Convolution, Pooling
   int kernel_h = 0, kernel_w = 0, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
-  // Pooling (MAX)
+  // Pooling
+  bool average = false;         // pool: AVE (else MAX)
   bool global_pooling = false;  // the kernel is the whole input
   bool ceil_mode = true;        // Caffe's default round_mode CEIL
   // Dropout
   float dropout_ratio = 0.5f;
+  // BatchNorm
+  double eps = 1e-5;
+  double moving_average_fraction = 0.999;
+  bool use_global_stats = false, use_global_stats_given = false;
+  // Eltwise SUM: y = sum coeffs[i] * bottom i; empty: all 1
+  std::vector<double> coeffs;
 
-  bool has_params() const { return type == "Convolution" || type == "InnerProduct"; }
+  bool has_params() const {
+    return type == "Convolution" || type == "InnerProduct" || type == "BatchNorm" || type == "Scale";
+  }
+  bool in_place() const { return bottoms.size() == 1 && bottoms[0] == top; }
 };
 
 struct CaffeNet {
@@ -71,7 +97,7 @@ struct CaffeNet {
   std::string input;    // the input blob's name
   Shape input_shape;    // as the file gives it, batch first
   int input_line = 0;
-  std::vector<CaffeNetLayer> layers;  // the chain, in order; the Input layer is not one of them
+  std::vector<CaffeNetLayer> layers;  // in file order (a topological order); no Input layer
 
   const CaffeNetLayer* find(const std::string& layer) const {
     for (const auto& l : layers)
@@ -102,7 +128,8 @@ class PrototxtReader {
       fail(blocks[limits_.max_layers]->line, "more than ", limits_.max_layers, " layers (ReadLimits::max_layers)");
     top_level_input(root, net);
 
-    std::string current = net.input;  // the blob the chain has reached
+    // Which layer last wrote each blob (CaffeNetLayer::kInput: the input), and where.
+    std::map<std::string, std::pair<int, int>> writer;  // blob -> (layer index, line)
     int softmax = -1;                 // index of a Softmax layer (the last one allowed)
     std::map<std::string, int> names;  // name -> line
     for (const text::Field* block : blocks) {
@@ -126,39 +153,86 @@ class PrototxtReader {
       const auto bottoms = strings(m, "bottom"), tops = strings(m, "top");
       if (l.type == "Input") {
         input_layer(m, l, tops, net);
-        current = net.input;
+        writer[net.input] = {CaffeNetLayer::kInput, net.input_line};
         continue;
       }
+      if (net.input.empty())
+        fail(l.line, "layer ", quote(l.name), " comes before any input: give the input with 'input:' and 'input_dim:' "
+             "(or 'input_shape'), or an Input layer");
+      if (writer.empty()) writer[net.input] = {CaffeNetLayer::kInput, net.input_line};
       if (softmax >= 0)
         fail(l.line, "layer ", quote(l.name), " follows the Softmax ", quote(net.layers[softmax].name), " (line ",
              net.layers[softmax].line, "); graft builds a Softmax only as the last layer");
-      if (current.empty())
-        fail(l.line, "layer ", quote(l.name), " comes before any input: give the input with 'input:' and 'input_dim:' "
-             "(or 'input_shape'), or an Input layer");
-      if (bottoms.size() != 1 || tops.size() != 1)
+      const bool multi = l.type == "Eltwise";
+      if ((multi ? bottoms.size() < 2 : bottoms.size() != 1) || tops.size() != 1)
         fail(l.line, "layer ", quote(l.name), " (", l.type, ") has ", bottoms.size(), " bottoms and ", tops.size(),
-             " tops; graft builds chains, whose layers have one of each");
-      l.bottom = bottoms[0];
+             " tops; graft builds ", multi ? "an Eltwise with two or more bottoms" : "it with one bottom",
+             " and one top",
+             l.type == "Scale" && bottoms.size() == 2 ? " (a Scale whose factors come from a second bottom is not supported)" : "");
+      l.bottoms = bottoms;
       l.top = tops[0];
-      if (l.bottom != current)
-        fail(l.line, "layer ", quote(l.name), " reads blob ", quote(l.bottom), ", but graft builds chains and the blob at "
-             "this point is ", quote(current), " (branches and skipped blobs cannot be built)");
-      const bool in_place = l.top == l.bottom;
-      if (in_place && l.type != "ReLU" && l.type != "Dropout")
+      for (const std::string& b : l.bottoms) {
+        const auto w = writer.find(b);
+        if (w == writer.end()) {
+          std::string known;
+          for (const auto& kv : writer) known += (known.empty() ? "" : ", ") + quote(kv.first);
+          fail(l.line, "layer ", quote(l.name), " reads blob ", quote(b), ", which neither the input nor a layer "
+               "before it writes (blobs so far: ", known, ")");
+        }
+        l.inputs.push_back(w->second.first);
+      }
+      const bool in_place = l.in_place();
+      if (!in_place && std::find(l.bottoms.begin(), l.bottoms.end(), l.top) != l.bottoms.end())
         fail(l.line, "layer ", quote(l.name), " (", l.type, ") writes its input blob ", quote(l.top),
-             " in place; Caffe allows that only for element-wise layers such as ReLU and Dropout");
+             " in place; only a layer with one bottom can");
+      if (in_place && l.type != "ReLU" && l.type != "Dropout" && l.type != "BatchNorm" && l.type != "Scale")
+        fail(l.line, "layer ", quote(l.name), " (", l.type, ") writes its input blob ", quote(l.top),
+             " in place; graft does that only for ReLU, Dropout, BatchNorm and Scale, as Caffe's deploy nets do");
+      if (!in_place) {
+        const auto w = writer.find(l.top);
+        if (w != writer.end())
+          fail(l.line, "layer ", quote(l.name), " writes blob ", quote(l.top), ", which ",
+               w->second.first == CaffeNetLayer::kInput ? std::string("is the input") : "layer " + quote(net.layers[size_t(w->second.first)].name) + " wrote",
+               " (line ", w->second.second, "); Caffe rewrites a blob only in place (top equal to bottom)");
+      }
       parameters(m, l);
-      current = l.top;
+      writer[l.top] = {static_cast<int>(net.layers.size()), l.line};
       net.layers.push_back(std::move(l));
       if (net.layers.back().type == "Softmax") softmax = static_cast<int>(net.layers.size()) - 1;
     }
     if (net.input.empty())
       fail(1, "no input: give it with 'input:' and 'input_dim:' (or 'input_shape'), or an Input layer");
     if (net.layers.empty()) fail(1, "no layers besides the input");
+    one_output(net);
     return net;
   }
 
  private:
+  // graft's network has one output, its last node: the last layer, or the layer a final
+  // Softmax reads (the Softmax is not built). Any other layer whose output nothing reads
+  // would be computed and lost, which means the file is not what graft would build.
+  void one_output(const CaffeNet& net) const {
+    const size_t n = net.layers.size();
+    const bool softmax = net.layers.back().type == "Softmax";
+    if (softmax) {
+      if (n < 2) fail(net.layers.back().line, "the net is only a Softmax; graft leaves a final Softmax out");
+      if (net.layers.back().inputs[0] != int(n) - 2)
+        fail(net.layers.back().line, "the Softmax ", quote(net.layers.back().name), " reads ",
+             quote(net.layers.back().bottoms[0]), ", not the output of the layer before it (",
+             quote(net.layers[n - 2].name), "); graft builds nets whose last layer is the output");
+    }
+    const size_t out = softmax ? n - 2 : n - 1;
+    std::vector<char> read(n, 0);
+    for (const auto& l : net.layers)
+      for (int k : l.inputs)
+        if (k >= 0) read[size_t(k)] = 1;
+    for (size_t i = 0; i < out; ++i)
+      if (!read[i])
+        fail(net.layers[i].line, "the output of layer ", quote(net.layers[i].name), " (blob ", quote(net.layers[i].top),
+             ") is read by no later layer; graft builds nets with one output, the last layer ",
+             quote(net.layers[out].name));
+  }
+
   // ---- errors ----
   template <class... Parts>
   [[noreturn]] void fail(int line, Parts&&... parts) const {
@@ -421,9 +495,9 @@ class PrototxtReader {
       const text::Message* p = sub(m, "pooling_param");
       if (const text::Field* pool = p ? one(*p, "pool") : nullptr) {
         const std::string v = enum_name(*pool);
-        if (v == "AVE" || v == "1")
-          fail(*pool, "Pooling ", quote(l.name), " is average pooling (pool: AVE), which graft does not have; only MAX");
-        if (v != "MAX" && v != "0") fail(*pool, "Pooling ", quote(l.name), " has pool: ", v, "; graft has only MAX");
+        l.average = v == "AVE" || v == "1";
+        if (!l.average && v != "MAX" && v != "0")
+          fail(*pool, "Pooling ", quote(l.name), " has pool: ", v, "; graft builds MAX and AVE");
       }
       l.global_pooling = get_bool(p, "global_pooling", false);
       window_field(p, l, "kernel", false, 0, 1, l.kernel_h, l.kernel_w);
@@ -464,6 +538,46 @@ class PrototxtReader {
       }
       if (!get_bool(p, "scale_train", true))
         fail(*one(*p, "scale_train"), "Dropout ", quote(l.name), ": scale_train false is not supported");
+    } else if (t == "BatchNorm") {
+      const text::Message* p = sub(m, "batch_norm_param");
+      if (const text::Field* f = p ? one(*p, "use_global_stats") : nullptr) {
+        l.use_global_stats = boolean(*f);
+        l.use_global_stats_given = true;
+      }
+      if (const text::Field* f = p ? one(*p, "eps") : nullptr) {
+        l.eps = real(*f);
+        if (!(l.eps > 0.0 && l.eps < 1.0)) fail(*f, "BatchNorm ", quote(l.name), ": eps ", f->value, " is outside (0, 1)");
+      }
+      if (const text::Field* f = p ? one(*p, "moving_average_fraction") : nullptr) {
+        l.moving_average_fraction = real(*f);
+        if (!(l.moving_average_fraction >= 0.0 && l.moving_average_fraction < 1.0))
+          fail(*f, "BatchNorm ", quote(l.name), ": moving_average_fraction ", f->value, " is outside [0, 1)");
+      }
+    } else if (t == "Scale") {
+      const text::Message* p = sub(m, "scale_param");
+      l.bias_term = get_bool(p, "bias_term", false);  // Caffe's default: a scale alone
+      if (get_int(p, "axis", 1, -8, 8) != 1)
+        fail(*one(*p, "axis"), "Scale ", quote(l.name), ": only axis 1 (a factor per channel) is supported");
+      if (get_int(p, "num_axes", 1, -1, 8) != 1)
+        fail(*one(*p, "num_axes"), "Scale ", quote(l.name), ": only num_axes 1 (a factor per channel) is supported");
+    } else if (t == "Eltwise") {
+      const text::Message* p = sub(m, "eltwise_param");
+      if (const text::Field* op = p ? one(*p, "operation") : nullptr) {
+        const std::string v = enum_name(*op);
+        if (v == "PROD" || v == "0" || v == "MAX" || v == "2")
+          fail(*op, "Eltwise ", quote(l.name), " has operation ", v == "0" ? "PROD" : v == "2" ? "MAX" : v,
+               "; graft builds only SUM (with coefficients)");
+        if (v != "SUM" && v != "1") fail(*op, "Eltwise ", quote(l.name), ": unknown operation ", v);
+      }
+      const auto coeffs = p ? p->all("coeff") : std::vector<const text::Field*>();
+      if (!coeffs.empty() && coeffs.size() != l.bottoms.size())
+        fail(*coeffs[0], "Eltwise ", quote(l.name), " has ", coeffs.size(), " coeff values for ", l.bottoms.size(),
+             " bottoms; Caffe needs one per bottom, or none");
+      for (const text::Field* c : coeffs) {
+        const double v = real(*c);
+        if (!std::isfinite(v)) fail(*c, "Eltwise ", quote(l.name), ": coeff ", c->value, " is not a finite number");
+        l.coeffs.push_back(v);
+      }
     } else if (t == "Softmax") {
       const text::Message* p = sub(m, "softmax_param");
       if (get_int(p, "axis", 1, -8, 8) != 1) fail(*one(*p, "axis"), "Softmax ", quote(l.name), ": only axis 1 is supported");
@@ -471,11 +585,12 @@ class PrototxtReader {
   }
 
   void supported(const CaffeNetLayer& l) const {
-    for (const char* t : {"Input", "Convolution", "Pooling", "InnerProduct", "ReLU", "Dropout", "Softmax"})
+    for (const char* t : {"Input", "Convolution", "Pooling", "InnerProduct", "ReLU", "Dropout", "BatchNorm", "Scale",
+                          "Eltwise", "Softmax"})
       if (l.type == t) return;
     const bool data = l.type.find("Data") != std::string::npos;
     fail(l.line, "layer ", quote(l.name), " has type ", quote(l.type), ", which graft cannot build (it builds "
-         "Convolution, Pooling, InnerProduct, ReLU, Dropout and Softmax)",
+         "Convolution, Pooling, InnerProduct, ReLU, Dropout, BatchNorm, Scale, Eltwise and Softmax)",
          data ? "; a data layer belongs to a training net: use the deploy prototxt, whose input has a shape" : "");
   }
 

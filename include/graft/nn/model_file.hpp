@@ -28,6 +28,9 @@ struct ModelInfo {
   data::Normalization norm = data::Normalization::vgg_face();
   int resize = 0;                      // shorter side before the centre crop (0: input side)
   std::string task;                    // what the model was trained for (e.g. "gender")
+  // arch "caffe": the deploy prototxt the network is built from (its output layer resized to
+  // the classes). The file is named, not copied: it must stay where it was.
+  std::string prototxt;
 
   int64_t input() const { return vgg.input; }
   std::string str() const {
@@ -40,6 +43,7 @@ struct ModelInfo {
        << "\nscale=" << norm.scale << "\nmean=" << norm.mean[0] << "," << norm.mean[1] << ","
        << norm.mean[2] << "\nstd=" << norm.stddev[0] << "," << norm.stddev[1] << "," << norm.stddev[2]
        << "\nresize=" << resize << "\ntask=" << task << "\n";
+    if (!prototxt.empty()) os << "prototxt=" << prototxt << "\n";
     return os.str();
   }
 
@@ -86,6 +90,7 @@ struct ModelInfo {
     m.norm.stddev = triple("std");
     m.resize = int(num("resize"));
     m.task = kv["task"];
+    m.prototxt = kv["prototxt"];  // absent before arch "caffe": empty
     return m;
   }
 };
@@ -93,7 +98,7 @@ struct ModelInfo {
 template <class T = float, class D = CPU>
 std::unique_ptr<Network<T, D>> build(const ModelInfo& m) {
   GRAFT_CHECK(m.arch == "vgg16" || m.arch == "vgg-face", "model: unknown architecture '", m.arch,
-              "' (known: vgg16, vgg-face)");
+              "' (known: vgg16, vgg-face; caffe is built from its prototxt, see nn::caffe_network)");
   return vgg16<T, D>(int64_t(m.classes.size()), m.vgg);
 }
 
