@@ -9,6 +9,7 @@
 
 #include "graft/cpu.hpp"
 #include "graft/io.hpp"
+#include "graft/nn/load_weights.hpp"
 #include "support/io_files.hpp"
 #include "support/random_fill.hpp"
 

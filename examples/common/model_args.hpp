@@ -7,9 +7,8 @@
 
 #include "common/cli.hpp"
 #include "common/setup.hpp"
-#include "graft/nn/caffe.hpp"
-#include "graft/nn/load_weights.hpp"
 #include "graft/nn/model_file.hpp"
+#include "graft/nn/weights_file.hpp"
 
 namespace graft {
 namespace app {
@@ -41,10 +40,7 @@ struct ModelArgs {
   template <class D>
   std::unique_ptr<nn::Network<float, D>> load() const {
     auto net = nn::build<float, D>(info);
-    nn::ModelInfo described;
-    if (io::is_caffemodel_path(weights)) nn::load_caffe(net->layers(), weights, prototxt);
-    else if (nn::read_model_info(weights, described)) nn::load_weights(net->layers(), nn::read_model_weights(weights));
-    else nn::load_weights(net->layers(), weights);
+    nn::load_weights_file(net->layers(), weights, prototxt);
     net->set_training(false);
     return net;
   }
