@@ -8,8 +8,10 @@ interleaved (A B A B ...) on the same machine and prints the ratio table last.
   compare_torch.py compare --graft build/bench/graft-bench [--modes forward,train]
                            [--rounds 3] [--layers]
 
-The network is VGG16 with graft's layer geometry (13 3x3 convolutions, 5 max pools, fc6/7
-4096 with ReLU and dropout 0.5, fc8 with --classes outputs), optionally scaled by --width.
+The network (--net) is VGG16 with graft's layer geometry (13 3x3 convolutions, 5 max pools,
+fc6/7 4096 with ReLU and dropout 0.5, fc8 with --classes outputs), optionally scaled by
+--width, or torchvision's ResNet-18/34/50 (resnet18, resnet34, resnet50) with --classes
+outputs (--width must be 1; the per-layer table is VGG16's only).
 `train` is forward + cross-entropy + backward + Adam step, gradients set to None (no zeroing
 pass); `forward` runs under torch.inference_mode(). On the CPU PyTorch runs with 2 threads
 and, from the driver, GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (without huge pages its page
@@ -80,11 +82,44 @@ def memory_format(torch, a):
     return torch.channels_last if a.channels_last else torch.contiguous_format
 
 
+def resnet(torch, name, classes):
+    import torchvision
+    return getattr(torchvision.models, name)(weights=None, num_classes=classes)
+
+
+def product_gflop(torch, model, size):
+    """Forward GFLOP of one image counted over the convolutions and fully connected layers
+    (a multiply-add is 2), as graft's layers state theirs; and the first convolution's."""
+    nn, counts = torch.nn, []
+
+    def hook(m, inp, out):
+        if isinstance(m, nn.Conv2d):
+            counts.append(2 * out.numel() * m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1])
+        else:
+            counts.append(2 * m.in_features * m.out_features * out.shape[0])
+    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        model.eval()(torch.zeros(1, 3, size, size))
+    for h in hs:
+        h.remove()
+    return sum(counts) / 1e9, counts[0] / 1e9
+
+
+def build_model(torch, a):
+    if a.net == "vgg16":
+        return vgg16(torch, a.size, a.width, a.classes)
+    if a.width != 1:
+        sys.exit(f"compare_torch: --width applies to vgg16 only, not {a.net}")
+    return resnet(torch, a.net, a.classes)
+
+
 def measure_network(a):
     torch = setup_torch(a)
     dev = torch.device(a.device)
     torch.manual_seed(a.seed)
-    model = vgg16(torch, a.size, a.width, a.classes).to(dev)
+    model = build_model(torch, a)
+    fwd_gflop, first_gflop = product_gflop(torch, model, a.size)
+    model = model.to(dev)
     x = (torch.randn(a.batch, 3, a.size, a.size) * 50).to(dev)
     mf = memory_format(torch, a)
     model = model.to(memory_format=mf)
@@ -96,7 +131,7 @@ def measure_network(a):
         def step():
             with torch.inference_mode():
                 return model(x)
-        gflop = forward_gflop(a)
+        gflop = fwd_gflop
     else:
         model.train()
         labels = torch.randint(0, a.classes, (a.batch,), device=dev)
@@ -109,10 +144,11 @@ def measure_network(a):
             loss.backward()
             opt.step()
             return loss
-        gflop = train_gflop(a)
+        # forward + weight gradient everywhere, input gradient above the first layer
+        gflop = 3 * fwd_gflop - first_gflop
     secs = timer.time(step, a.warmup, a.reps)
     med = statistics.median(secs)
-    return {"peer": "pytorch", "torch": torch.__version__, "device": a.device, "mode": a.mode,
+    return {"peer": "pytorch", "torch": torch.__version__, "device": a.device, "mode": a.mode, "net": a.net,
             "size": a.size, "batch": a.batch, "width": a.width, "threads": a.threads,
             "channels_last": a.channels_last, "gflop_per_image": gflop,
             "images_per_second": a.batch / med, "ms_per_batch": med * 1e3,
@@ -133,18 +169,6 @@ def conv_shapes(a):
     fc = max(1, round(4096 * a.width))
     fcs = [("fc6", c * h * h, fc), ("fc7", fc, fc), ("fc8", fc, a.classes)]
     return convs, fcs
-
-
-def forward_gflop(a):
-    convs, fcs = conv_shapes(a)
-    return (sum(2 * c * o * 9 * h * h for _, c, o, h in convs) + sum(2 * i * o for _, i, o in fcs)) / 1e9
-
-
-def train_gflop(a):
-    convs, fcs = conv_shapes(a)
-    fl = [2 * c * o * 9 * h * h for _, c, o, h in convs] + [2 * i * o for _, i, o in fcs]
-    # forward + weight gradient everywhere, input gradient above the first layer
-    return (3 * sum(fl) - fl[0]) / 1e9
 
 
 def measure_layers(a):
@@ -206,7 +230,7 @@ def run_json(cmd, env):
 
 
 def common_args(a):
-    return ["--size", str(a.size), "--batch", str(a.batch), "--width", str(a.width), "--classes",
+    return ["--net", a.net, "--size", str(a.size), "--batch", str(a.batch), "--width", str(a.width), "--classes",
             str(a.classes), "--warmup", str(a.warmup), "--reps", str(a.reps), "--device", a.device]
 
 
@@ -239,7 +263,8 @@ def compare(a):
             else:
                 print(f"round {r + 1} layers done", flush=True)
     print()
-    print(f"graft vs PyTorch {a.device}, VGG16 width {a.width} at {a.size}x{a.size}, batch {a.batch}, "
+    net = f"VGG16 width {a.width}" if a.net == "vgg16" else a.net
+    print(f"graft vs PyTorch {a.device}, {net} at {a.size}x{a.size}, batch {a.batch}, "
           f"{a.threads} threads, {a.rounds} interleaved rounds of {a.reps} timed reps after {a.warmup} warm-up "
           f"(PyTorch: GLIBC_TUNABLES={env_torch.get('GLIBC_TUNABLES', '')}, channels_last={a.channels_last}; "
           f"graft: GLIBC_TUNABLES={env_graft.get('GLIBC_TUNABLES', '')})")
@@ -298,6 +323,7 @@ def main():
     ap.add_argument("--mode", default="forward", choices=["forward", "train"])
     ap.add_argument("--modes", default="forward,train", help="compare: modes to run")
     ap.add_argument("--layers", action="store_true")
+    ap.add_argument("--net", default="vgg16", choices=["vgg16", "resnet18", "resnet34", "resnet50"])
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--batch", type=int, default=8)
@@ -315,6 +341,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--graft-hugetlb", action="store_true", help="compare: run graft with the same GLIBC_TUNABLES")
     a = ap.parse_args()
+    if a.layers and a.net != "vgg16":
+        sys.exit("compare_torch: the per-layer table (--layers) is VGG16's only")
     if a.command == "compare":
         return compare(a)
     res = measure_layers(a) if a.layers else measure_network(a)

@@ -1,16 +1,22 @@
-// Max pooling forward and backward on NCHW planes, with the CPU backend's rules: padding is
-// -infinity, the gradient goes to the first maximum of a window in row-major order, a NaN
-// wins its window.
+// Pooling forward and backward on NCHW planes (and NHWC data), max and average, with the CPU
+// backend's rules (backend/cpu/pool.hpp).
+//
+// One window walk for both: the general kernels (pool_forward_kernel, pool_backward_kernel and
+// their *_nhwc twins) are templated on a reduction op, MaxOp (padding is -infinity, the
+// gradient goes to the first maximum of a window in row-major order, a NaN wins its window) or
+// AvgOp (the window's sum over its divisor, PoolShape::count_pad choosing PyTorch's
+// count_include_pad rule). Max pooling keeps its faster specialised paths on top.
 //
 // Backward has two paths:
-//   disjoint windows (stride == kernel, no padding: VGG's 2x2/2) scatter: one thread per
-//     output element (for 2x2 windows on float planes of width % 4 == 0: per pair of outputs,
+//   any window gathers: one thread per input element loops over the windows that contain
+//     it and asks the op for their contribution (max: recompute the window's argmax; average:
+//     dy / divisor), so overlapping windows need no atomics and the sums come out in the CPU's
+//     order (0 + dy1 + dy2 ...).
+//   max only, disjoint windows (stride == kernel, no padding: VGG's 2x2/2) scatter: one thread
+//     per output element (for 2x2 windows on float planes of width % 4 == 0: per pair of outputs,
 //     16-byte loads and stores) finds its window's maximum once, writes dy there and 0 to the
 //     rest of the window; the last window row/column of a plane also zeroes the input rows and
 //     columns that lie in no window. Every input element is written exactly once, no atomics.
-//   any other window gathers: one thread per input element loops over the windows that contain
-//     it and recomputes their maxima, so overlapping windows need no atomics and the sums come
-//     out in the CPU's order (0 + dy1 + dy2 ...).
 // Forward uses the paired 2x2 path too where it applies (two 16-byte loads, one 8-byte store).
 // NHWC data (PoolShape::channels_last) takes the *_nhwc kernels: the same rules and the same
 // disjoint/gather split, one thread per element with consecutive threads on consecutive
@@ -31,21 +37,36 @@ struct PoolShape {
   // c channels of a position are adjacent in memory. The *_nhwc kernels below index that way.
   int c = 1;
   bool channels_last = false;
+  bool count_pad = true;  // average pooling: the divisor counts padding (PyTorch's count_include_pad)
 };
+
+// Output (i, j)'s window clipped to the input: rows [h0, h1), columns [w0, w1); `padded`: its
+// size clipped to the padded input instead (the count_include_pad divisor).
+struct PoolSpan {
+  int h0, h1, w0, w1, padded;
+};
+__device__ __forceinline__ PoolSpan pool_span(const PoolShape& s, int i, int j) {
+  PoolSpan p;
+  p.h0 = i * s.sh - s.ph;
+  p.w0 = j * s.sw - s.pw;
+  const int ph1 = min(p.h0 + s.kh, s.h + s.ph), pw1 = min(p.w0 + s.kw, s.w + s.pw);
+  p.padded = (ph1 - p.h0) * (pw1 - p.w0);
+  p.h1 = min(ph1, s.h);
+  p.w1 = min(pw1, s.w);
+  p.h0 = max(p.h0, 0);
+  p.w0 = max(p.w0, 0);
+  return p;
+}
 
 // Index within the plane (hh * w + ww) of the first maximum of output (i, j)'s window; the
 // plane's element (hh, ww) is xp[(hh * w + ww) * cs] (cs = 1 for NCHW, c for NHWC).
 template <class T>
-__device__ __forceinline__ int pool_argmax(const PoolShape& s, const T* __restrict__ xp, int i, int j,
+__device__ __forceinline__ int pool_argmax(const PoolShape& s, const T* __restrict__ xp, const PoolSpan& p,
                                            int64_t cs = 1) {
-  int h0 = i * s.sh - s.ph, w0 = j * s.sw - s.pw;
-  const int h1 = min(h0 + s.kh, s.h), w1 = min(w0 + s.kw, s.w);
-  h0 = max(h0, 0);
-  w0 = max(w0, 0);
-  int best = h0 * s.w + w0;
+  int best = p.h0 * s.w + p.w0;
   T m = -INFINITY;
-  for (int hh = h0; hh < h1; ++hh)
-    for (int ww = w0; ww < w1; ++ww) {
+  for (int hh = p.h0; hh < p.h1; ++hh)
+    for (int ww = p.w0; ww < p.w1; ++ww) {
       const T v = xp[int64_t(hh * s.w + ww) * cs];
       if (v > m || v != v) {
         m = v;
@@ -55,10 +76,47 @@ __device__ __forceinline__ int pool_argmax(const PoolShape& s, const T* __restri
     }
   return best;
 }
+template <class T>
+__device__ __forceinline__ int pool_argmax(const PoolShape& s, const T* __restrict__ xp, int i, int j,
+                                           int64_t cs = 1) {
+  return pool_argmax(s, xp, pool_span(s, i, j), cs);
+}
 
-template <class T, class I>
-__global__ void __launch_bounds__(256) maxpool_forward_kernel(PoolShape s, const T* __restrict__ x,
-                                                              T* __restrict__ y) {
+// The reductions of the general kernels: forward's value of a window, and backward's share of
+// window p's output gradient g that goes to the plane's element q (q inside p), added to acc.
+struct MaxOp {
+  template <class T>
+  __device__ static T forward(const PoolShape& s, const T* __restrict__ xp, const PoolSpan& p, int64_t cs) {
+    return xp[int64_t(pool_argmax(s, xp, p, cs)) * cs];
+  }
+  template <class T>
+  __device__ static void gather(const PoolShape& s, const T* __restrict__ xp, const PoolSpan& p, int64_t cs, int q,
+                                T g, T& acc) {
+    if (pool_argmax(s, xp, p, cs) == q) acc += g;
+  }
+};
+struct AvgOp {
+  template <class T>
+  __device__ static T divisor(const PoolShape& s, const PoolSpan& p) {
+    return T(s.count_pad ? p.padded : (p.h1 - p.h0) * (p.w1 - p.w0));
+  }
+  template <class T>
+  __device__ static T forward(const PoolShape& s, const T* __restrict__ xp, const PoolSpan& p, int64_t cs) {
+    T sum = T(0);  // row-major, as the CPU adds them
+    for (int hh = p.h0; hh < p.h1; ++hh)
+      for (int ww = p.w0; ww < p.w1; ++ww) sum += xp[int64_t(hh * s.w + ww) * cs];
+    return sum / divisor<T>(s, p);
+  }
+  template <class T>
+  __device__ static void gather(const PoolShape& s, const T* __restrict__ /*xp*/, const PoolSpan& p, int64_t /*cs*/,
+                                int /*q*/, T g, T& acc) {
+    acc += g / divisor<T>(s, p);
+  }
+};
+
+template <class Op, class T, class I>
+__global__ void __launch_bounds__(256) pool_forward_kernel(PoolShape s, const T* __restrict__ x,
+                                                           T* __restrict__ y) {
   const I total = I(s.planes) * I(s.oh) * I(s.ow);
   const I stride = I(gridDim.x) * blockDim.x;
   for (I e = I(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
@@ -66,13 +124,13 @@ __global__ void __launch_bounds__(256) maxpool_forward_kernel(PoolShape s, const
     const int q = int(e - plane * I(s.oh * s.ow));
     const int i = q / s.ow, j = q - (q / s.ow) * s.ow;
     const T* xp = x + int64_t(plane) * s.h * s.w;
-    y[e] = xp[pool_argmax(s, xp, i, j)];
+    y[e] = Op::forward(s, xp, pool_span(s, i, j), 1);
   }
 }
 
-template <class T, class I>
-__global__ void __launch_bounds__(256) maxpool_backward_kernel(PoolShape s, const T* __restrict__ x,
-                                                               const T* __restrict__ dy, T* __restrict__ dx) {
+template <class Op, class T, class I>
+__global__ void __launch_bounds__(256) pool_backward_kernel(PoolShape s, const T* __restrict__ x,
+                                                            const T* __restrict__ dy, T* __restrict__ dx) {
   const I total = I(s.planes) * I(s.h) * I(s.w);
   const I stride = I(gridDim.x) * blockDim.x;
   for (I e = I(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
@@ -87,8 +145,7 @@ __global__ void __launch_bounds__(256) maxpool_backward_kernel(PoolShape s, cons
     const T* dyp = dy + int64_t(plane) * s.oh * s.ow;
     T acc = T(0);
     for (int i = i0; i <= i1; ++i)
-      for (int j = j0; j <= j1; ++j)
-        if (pool_argmax(s, xp, i, j) == q) acc += dyp[i * s.ow + j];
+      for (int j = j0; j <= j1; ++j) Op::gather(s, xp, pool_span(s, i, j), 1, q, dyp[i * s.ow + j], acc);
     dx[e] = acc;
   }
 }
@@ -204,9 +261,9 @@ __global__ void __launch_bounds__(256) maxpool2x2_backward_pairs_kernel(PoolShap
 
 // ---- channels last (NHWC): one thread per element, consecutive threads on consecutive
 // channels (coalesced); the same rules and the same two backward paths as above ----
-template <class T, class I>
-__global__ void __launch_bounds__(256) maxpool_forward_nhwc_kernel(PoolShape s, const T* __restrict__ x,
-                                                                   T* __restrict__ y) {
+template <class Op, class T, class I>
+__global__ void __launch_bounds__(256) pool_forward_nhwc_kernel(PoolShape s, const T* __restrict__ x,
+                                                                T* __restrict__ y) {
   const I total = I(s.planes) * I(s.oh) * I(s.ow);
   const I stride = I(gridDim.x) * blockDim.x;
   for (I e = I(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
@@ -217,13 +274,13 @@ __global__ void __launch_bounds__(256) maxpool_forward_nhwc_kernel(PoolShape s, 
     const I n = rj / I(s.oh);
     const int i = int(rj - n * I(s.oh));
     const T* xp = x + int64_t(n) * s.h * s.w * s.c + ch;
-    y[e] = xp[int64_t(pool_argmax(s, xp, i, j, s.c)) * s.c];
+    y[e] = Op::forward(s, xp, pool_span(s, i, j), s.c);
   }
 }
 
-template <class T, class I>
-__global__ void __launch_bounds__(256) maxpool_backward_nhwc_kernel(PoolShape s, const T* __restrict__ x,
-                                                                    const T* __restrict__ dy, T* __restrict__ dx) {
+template <class Op, class T, class I>
+__global__ void __launch_bounds__(256) pool_backward_nhwc_kernel(PoolShape s, const T* __restrict__ x,
+                                                                 const T* __restrict__ dy, T* __restrict__ dx) {
   const I total = I(s.planes) * I(s.h) * I(s.w);
   const I stride = I(gridDim.x) * blockDim.x;
   for (I e = I(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += stride) {
@@ -242,7 +299,7 @@ __global__ void __launch_bounds__(256) maxpool_backward_nhwc_kernel(PoolShape s,
     T acc = T(0);
     for (int i = i0; i <= i1; ++i)
       for (int j = j0; j <= j1; ++j)
-        if (pool_argmax(s, xp, i, j, s.c) == q) acc += dyp[int64_t(i * s.ow + j) * s.c];
+        Op::gather(s, xp, pool_span(s, i, j), s.c, q, dyp[int64_t(i * s.ow + j) * s.c], acc);
     dx[e] = acc;
   }
 }
@@ -419,13 +476,13 @@ void maxpool_forward(const PoolShape& s, const T* x, T* y, cudaStream_t stream) 
     }
   }
   if (s.channels_last) {
-    launch_indexed(small, maxpool_forward_nhwc_kernel<T, uint32_t>,
-                   maxpool_forward_nhwc_kernel<T, uint64_t>, total, stream, s, x, y);
+    launch_indexed(small, pool_forward_nhwc_kernel<MaxOp, T, uint32_t>,
+                   pool_forward_nhwc_kernel<MaxOp, T, uint64_t>, total, stream, s, x, y);
     check_launch("maxpool_forward (NHWC)", stream);
     return;
   }
-  launch_indexed(small, maxpool_forward_kernel<T, uint32_t>,
-                 maxpool_forward_kernel<T, uint64_t>, total, stream, s, x, y);
+  launch_indexed(small, pool_forward_kernel<MaxOp, T, uint32_t>,
+                 pool_forward_kernel<MaxOp, T, uint64_t>, total, stream, s, x, y);
   check_launch("maxpool_forward", stream);
 }
 
@@ -464,8 +521,8 @@ void maxpool_backward(const PoolShape& s, const T* x, const T* dy, T* dx, cudaSt
       launch_indexed(small, maxpool_backward_disjoint_nhwc_kernel<T, uint32_t>,
                      maxpool_backward_disjoint_nhwc_kernel<T, uint64_t>, out_total, stream, s, x, dy, dx);
     } else {
-      launch_indexed(small, maxpool_backward_nhwc_kernel<T, uint32_t>,
-                     maxpool_backward_nhwc_kernel<T, uint64_t>, in_total, stream, s, x, dy, dx);
+      launch_indexed(small, pool_backward_nhwc_kernel<MaxOp, T, uint32_t>,
+                     pool_backward_nhwc_kernel<MaxOp, T, uint64_t>, in_total, stream, s, x, dy, dx);
     }
     check_launch(path == PoolPath::Disjoint ? "maxpool_backward (NHWC, disjoint windows)" : "maxpool_backward (NHWC)",
                  stream);
@@ -478,9 +535,39 @@ void maxpool_backward(const PoolShape& s, const T* x, const T* dy, T* dx, cudaSt
     check_launch("maxpool_backward (disjoint windows)", stream);
     return;
   }
-  launch_indexed(small, maxpool_backward_kernel<T, uint32_t>,
-                 maxpool_backward_kernel<T, uint64_t>, in_total, stream, s, x, dy, dx);
+  launch_indexed(small, pool_backward_kernel<MaxOp, T, uint32_t>,
+                 pool_backward_kernel<MaxOp, T, uint64_t>, in_total, stream, s, x, dy, dx);
   check_launch("maxpool_backward", stream);
+}
+
+// Average pooling: the general kernels with AvgOp (one thread per output element forward, per
+// input element backward), NCHW or NHWC.
+template <class T>
+void avgpool_forward(const PoolShape& s, const T* x, T* y, cudaStream_t stream) {
+  const int64_t total = s.planes * s.oh * s.ow;
+  if (total <= 0) return;
+  const bool small = total < (int64_t(1) << 31);
+  if (s.channels_last)
+    launch_indexed(small, pool_forward_nhwc_kernel<AvgOp, T, uint32_t>,
+                   pool_forward_nhwc_kernel<AvgOp, T, uint64_t>, total, stream, s, x, y);
+  else
+    launch_indexed(small, pool_forward_kernel<AvgOp, T, uint32_t>, pool_forward_kernel<AvgOp, T, uint64_t>,
+                   total, stream, s, x, y);
+  check_launch(s.channels_last ? "avgpool_forward (NHWC)" : "avgpool_forward", stream);
+}
+// (x is not read: the average's gradient does not depend on it; kept for the launchers' symmetry)
+template <class T>
+void avgpool_backward(const PoolShape& s, const T* x, const T* dy, T* dx, cudaStream_t stream) {
+  const int64_t in_total = s.planes * s.h * s.w;
+  if (in_total <= 0) return;
+  const bool small = in_total < (int64_t(1) << 31);
+  if (s.channels_last)
+    launch_indexed(small, pool_backward_nhwc_kernel<AvgOp, T, uint32_t>,
+                   pool_backward_nhwc_kernel<AvgOp, T, uint64_t>, in_total, stream, s, x, dy, dx);
+  else
+    launch_indexed(small, pool_backward_kernel<AvgOp, T, uint32_t>, pool_backward_kernel<AvgOp, T, uint64_t>,
+                   in_total, stream, s, x, dy, dx);
+  check_launch(s.channels_last ? "avgpool_backward (NHWC)" : "avgpool_backward", stream);
 }
 
 }  // namespace kernels

@@ -126,3 +126,64 @@ TEST_CASE("SoftmaxCrossEntropy: stable on huge logits, label checks", "[layers]"
   Tensor<int32_t> few(Shape{1});
   CHECK_THROWS_WITH(loss.forward(z, few), Catch::Contains("1 labels for a batch of 2"));
 }
+
+TEST_CASE("AvgPool2d and GlobalAvgPool2d: values, divisors and errors", "[layers]") {
+  Context<CPU> ctx;
+  // 1..16 in a 4x4 plane; 2x2/2 means by hand
+  Tensor<float> x(Shape{1, 1, 4, 4});
+  for (int i = 0; i < 16; ++i) x[i] = float(i + 1);
+  AvgPool2d<float> pool("pool_a", 2, 2);
+  pool.setup(x.shape(), ctx);
+  Tensor<float> y;
+  pool.forward(x, y);
+  REQUIRE(y.shape() == Shape({1, 1, 2, 2}));
+  CHECK(y[0] == (1 + 2 + 5 + 6) / 4.0f);
+  CHECK(y[3] == (11 + 12 + 15 + 16) / 4.0f);
+  // 3x3/1 pad 1: the corner window holds 1, 2, 5, 6 and 5 padding zeros
+  AvgPool2d<float> with_pad("pool_b", 3, 1, 1, false, true), without("pool_c", 3, 1, 1, false, false);
+  with_pad.setup(x.shape(), ctx);
+  without.setup(x.shape(), ctx);
+  Tensor<float> a, b;
+  with_pad.forward(x, a);
+  without.forward(x, b);
+  CHECK(a[0] == 14.0f / 9.0f);
+  CHECK(b[0] == 14.0f / 4.0f);
+  CHECK_THROWS_WITH(AvgPool2d<float>("pool_d", 2, 2, 2), Catch::Contains("pool_d (AvgPool2d)") &&
+                                                             Catch::Contains("at most half the kernel"));
+  // ceil mode without padding, stride above the kernel: the last window would start past the
+  // input (5 -> 3 outputs, the third at 6)
+  AvgPool2d<float> past("pool_e", 1, 3, 0, true);
+  CHECK_THROWS_WITH(past.setup(Shape{1, 1, 5, 5}, ctx), Catch::Contains("pool_e (AvgPool2d)") &&
+                                                            Catch::Contains("starts past the input"));
+  GlobalAvgPool2d<float> gap("gap");
+  CHECK(gap.setup(Shape{2, 3, 4, 4}, ctx) == Shape({2, 3, 1, 1}));
+  Tensor<float> x2(Shape{2, 3, 4, 4}), g;
+  test::fill_normal(x2, 3);
+  gap.forward(x2, g);
+  double s = 0;
+  for (int q = 0; q < 16; ++q) s += x2[5 * 16 + q];
+  CHECK(std::abs(g[5] - s / 16) < 1e-6);
+  CHECK_THROWS_WITH(gap.forward(Tensor<float>(Shape{2, 3, 5, 4}), g), Catch::Contains("gap (GlobalAvgPool2d)"));
+  CHECK_THROWS_WITH(gap.setup(Shape{2, 12}, ctx), Catch::Contains("expected an NCHW input"));
+}
+
+TEST_CASE("Add: single-input forms refuse, shape errors name the input and both shapes", "[layers]") {
+  Context<CPU> ctx;
+  Add<float> add("res");
+  CHECK(add.arity() == Layer<float, CPU>::kAnyArity);
+  CHECK_THROWS_WITH(add.setup(Shape{2, 3}, ctx), Catch::Contains("res (Add)") && Catch::Contains("two or more"));
+  CHECK_THROWS_WITH(add.setup(std::vector<Shape>{Shape{2, 3, 4, 4}, Shape{2, 3, 4, 4}, Shape{2, 2, 4, 4}}, ctx),
+                    Catch::Contains("res (Add): input 2 has shape (2, 2, 4, 4), expected (2, 3, 4, 4)"));
+  Add<float> pad("res_pad", true);
+  CHECK(pad.setup(std::vector<Shape>{Shape{2, 3, 4, 4}, Shape{2, 5, 2, 6}}, ctx) == Shape({2, 5, 4, 6}));
+  CHECK_THROWS_WITH(pad.setup(std::vector<Shape>{Shape{2, 3, 4, 4}, Shape{3, 3, 4, 4}}, ctx),
+                    Catch::Contains("res_pad (Add): input 1 has shape (3, 3, 4, 4)") && Catch::Contains("batch 2"));
+  // forward with a batch that the inputs do not share
+  Add<float> same("res2");
+  same.setup(std::vector<Shape>{Shape{1, 4}, Shape{1, 4}}, ctx);
+  Tensor<float> p(Shape{2, 4}, 1.0f), q(Shape{3, 4}, 2.0f), y;
+  CHECK_THROWS_WITH(same.forward_multi({&p, &q}, y), Catch::Contains("res2 (Add): input 1 has shape (3, 4)"));
+  Tensor<float> q2(Shape{2, 4}, 2.0f);
+  same.forward_multi({&p, &q2}, y);
+  CHECK(y[7] == 3.0f);
+}

@@ -54,8 +54,13 @@ def main():
         except OSError:
             out("tests: (no summary file)")
 
-    steps = [r for r in recs if r["section"] == "step"]
-    if steps:
+    all_steps = [r for r in recs if r["section"] == "step"]
+    nets = []
+    for r in all_steps:
+        if r.get("net", "vgg16") not in nets:
+            nets.append(r.get("net", "vgg16"))
+    for net in nets:
+        steps = [r for r in all_steps if r.get("net", "vgg16") == net]
         groups = defaultdict(list)
         for r in steps:
             if r["framework"] == "graft":
@@ -64,8 +69,9 @@ def main():
                 key = f"torch {r.get('torch', '')} ({r['memory_format']})"
             groups[key].append(r)
         first = steps[0]
+        name = {"vgg16": "VGG16", "resnet50": "ResNet-50"}.get(net, net)
         out("")
-        out(f"VGG16 training step (fwd+bwd+Adam), batch {int(first['batch'])}, {int(first['size'])}x"
+        out(f"{name} training step (fwd+bwd+Adam), batch {int(first['batch'])}, {int(first['size'])}x"
             f"{int(first['size'])}, {first['math'].upper()}: images/s, median over rounds")
         best = {}
         for key, rs in groups.items():

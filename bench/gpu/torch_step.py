@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""PyTorch's VGG16 training step, the peer of `graft-bench-gpu --step`.
+"""PyTorch's VGG16 or ResNet-50 training step, the peer of `graft-bench-gpu --step [--net resnet50]`.
 
-The same network (13 3x3 convolutions with ReLU, five 2x2 max pools, fc6/fc7 4096 with ReLU
-and dropout 0.5, fc8), the same batch of random images and labels, the same step: forward,
+The same network (VGG16: 13 3x3 convolutions with ReLU, five 2x2 max pools, fc6/fc7 4096 with
+ReLU and dropout 0.5, fc8; resnet50: torchvision's, in training mode), the same batch of random images and labels, the same step: forward,
 cross-entropy, backward, Adam (PyTorch's defaults: foreach on CUDA), loss.item() every step.
 cudnn.benchmark is on; TF32 is on for convolutions and matrix products unless --fp32. Both
 memory formats are timed unless --format says which (channels-last is often faster on tensor
@@ -36,7 +36,12 @@ def run(args, channels_last):
 
     dev = torch.device("cuda")
     torch.manual_seed(0)
-    model = vgg16(args.classes, args.size).to(dev).train()
+    if args.net == "vgg16":
+        model = vgg16(args.classes, args.size)
+    else:
+        import torchvision
+        model = getattr(torchvision.models, args.net)(num_classes=args.classes)
+    model = model.to(dev).train()
     x = torch.rand(args.batch, 3, args.size, args.size, device=dev) * 2 - 1
     labels = (torch.arange(args.batch, device=dev) * 37) % args.classes
     if channels_last:
@@ -72,6 +77,7 @@ def run(args, channels_last):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--net", choices=["vgg16", "resnet50"], default="vgg16")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--classes", type=int, default=1000)
@@ -100,13 +106,14 @@ def main():
     for fmt in formats:
         med, lo, hi, loss, used = run(args, fmt == "channels_last")
         ips = args.batch / (med * 1e-3)
-        print(f"torch {torch.__version__} VGG16 training step (fwd+bwd+Adam), batch {args.batch}, "
+        name = {"vgg16": "VGG16", "resnet50": "ResNet-50"}[args.net]
+        print(f"torch {torch.__version__} {name} training step (fwd+bwd+Adam), batch {args.batch}, "
               f"{args.size}x{args.size}, {'FP32' if args.fp32 else 'TF32'}, {fmt}"
               f"{', ' + args.tag if args.tag else ''}:\n"
               f"  {med:.2f} ms/step (median of {args.steps}; min {lo:.2f}, max {hi:.2f}), {ips:.1f} images/s, "
               f"loss {loss:.4f}, peak memory {used / 2**30:.1f} GiB", flush=True)
         if args.json:
-            rec = {"section": "step", "framework": "torch", "torch": torch.__version__,
+            rec = {"section": "step", "net": args.net, "framework": "torch", "torch": torch.__version__,
                    "cudnn": torch.backends.cudnn.version(), "memory_format": fmt,
                    "math": "fp32" if args.fp32 else "tf32", "tag": args.tag, "batch": args.batch,
                    "size": args.size, "classes": args.classes, "ms_per_batch": med, "min_ms": lo, "max_ms": hi,

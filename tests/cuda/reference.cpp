@@ -4,6 +4,7 @@
 #include "graft/cpu.hpp"
 #include "graft/nn/network.hpp"
 #include "graft/nn/vgg.hpp"
+#include "support/residual_net.hpp"
 
 namespace graft {
 namespace test {
@@ -35,6 +36,47 @@ Conv conv2d(const Window2d& win, const Tensor<float>& x, const Tensor<float>& w,
   return r;
 }
 
+Norm batch_norm(const Tensor<float>& x, const Tensor<float>& gamma, const Tensor<float>& beta,
+                const Tensor<float>& mean0, const Tensor<float>& var0, bool training, double eps, double momentum,
+                const Tensor<float>& dy) {
+  Context<CPU> ctx;
+  BatchNorm2d<double> bn("ref_bn", x.dim(1), eps, momentum);
+  bn.setup(x.shape(), ctx);
+  bn.set_training(training);
+  assign(bn.scale.value, gamma);
+  assign(bn.offset.value, beta);
+  assign(bn.running_mean, mean0);
+  assign(bn.running_var, var0);
+  Tensor<double> xd, dyd;
+  assign(xd, x);
+  assign(dyd, dy);
+  Norm r;
+  bn.forward(xd, r.y);
+  bn.backward(xd, r.y, dyd, &r.dx);
+  r.dscale = clone(bn.scale.grad);
+  r.doffset = clone(bn.offset.grad);
+  r.mean = clone(bn.running_mean);
+  r.var = clone(bn.running_var);
+  return r;
+}
+
+Norm affine(const Tensor<float>& x, const Tensor<float>& scale, const Tensor<float>* offset, const Tensor<float>& dy) {
+  Context<CPU> ctx;
+  Affine<double> a("ref_affine", x.dim(1), offset != nullptr);
+  a.setup(x.shape(), ctx);
+  assign(a.scale.value, scale);
+  if (offset) assign(a.offset.value, *offset);
+  Tensor<double> xd, dyd;
+  assign(xd, x);
+  assign(dyd, dy);
+  Norm r;
+  a.forward(xd, r.y);
+  a.backward(xd, r.y, dyd, &r.dx);
+  r.dscale = clone(a.scale.grad);
+  if (offset) r.doffset = clone(a.offset.grad);
+  return r;
+}
+
 Pool max_pool(const Window2d& win, const Tensor<float>& x, const Tensor<float>& dy) {
   Context<CPU> ctx;
   MaxPool2d<float> pool("ref_pool", win);
@@ -43,6 +85,55 @@ Pool max_pool(const Window2d& win, const Tensor<float>& x, const Tensor<float>& 
   pool.forward(x, r.y);
   pool.backward(x, r.y, dy, &r.dx);
   return r;
+}
+
+Pool avg_pool(const Window2d& win, bool count_pad, const Tensor<float>& x, const Tensor<float>& dy) {
+  Context<CPU> ctx;
+  AvgPool2d<float> pool("ref_avg_pool", win, count_pad);
+  pool.setup(x.shape(), ctx);
+  Pool r;
+  pool.forward(x, r.y);
+  pool.backward(x, r.y, dy, &r.dx);
+  return r;
+}
+
+Pool global_avg_pool(const Tensor<float>& x, const Tensor<float>& dy) {
+  Context<CPU> ctx;
+  GlobalAvgPool2d<float> pool("ref_global_avg_pool");
+  pool.setup(x.shape(), ctx);
+  Pool r;
+  pool.forward(x, r.y);
+  pool.backward(x, r.y, dy, &r.dx);
+  return r;
+}
+
+namespace {
+template <class L>
+Sum run_multi(L& layer, const std::vector<const Tensor<float>*>& in, const Tensor<float>& dy) {
+  Context<CPU> ctx;
+  std::vector<Shape> shapes;
+  for (auto* x : in) shapes.push_back(x->shape());
+  layer.setup(shapes, ctx);
+  Sum r;
+  layer.forward_multi(in, r.y);
+  r.dx.resize(in.size());
+  std::vector<Tensor<float>*> out;
+  for (auto& d : r.dx) out.push_back(&d);
+  layer.backward_multi(in, r.y, dy, out);
+  return r;
+}
+}  // namespace
+
+Sum add(const std::vector<Tensor<float>>& xs, bool zero_pad, const Tensor<float>& dy) {
+  graft::Add<float> layer("ref_add", zero_pad);
+  std::vector<const Tensor<float>*> in;
+  for (auto& x : xs) in.push_back(&x);
+  return run_multi(layer, in, dy);
+}
+
+Sum add_relu(const Tensor<float>& a, const Tensor<float>& b, const Tensor<float>& dy) {
+  graft::AddReLU<float> layer("ref_add_relu");
+  return run_multi(layer, {&a, &b}, dy);
 }
 
 Linear linear(const Tensor<float>& x, const Tensor<float>& w, const Tensor<float>& b, const Tensor<float>& dy) {
@@ -126,6 +217,21 @@ Vgg vgg16_small(double width, int64_t classes, uint64_t seed, const Tensor<float
   Tensor<double> dlogits;
   loss.backward(labels, dlogits);
   net->backward(dlogits);
+  for (auto& np : net->params()) {
+    r.names.push_back(np.name);
+    r.grads.push_back(clone(np.param->grad));
+  }
+  return r;
+}
+
+Residual residual_net(uint64_t seed, const Tensor<float>& x, const Tensor<float>& dout) {
+  auto net = test::residual_net<double, CPU>(seed);
+  Tensor<double> xd, dd;
+  assign(xd, x);
+  assign(dd, dout);
+  Residual r;
+  r.out = clone(net->forward(xd));
+  net->backward(dd);
   for (auto& np : net->params()) {
     r.names.push_back(np.name);
     r.grads.push_back(clone(np.param->grad));

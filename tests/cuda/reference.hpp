@@ -26,6 +26,19 @@ struct Pool {
 };
 Pool max_pool(const Window2d& win, const Tensor<float>& x, const Tensor<float>& dy);
 
+// AvgPool2d<float, CPU> (window, count_pad) and GlobalAvgPool2d<float, CPU>: y and dx.
+Pool avg_pool(const Window2d& win, bool count_pad, const Tensor<float>& x, const Tensor<float>& dy);
+Pool global_avg_pool(const Tensor<float>& x, const Tensor<float>& dy);
+
+// Add<float, CPU> (zero_pad) on xs: y and each input's gradient from dy; AddReLU<float, CPU>
+// on two inputs likewise.
+struct Sum {
+  Tensor<float> y;
+  std::vector<Tensor<float>> dx;
+};
+Sum add(const std::vector<Tensor<float>>& xs, bool zero_pad, const Tensor<float>& dy);
+Sum add_relu(const Tensor<float>& a, const Tensor<float>& b, const Tensor<float>& dy);
+
 struct Linear {
   Tensor<double> y, dx, dw, db;
 };
@@ -56,6 +69,28 @@ struct Vgg {
   std::vector<Tensor<double>> grads;
 };
 Vgg vgg16_small(double width, int64_t classes, uint64_t seed, const Tensor<float>& x, const Tensor<int32_t>& labels);
+
+// Per-channel layers in double: outputs, gradients and (BatchNorm2d) the running statistics
+// after the forward.
+struct Norm {
+  Tensor<double> y, dx, dscale, doffset, mean, var;
+};
+// BatchNorm2d<double, CPU> with gamma, beta and running statistics mean0/var0, in training
+// mode (batch statistics) or evaluation mode; forward on x, backward from dy.
+Norm batch_norm(const Tensor<float>& x, const Tensor<float>& gamma, const Tensor<float>& beta,
+                const Tensor<float>& mean0, const Tensor<float>& var0, bool training, double eps, double momentum,
+                const Tensor<float>& dy);
+// Affine<double, CPU>; offset null: without offset.
+Norm affine(const Tensor<float>& x, const Tensor<float>& scale, const Tensor<float>* offset, const Tensor<float>& dy);
+
+// tests/support/residual_net.hpp's network in double (seed): the output of x and every
+// parameter's gradient from dout, in params() order.
+struct Residual {
+  Tensor<double> out;
+  std::vector<std::string> names;
+  std::vector<Tensor<double>> grads;
+};
+Residual residual_net(uint64_t seed, const Tensor<float>& x, const Tensor<float>& dout);
 
 // The optimizer updates in place on host copies.
 void sgd(Tensor<float>& w, const Tensor<float>& g, Tensor<float>& buf, float lr, float momentum, float wd,

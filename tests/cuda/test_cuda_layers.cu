@@ -1,14 +1,17 @@
-// The other layers on the GPU against the CPU layers: pooling (graft's kernels and cuDNN),
+// The other layers on the GPU against the CPU layers: max and average pooling (graft's kernels
+// and cuDNN), Add (same shape, zero-padded, channels-last) and AddReLU,
 // ReLU, dropout, flatten, fully connected (cuBLAS, TF32 and FP32), softmax cross-entropy
 // (graft's fused kernel and cuDNN), the optimizer updates, the fused bias kernels, and a
 // small network end to end.
 #include <cmath>
+#include <memory>
 
 #include "cuda/reference.hpp"
 #include "cuda/support.hpp"
 #include "graft/nn/network.hpp"
 #include "graft/nn/vgg.hpp"
 #include "kernels/bias.cuh"
+#include "support/residual_net.hpp"
 
 using namespace graft;
 using namespace graft::test;
@@ -75,6 +78,143 @@ TEST_CASE("cuda MaxPool2d: channels-last (NHWC), graft and cuDNN", "[cuda]") {
   check_pool({3, 5, 13, 11}, {2, 2, 2, 2, 0, 0, false}, true);  // odd: last row and column in no window
   check_pool({3, 5, 13, 11}, {3, 3, 2, 2, 1, 1, false}, true);  // overlapping, padded: the gather kernel
   check_pool({2, 3, 9, 9}, {3, 3, 2, 2, 0, 0, true}, true);     // ceil mode (graft only)
+}
+
+namespace {
+
+// Average pooling (or, window empty, the global average) on the GPU against the CPU layer.
+// graft's kernels add in the CPU's order and divide as it does: exact. cuDNN may sum in another
+// order (or multiply by the reciprocal): float rounding of a few ulps.
+void check_avg_pool(const Shape& xs, const Window2d* win, bool count_pad, bool channels_last) {
+  Context<CUDA> ctx;
+  ctx.set_channels_last(channels_last);
+  std::unique_ptr<Layer<float, CUDA>> layer;
+  cuda::PoolPlan<float>* plan = nullptr;
+  if (win) {
+    auto* p = new AvgPool2d<float, CUDA>("avgpool", *win, count_pad);
+    plan = &p->plan();
+    layer.reset(p);
+  } else {
+    auto* p = new GlobalAvgPool2d<float, CUDA>("gap");
+    plan = &p->plan();
+    layer.reset(p);
+  }
+  const Shape ys = layer->setup(xs, ctx);
+  Tensor<float> x = random_host(xs), dy = random_host(ys);
+  const ref::Pool r = win ? ref::avg_pool(*win, count_pad, x, dy) : ref::global_avg_pool(x, dy);
+  auto stored = [&](const Tensor<float>& t) { return channels_last ? to_nhwc(t) : clone(t); };
+  auto logical = [&](const Tensor<float>& t) { return channels_last ? to_nchw(t) : clone(t); };
+  Tensor<float, CUDA> xd = to_device(stored(x)), dyd = to_device(stored(dy)), y, dx;
+  for (PoolImpl impl : {PoolImpl::Graft, PoolImpl::Cudnn}) {
+    INFO("avg pool " << xs.str() << " " << (win ? win->str() : std::string("global"))
+                     << (win && win->ceil_mode ? " ceil" : "") << " count_pad " << count_pad << " impl "
+                     << to_string(impl) << (channels_last ? " channels-last" : ""));
+    plan->set_impl(impl);
+    poison(y, ys);
+    layer->forward(xd, y);
+    poison(dx, xs);
+    layer->backward(xd, y, dyd, &dx);
+    const double tol = impl == PoolImpl::Graft ? 0.0 : 1e-6;
+    CHECK(max_rel_error(logical(to_host(y)), r.y) <= tol);
+    CHECK(max_rel_error(logical(to_host(dx)), r.dx) <= tol);
+  }
+}
+
+// Add on the GPU (graft's kernels, exact: the same additions in the same order) against the CPU.
+void check_add(const std::vector<Shape>& shapes, bool zero_pad, bool channels_last) {
+  Context<CUDA> ctx;
+  ctx.set_channels_last(channels_last);
+  Add<float, CUDA> add("add", zero_pad);
+  const Shape out = add.setup(shapes, ctx);
+  std::vector<Tensor<float>> xs;
+  for (const Shape& s : shapes) xs.push_back(random_host(s));
+  Tensor<float> dy = random_host(out);
+  const ref::Sum r = ref::add(xs, zero_pad, dy);
+  const bool nhwc = channels_last && out.rank() == 4;
+  auto stored = [&](const Tensor<float>& t) { return nhwc ? to_nhwc(t) : clone(t); };
+  auto logical = [&](const Tensor<float>& t) { return nhwc ? to_nchw(t) : clone(t); };
+  std::vector<Tensor<float, CUDA>> xd(xs.size()), dxd(xs.size());
+  std::vector<const Tensor<float, CUDA>*> in;
+  std::vector<Tensor<float, CUDA>*> dxs;
+  std::string desc;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    xd[i] = to_device(stored(xs[i]));
+    in.push_back(&xd[i]);
+    poison(dxd[i], shapes[i]);
+    // the last input's gradient is not asked for: it must stay untouched
+    dxs.push_back(i + 1 == xs.size() && xs.size() > 2 ? nullptr : &dxd[i]);
+    desc += shapes[i].str() + " ";
+  }
+  INFO("add " << desc << (zero_pad ? "zero-padded" : "") << (channels_last ? " channels-last" : ""));
+  Tensor<float, CUDA> y, dyd = to_device(stored(dy));
+  poison(y, out);
+  add.forward_multi(in, y);
+  CHECK(max_rel_error(logical(to_host(y)), r.y) == 0.0);
+  add.backward_multi(in, y, dyd, dxs);
+  for (size_t i = 0; i < xs.size(); ++i) {
+    INFO("input " << i);
+    if (!dxs[i]) {
+      const Tensor<float> h = to_host(dxd[i]);
+      CHECK(std::isnan(h[0]));  // still poisoned
+      continue;
+    }
+    CHECK(max_rel_error(logical(to_host(dxd[i])), r.dx[i]) == 0.0);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("cuda AvgPool2d and GlobalAvgPool2d: graft and cuDNN, NCHW and channels-last", "[cuda]") {
+  require_device();
+  const Window2d wins[] = {{2, 2, 2, 2, 0, 0, false},   // disjoint
+                           {3, 3, 2, 2, 1, 1, false},   // overlapping, padded
+                           {3, 3, 2, 2, 1, 1, true},    // ceil: cuDNN cannot, graft runs
+                           {3, 2, 1, 2, 1, 1, false}};  // rectangular, mixed stride
+  for (bool channels_last : {false, true}) {
+    for (const Window2d& w : wins)
+      for (bool count_pad : {true, false}) check_avg_pool({3, 5, 13, 11}, &w, count_pad, channels_last);
+    const Window2d big{2, 2, 2, 2, 0, 0, false};
+    check_avg_pool({2, 64, 112, 112}, &big, true, channels_last);
+    check_avg_pool({2, 512, 7, 7}, nullptr, true, channels_last);  // ResNet's head
+    check_avg_pool({3, 5, 4, 9}, nullptr, true, channels_last);
+  }
+  Context<CUDA> ctx;
+  AvgPool2d<float, CUDA> pool("avg_ceil", 3, 2, 1, true);
+  pool.setup(Shape{1, 1, 8, 8}, ctx);
+  pool.plan().set_impl(PoolImpl::Cudnn);
+  ConvGeometry g;
+  g.n = 1; g.c = 1; g.h = 8; g.w = 8; g.o = 1; g.win = pool.window();
+  g.oh = g.win.out_h(8); g.ow = g.win.out_w(8);
+  CHECK(g.oh == 5);  // (cuDNN's floor rule gives 4)
+  CHECK(pool.plan().impl_used(g) == PoolImpl::Graft);
+}
+
+TEST_CASE("cuda Add: same shape, zero-padded (channels, spatial), rank 2, channels-last; AddReLU",
+          "[cuda][sanitize]") {
+  require_device();
+  for (bool channels_last : {false, true}) {
+    check_add({Shape{2, 64, 28, 28}, Shape{2, 64, 28, 28}}, false, channels_last);
+    check_add({Shape{2, 6, 7, 5}, Shape{2, 6, 7, 5}, Shape{2, 6, 7, 5}}, false, channels_last);
+    check_add({Shape{2, 64, 14, 14}, Shape{2, 32, 14, 14}}, true, channels_last);  // channel padding
+    check_add({Shape{2, 3, 7, 7}, Shape{2, 5, 8, 6}, Shape{2, 4, 6, 9}}, true, channels_last);
+    check_add({Shape{4, 3}, Shape{4, 9}}, true, channels_last);
+    check_add({Shape{5, 11}, Shape{5, 11}}, false, channels_last);
+  }
+  Context<CUDA> ctx;
+  AddReLU<float, CUDA> fused("add_relu");
+  const Shape s{3, 7, 11, 13};
+  fused.setup(std::vector<Shape>{s, s}, ctx);
+  Tensor<float> a = random_host(s), b = random_host(s), dy = random_host(s);
+  const ref::Sum r = ref::add_relu(a, b, dy);
+  Tensor<float, CUDA> ad = to_device(a), bd = to_device(b), dyd = to_device(dy), y, da, db;
+  poison(y, s);
+  fused.forward_multi({&ad, &bd}, y);
+  poison(da, s);
+  poison(db, s);
+  fused.backward_multi({&ad, &bd}, y, dyd, {&da, &db});
+  CHECK(max_rel_error(to_host(y), r.y) == 0.0);
+  CHECK(max_rel_error(to_host(da), r.dx[0]) == 0.0);
+  CHECK(max_rel_error(to_host(db), r.dx[1]) == 0.0);
 }
 
 TEST_CASE("cuda Flatten and Linear on channels-last 4-D input: C,H,W order, gradients back to NHWC",
@@ -437,4 +577,155 @@ TEST_CASE("cuda network: small VGG16 forward+backward, NCHW and channels-last, e
         CHECK_THROWS_WITH(net->backward(dlogits), Catch::Contains("channels-last"));
       }
     }
+}
+
+namespace {
+
+// max|got - want| / max|want| for the per-channel layers: float on the GPU against double on
+// the host. Each output is a handful of float operations per element, and the sums over a
+// channel (at most ~10^5 values here) run in float on the GPU; 1e-4 leaves a wide margin over
+// the ~1e-6 that float rounding gives.
+constexpr double kTolNorm = 1e-4;
+
+// mean0 random, var0 in [0.3, 2]: running statistics away from the initial (0, 1).
+Tensor<float> positive_host(const Shape& s) {
+  Tensor<float> t(s);
+  fill_uniform(t, fresh_seed(), 0.3, 2.0);
+  return t;
+}
+
+void check_batch_norm(const Shape& xs, bool training, bool channels_last, bool global_stats = false) {
+  INFO("BatchNorm2d " << xs.str() << (training ? " training" : " evaluation")
+                      << (global_stats ? " use_global_stats" : "") << (channels_last ? " channels-last" : ""));
+  Context<CUDA> ctx;
+  ctx.set_channels_last(channels_last);
+  const int64_t c = xs[1];
+  const double eps = 1e-5, momentum = 0.2;
+  BatchNorm2d<float, CUDA> bn("bn", 0, eps, momentum);
+  bn.setup(xs, ctx);
+  bn.set_training(training);
+  bn.set_use_global_stats(global_stats);
+  Tensor<float> x = random_host(xs, 2.0), dy = random_host(xs);
+  for (auto& v : x) v += 0.7f;  // a mean away from 0
+  const Tensor<float> g = random_host({c}, 0.8), b = random_host({c}, 0.5), m0 = random_host({c}, 0.5),
+                      v0 = positive_host({c});
+  copy_from_host(g, bn.scale.value);
+  copy_from_host(b, bn.offset.value);
+  copy_from_host(m0, bn.running_mean);
+  copy_from_host(v0, bn.running_var);
+  // use_global_stats while training is evaluation's arithmetic.
+  const ref::Norm r = ref::batch_norm(x, g, b, m0, v0, training && !global_stats, eps, momentum, dy);
+  const bool nhwc = channels_last && xs.rank() == 4;
+  auto stored = [&](const Tensor<float>& t) { return nhwc ? to_nhwc(t) : clone(t); };
+  auto logical = [&](const Tensor<float>& t) { return nhwc ? to_nchw(t) : clone(t); };
+  Tensor<float, CUDA> xd = to_device(stored(x)), dyd = to_device(stored(dy)), y, dx;
+  poison(y, xs);
+  bn.forward(xd, y);
+  poison(dx, xs);
+  poison(bn.scale.grad, {c});
+  poison(bn.offset.grad, {c});
+  bn.backward(xd, y, dyd, &dx);
+  CHECK(max_rel_error(logical(to_host(y)), r.y) < kTolNorm);
+  CHECK(max_rel_error(logical(to_host(dx)), r.dx) < kTolNorm);
+  CHECK(max_rel_error(to_host(bn.scale.grad), r.dscale) < kTolNorm);
+  CHECK(max_rel_error(to_host(bn.offset.grad), r.doffset) < kTolNorm);
+  CHECK(max_rel_error(to_host(bn.running_mean), r.mean) < kTolNorm);
+  CHECK(max_rel_error(to_host(bn.running_var), r.var) < kTolNorm);  // unbiased batch variance, as torch
+
+  // Folded into an Affine (same context and layout): the evaluation output.
+  if (!training || global_stats) {
+    auto aff = bn.to_affine();
+    Tensor<float, CUDA> ya;
+    poison(ya, xs);
+    aff->forward(xd, ya);
+    CHECK(max_rel_error(logical(to_host(ya)), r.y) < kTolNorm);
+  }
+}
+
+void check_affine(const Shape& xs, bool with_offset, bool channels_last) {
+  INFO("Affine " << xs.str() << (with_offset ? " with" : " without") << " offset"
+                 << (channels_last ? " channels-last" : ""));
+  Context<CUDA> ctx;
+  ctx.set_channels_last(channels_last);
+  const int64_t c = xs[1];
+  Affine<float, CUDA> aff("affine", 0, with_offset);
+  aff.setup(xs, ctx);
+  Tensor<float> x = random_host(xs), dy = random_host(xs);
+  const Tensor<float> s = random_host({c}, 0.8), o = random_host({c}, 0.5);
+  copy_from_host(s, aff.scale.value);
+  if (with_offset) copy_from_host(o, aff.offset.value);
+  const ref::Norm r = ref::affine(x, s, with_offset ? &o : nullptr, dy);
+  const bool nhwc = channels_last && xs.rank() == 4;
+  auto stored = [&](const Tensor<float>& t) { return nhwc ? to_nhwc(t) : clone(t); };
+  auto logical = [&](const Tensor<float>& t) { return nhwc ? to_nchw(t) : clone(t); };
+  Tensor<float, CUDA> xd = to_device(stored(x)), dyd = to_device(stored(dy)), y, dx;
+  poison(y, xs);
+  aff.forward(xd, y);
+  poison(dx, xs);
+  poison(aff.scale.grad, {c});
+  if (with_offset) poison(aff.offset.grad, {c});
+  aff.backward(xd, y, dyd, &dx);
+  CHECK(max_rel_error(logical(to_host(y)), r.y) < kTolNorm);
+  CHECK(max_rel_error(logical(to_host(dx)), r.dx) < kTolNorm);
+  CHECK(max_rel_error(to_host(aff.scale.grad), r.dscale) < kTolNorm);
+  if (with_offset) CHECK(max_rel_error(to_host(aff.offset.grad), r.doffset) < kTolNorm);
+
+  // The fused affine+ReLU launcher: the reference's y through ReLU.
+  Tensor<double> want_relu = clone(r.y);
+  for (auto& v : want_relu) v = v > 0 ? v : 0;
+  poison(y, xs);
+  Backend<CUDA>::affine_relu_forward(ctx, xs, xd.data(), aff.scale.value.data(),
+                                     with_offset ? aff.offset.value.data() : nullptr, y.data());
+  CHECK(max_rel_error(logical(to_host(y)), want_relu) < kTolNorm);
+}
+
+}  // namespace
+
+TEST_CASE("cuda BatchNorm2d (cuDNN): training and evaluation, NCHW and channels-last, equals the CPU", "[cuda]") {
+  require_device();
+  for (bool cl : {false, true}) {
+    for (bool training : {true, false}) {
+      check_batch_norm({4, 64, 28, 28}, training, cl);
+      check_batch_norm({3, 5, 7, 9}, training, cl);  // odd sizes, C % 4 != 0
+    }
+    check_batch_norm({2, 16, 6, 6}, true, cl, /*global_stats=*/true);
+    check_batch_norm({32, 12}, true, cl);  // (n, C): BatchNorm1d, never NHWC
+    check_batch_norm({32, 12}, false, cl);
+  }
+}
+
+TEST_CASE("cuda Affine and fused affine+ReLU: NCHW and channels-last, equals the CPU", "[cuda][sanitize]") {
+  require_device();
+  for (bool cl : {false, true}) {
+    for (bool off : {true, false}) {
+      check_affine({2, 64, 28, 28}, off, cl);  // float4 paths
+      check_affine({3, 5, 7, 9}, off, cl);     // scalar paths
+      check_affine({16, 10}, off, cl);
+    }
+  }
+}
+
+TEST_CASE("cuda network: a residual graph (zero-padded shortcut, average pools), NCHW and channels-last",
+          "[cuda][graph]") {
+  require_device();
+  const uint64_t seed = fresh_seed();
+  Tensor<float> x = random_host({3, 2, 6, 6}), dout = random_host({3, 3});
+  const ref::Residual r = ref::residual_net(seed, x, dout);
+  Tensor<float, CUDA> xd = to_device(x), dd = to_device(dout);
+  for (bool channels_last : {false, true}) {
+    INFO((channels_last ? "channels-last" : "NCHW") << " seed " << seed);
+    auto net = residual_net<float, CUDA>(seed);
+    net->context().set_tf32(false);
+    net->context().set_channels_last(channels_last);
+    for (auto& np : net->params()) poison(np.param->grad, np.param->value.shape());
+    // float32 convolutions against the double CPU network (kTolFloat32)
+    CHECK(max_rel_error(to_host(net->forward(xd)), r.out) < kTolFloat32);
+    CHECK(net->backward(dd) == net->size());
+    const auto params = net->params();
+    REQUIRE(params.size() == r.grads.size());
+    for (size_t k = 0; k < params.size(); ++k) {
+      INFO(params[k].name);
+      CHECK(max_rel_error(to_host(params[k].param->grad), r.grads[k]) < kTolFloat32);
+    }
+  }
 }

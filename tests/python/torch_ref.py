@@ -41,6 +41,45 @@ def max_pool2d(d, a):
     save(d, "dx", x.grad)
 
 
+def avg_pool2d(d, a):
+    x = load(d, "x", a["x"]).requires_grad_()
+    y = torch.nn.functional.avg_pool2d(x, a["kernel"], a["stride"], a["pad"], ceil_mode=a["ceil"],
+                                       count_include_pad=a["count_pad"])
+    dy = load(d, "dy", list(y.shape))
+    y.backward(dy)
+    save(d, "y", y)
+    save(d, "dx", x.grad)
+
+
+def adaptive_avg_pool2d(d, a):
+    x = load(d, "x", a["x"]).requires_grad_()
+    y = torch.nn.functional.adaptive_avg_pool2d(x, 1)
+    dy = load(d, "dy", list(y.shape))
+    y.backward(dy)
+    save(d, "y", y)
+    save(d, "dx", x.grad)
+
+
+def add(d, a):
+    """Sums inputs x0, x1, ... (shapes a["x"]); with a["pad"], each is first zero-padded at the
+    end of every axis to the largest size (torch.nn.functional.pad), as dlib's add_prev does."""
+    xs = [load(d, f"x{i}", s).requires_grad_() for i, s in enumerate(a["x"])]
+    out = [max(s[k] for s in a["x"]) for k in range(len(a["x"][0]))]
+    y = None
+    for x in xs:
+        if a["pad"]:
+            widths = []
+            for k in reversed(range(x.dim())):  # F.pad lists the last axis first: (before, after)
+                widths += [0, out[k] - x.shape[k]]
+            x = torch.nn.functional.pad(x, widths)
+        y = x if y is None else y + x
+    dy = load(d, "dy", list(y.shape))
+    y.backward(dy)
+    save(d, "y", y)
+    for i, x in enumerate(xs):
+        save(d, f"dx{i}", x.grad)
+
+
 def linear(d, a):
     x = load(d, "x", a["x"]).requires_grad_()
     w = load(d, "w", a["w"]).requires_grad_()
@@ -80,6 +119,48 @@ def optim(d, a):
         w.grad = grads[s].clone()
         opt.step()
     save(d, "w", w.data)
+
+
+def batch_norm2d(d, a):
+    """torch.nn.BatchNorm2d (BatchNorm1d for a rank-2 input) with the given gamma, beta and
+    running statistics. Train mode: two forwards (x, then x2) update the running statistics;
+    the first one is differentiated. Eval mode: one forward, differentiated."""
+    c = a["x"][1]
+    cls = torch.nn.BatchNorm2d if len(a["x"]) == 4 else torch.nn.BatchNorm1d
+    bn = cls(c, eps=a["eps"], momentum=a["momentum"])
+    with torch.no_grad():
+        bn.weight.copy_(load(d, "gamma", [c]))
+        bn.bias.copy_(load(d, "beta", [c]))
+        bn.running_mean.copy_(load(d, "mean0", [c]))
+        bn.running_var.copy_(load(d, "var0", [c]))
+    bn.train(a["train"])
+    x = load(d, "x", a["x"]).requires_grad_()
+    y = bn(x)
+    y.backward(load(d, "dy", a["x"]))
+    if a["train"]:
+        with torch.no_grad():
+            bn(load(d, "x2", a["x"]))
+    for n, t in (("y", y), ("dx", x.grad), ("dgamma", bn.weight.grad), ("dbeta", bn.bias.grad),
+                 ("mean", bn.running_mean), ("var", bn.running_var)):
+        save(d, n, t)
+
+
+def affine(d, a):
+    """x * scale + offset per channel (dim 1), the offset optional."""
+    c = a["x"][1]
+    x = load(d, "x", a["x"]).requires_grad_()
+    view = [1, c] + [1] * (len(a["x"]) - 2)
+    s = load(d, "scale", [c]).requires_grad_()
+    y = x * s.reshape(view)
+    if a["offset"]:
+        o = load(d, "offset", [c]).requires_grad_()
+        y = y + o.reshape(view)
+    y.backward(load(d, "dy", a["x"]))
+    save(d, "y", y)
+    save(d, "dx", x.grad)
+    save(d, "dscale", s.grad)
+    if a["offset"]:
+        save(d, "doffset", o.grad)
 
 
 def vgg_caffe_tensorflow(d, a):

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "graft/cpu.hpp"
 #include "support/random_fill.hpp"
@@ -82,6 +83,54 @@ inline GradReport gradcheck(Layer<double, CPU>& layer, Tensor<double>& x, uint64
     Tensor<double> analytic = clone(p->grad);
     rep.param[p->name] = grad_error(analytic, numeric(p->value));
   }
+  return rep;
+}
+
+// The same for a layer with several inputs (forward_multi / backward_multi): one error per
+// input, in input order, in GradReport::param as "input 0", "input 1", ... (no parameters:
+// the layers with several inputs have none).
+inline GradReport gradcheck_multi(Layer<double, CPU>& layer, std::vector<Tensor<double>>& xs, uint64_t seed,
+                                  double eps = 1e-6) {
+  std::vector<const Tensor<double>*> in;
+  for (auto& x : xs) in.push_back(&x);
+  Tensor<double> y;
+  layer.forward_multi(in, y);
+  Tensor<double> r(y.shape());
+  fill_normal(r, seed ^ 0x5eed);
+  auto loss = [&]() {
+    Tensor<double> yy;
+    layer.forward_multi(in, yy);
+    double s = 0;
+    for (int64_t i = 0; i < yy.size(); ++i) s += yy[i] * r[i];
+    return s;
+  };
+  std::vector<Tensor<double>> dxs(xs.size());
+  std::vector<Tensor<double>*> out;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    dxs[i].resize(xs[i].shape());
+    poison(dxs[i]);  // an element backward fails to write stays NaN
+    out.push_back(&dxs[i]);
+  }
+  layer.backward_multi(in, y, r, out);
+  GradReport rep;
+  for (size_t k = 0; k < xs.size(); ++k) {
+    Tensor<double>& v = xs[k];
+    Tensor<double> g(v.shape());
+    for (int64_t i = 0; i < v.size(); ++i) {
+      const double keep = v[i];
+      v[i] = keep + eps;
+      const double up = loss();
+      v[i] = keep - eps;
+      const double down = loss();
+      v[i] = keep;
+      g[i] = (up - down) / (2 * eps);
+    }
+    double err = grad_error(dxs[k], g);
+    for (int64_t i = 0; i < g.size(); ++i)
+      if (std::isnan(dxs[k][i])) err = INFINITY;  // (grad_error's max would skip a NaN)
+    rep.param["input " + std::to_string(k)] = err;
+  }
+  rep.input = rep.param.empty() ? 0 : rep.param.begin()->second;
   return rep;
 }
 

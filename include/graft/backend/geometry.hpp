@@ -6,6 +6,7 @@
 #include <string>
 
 #include "graft/core/error.hpp"
+#include "graft/core/shape.hpp"
 
 namespace graft {
 
@@ -33,6 +34,15 @@ struct Window2d {
   }
 };
 
+// What a pooling window reduces to. Max: the first maximum (padding is -infinity). Average:
+// the window's sum over a divisor, PyTorch's rule: the window clipped to the padded input
+// (a ceil-mode window may run past it) counts its padding (AvgCountPad, count_include_pad)
+// or only the input elements it covers (AvgNoPad).
+enum class PoolMode { Max, AvgCountPad, AvgNoPad };
+inline const char* to_string(PoolMode m) {
+  return m == PoolMode::Max ? "max" : m == PoolMode::AvgCountPad ? "average (padding counted)" : "average";
+}
+
 // A convolution or pooling of an (n, c, h, w) batch into (n, o, oh, ow).
 struct ConvGeometry {
   int64_t n = 0, c = 0, h = 0, w = 0;  // input
@@ -53,5 +63,18 @@ struct ConvGeometry {
            win.ceil_mode == g.win.ceil_mode;
   }
 };
+
+// A per-channel layer's view of its input (Affine, BatchNorm2d): n images, c channels, p
+// values per channel and image; rank 2 (n, C) has p = 1, rank 4 (n, C, H, W) has p = H * W.
+struct ChannelDims {
+  int64_t n = 0, c = 0, p = 1;
+};
+inline ChannelDims channel_dims(const Shape& s) {
+  ChannelDims d;
+  d.n = s.rank() > 0 ? s[0] : 0;
+  d.c = s.rank() > 1 ? s[1] : 1;
+  for (int i = 2; i < s.rank(); ++i) d.p *= s[i];
+  return d;
+}
 
 }  // namespace graft

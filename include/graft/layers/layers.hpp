@@ -1,6 +1,10 @@
 // All layers. Include a backend (graft/cpu.hpp or graft/cuda.hpp) to use them.
 #pragma once
 
+#include "graft/layers/add.hpp"
+#include "graft/layers/affine.hpp"
+#include "graft/layers/avg_pool2d.hpp"
+#include "graft/layers/batch_norm2d.hpp"
 #include "graft/layers/conv2d.hpp"
 #include "graft/layers/dropout.hpp"
 #include "graft/layers/flatten.hpp"

@@ -105,6 +105,24 @@ class Network {
   Network& flatten(std::string name = "") {
     return add(std::make_unique<Flatten<T, D>>(name.empty() ? derived_name("flatten") : name));
   }
+  // Batch normalisation over the channels of the cursor's output (BatchNorm2d: torch's
+  // semantics; buffers "mean" and "variance").
+  Network& batch_norm(const std::string& name, double eps = 1e-5, double momentum = 0.1) {
+    return add(std::make_unique<BatchNorm2d<T, D>>(name, 0, eps, momentum));
+  }
+  // Per-channel x * scale + offset (Caffe's Scale; offset = false: without bias_term).
+  Network& affine(const std::string& name, bool offset = true) {
+    return add(std::make_unique<Affine<T, D>>(name, 0, offset));
+  }
+  Network& avg_pool(const std::string& name, int kernel, int stride, int pad = 0, bool ceil_mode = false,
+                    bool count_pad = true) {
+    return add(std::make_unique<AvgPool2d<T, D>>(name, kernel, stride, pad, ceil_mode, count_pad));
+  }
+  Network& global_avg_pool(const std::string& name) { return add(std::make_unique<GlobalAvgPool2d<T, D>>(name)); }
+  // An Add node reading the named nodes (a residual sum); zero_pad: see layers/add.hpp.
+  Network& sum(const std::string& name, const std::vector<std::string>& inputs, bool zero_pad = false) {
+    return add(std::make_unique<Add<T, D>>(name, zero_pad), inputs);
+  }
 
   // Seed of parameter initialisation and random streams (dropout); re-draws every parameter.
   void initialize(uint64_t seed) {
@@ -186,9 +204,11 @@ class Network {
   }
   // Nodes up to and including `name` are frozen; the rest keep their state.
   void freeze_through(const std::string& name) { set_trainable(0, require(name) + 1, false); }
-  // Scales the learning rate of the node's "weights" (and any other parameter) and "biases".
+  // Scales the learning rate of the node's "weights" (and any other parameter: Affine's and
+  // BatchNorm2d's "scale") and "biases" (and "offset", the per-channel layers' bias).
   void set_lr_mult(const std::string& name, float weights_mult, float biases_mult) {
-    for (auto* p : find(name).params()) p->lr_mult = p->name == "biases" ? biases_mult : weights_mult;
+    for (auto* p : find(name).params())
+      p->lr_mult = p->name == "biases" || p->name == "offset" ? biases_mult : weights_mult;
   }
   bool learns(const std::string& name) { return find(name).learns(); }
   // Index of the lowest node with a trainable parameter, or -1 when nothing learns.

@@ -5,10 +5,13 @@
 #include <cstdint>
 
 #include "graft/backend/cpu/context.hpp"
+#include "graft/core/error.hpp"
+#include "graft/backend/geometry.hpp"
 #include "graft/core/shape.hpp"
 #include "graft/backend/cpu/conv.hpp"
 #include "graft/backend/cpu/elementwise.hpp"
 #include "graft/backend/cpu/linear.hpp"
+#include "graft/backend/cpu/norm.hpp"
 #include "graft/backend/cpu/optim.hpp"
 #include "graft/backend/cpu/pool.hpp"
 #include "graft/backend/cpu/softmax.hpp"
@@ -51,6 +54,33 @@ struct Backend<CPU> {
   static void accumulate(Context<CPU>&, int64_t n, const T* src, T* dst) {
     cpu::accumulate(n, src, dst);
   }
+  // y = a + b, and y = max(a + b, 0) (Add, AddReLU), n elements.
+  template <class T>
+  static void add(Context<CPU>&, int64_t n, const T* a, const T* b, T* y) {
+    cpu::add(n, a, b, y);
+  }
+  template <class T>
+  static void add_relu(Context<CPU>&, int64_t n, const T* a, const T* b, T* y) {
+    cpu::add_relu(n, a, b, y);
+  }
+  // Zero padding anchored at index 0 (Add with zero_pad), for tensors of rank 1 to 4 whose
+  // logical shapes `small` <= `big` on every axis:
+  //   pad_add: dst (big) = (accumulate ? dst : 0) + src (small) zero-padded
+  //   crop:    dst (small) = src (big) cut to the small sizes
+  template <class T>
+  static void pad_add(Context<CPU>&, const Shape& small, const T* src, const Shape& big, T* dst, bool accumulate) {
+    int64_t s[4], b[4];
+    dims4(small, s);
+    dims4(big, b);
+    cpu::pad_add(s, src, b, dst, accumulate);
+  }
+  template <class T>
+  static void crop(Context<CPU>&, const Shape& big, const T* src, const Shape& small, T* dst) {
+    int64_t s[4], b[4];
+    dims4(small, s);
+    dims4(big, b);
+    cpu::crop(b, src, s, dst);
+  }
   template <class T>
   static void dropout_apply(Context<CPU>&, int64_t n, const T* in, T* out, float p,
                             uint64_t stream) {
@@ -71,6 +101,71 @@ struct Backend<CPU> {
                                      const T* x, const T* dy, T* dw, T* db) {
     cpu::linear_backward_params(n, in, out, x, dy, dw, db);
   }
+  // ---- per-channel layers (Affine, BatchNorm2d) on a logical shape s of rank 2 or 4 ----
+  // (n, C) or (n, C, H, W); per-channel vectors have C elements. See backend/cpu/norm.hpp.
+  // y = x * scale[c] + offset[c] (offset null: no offset); the _relu form then max(., 0).
+  template <class T>
+  static void affine_forward(Context<CPU>&, const Shape& s, const T* x, const T* scale, const T* offset, T* y) {
+    const ChannelDims d = channel_dims(s);
+    cpu::affine_forward(d.n, d.c, d.p, x, scale, offset, y);
+  }
+  template <class T>
+  static void affine_relu_forward(Context<CPU>&, const Shape& s, const T* x, const T* scale, const T* offset,
+                                  T* y) {
+    const ChannelDims d = channel_dims(s);
+    cpu::affine_forward(d.n, d.c, d.p, x, scale, offset, y, /*relu=*/true);
+  }
+  // dx = dy * scale[c], dscale[c] = sum dy * x, doffset[c] = sum dy; null outputs skipped.
+  template <class T>
+  static void affine_backward(Context<CPU>&, const Shape& s, const T* x, const T* dy, const T* scale, T* dx,
+                              T* dscale, T* doffset) {
+    const ChannelDims d = channel_dims(s);
+    cpu::affine_backward(d.n, d.c, d.p, x, dy, scale, dx, dscale, doffset);
+  }
+  // scale = gamma / sqrt(var + eps), offset = beta - mean * scale (c channels).
+  template <class T>
+  static void batch_norm_fold(Context<CPU>&, int64_t c, const T* gamma, const T* beta, const T* mean,
+                              const T* var, double eps, T* scale, T* offset) {
+    cpu::batch_norm_fold(c, gamma, beta, mean, var, eps, scale, offset);
+  }
+  // Batch statistics (biased variance) normalise x; save_mean and save_invstd (1/sqrt(var +
+  // eps)) keep them for backward; the running averages move by `momentum` (unbiased variance).
+  template <class T>
+  static void batch_norm_forward_training(Context<CPU>&, const Shape& s, const T* x, const T* gamma,
+                                          const T* beta, double eps, double momentum, T* running_mean,
+                                          T* running_var, T* save_mean, T* save_invstd, T* y) {
+    const ChannelDims d = channel_dims(s);
+    cpu::batch_norm_forward_training(d.n, d.c, d.p, x, gamma, beta, eps, momentum, running_mean, running_var,
+                                     save_mean, save_invstd, y);
+  }
+  // y = (x - mean) / sqrt(var + eps) * gamma + beta with the given (running) statistics.
+  template <class T>
+  static void batch_norm_forward_inference(Context<CPU>& ctx, const Shape& s, const T* x, const T* gamma,
+                                           const T* beta, const T* mean, const T* var, double eps, T* y) {
+    const ChannelDims d = channel_dims(s);
+    T* folded = ctx.scratch<T>(size_t(2 * d.c));
+    cpu::batch_norm_fold(d.c, gamma, beta, mean, var, eps, folded, folded + d.c);
+    cpu::affine_forward(d.n, d.c, d.p, x, folded, folded + d.c, y);
+  }
+  // Backward through the batch statistics saved by batch_norm_forward_training (eps: the
+  // forward's; cuDNN asks for it, the saved 1/sqrt(var + eps) already holds it). Null outputs
+  // are skipped.
+  template <class T>
+  static void batch_norm_backward(Context<CPU>&, const Shape& s, const T* x, const T* dy, const T* gamma,
+                                  const T* save_mean, const T* save_invstd, double /*eps*/, T* dx, T* dgamma,
+                                  T* dbeta) {
+    const ChannelDims d = channel_dims(s);
+    cpu::batch_norm_backward(d.n, d.c, d.p, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+  }
+  // Backward with fixed statistics (evaluation mode, use_global_stats): an affine backward.
+  template <class T>
+  static void batch_norm_backward_global_stats(Context<CPU>&, const Shape& s, const T* x, const T* dy,
+                                               const T* gamma, const T* mean, const T* var, double eps, T* dx,
+                                               T* dgamma, T* dbeta) {
+    const ChannelDims d = channel_dims(s);
+    cpu::batch_norm_backward_global_stats(d.n, d.c, d.p, x, dy, gamma, mean, var, eps, dx, dgamma, dbeta);
+  }
+
   // Labels are checked to lie in [0, k) by the caller on the host copy.
   template <class T>
   static double softmax_xent_forward(Context<CPU>&, int64_t n, int64_t k, const T* logits,
@@ -91,6 +186,11 @@ struct Backend<CPU> {
   static void adam_update(Context<CPU>&, int64_t n, T* w, const T* g, T* m, T* v, float lr,
                           float beta1, float beta2, float eps, float weight_decay, int64_t step) {
     cpu::adam_update(n, w, g, m, v, lr, beta1, beta2, eps, weight_decay, step);
+  }
+  // The sizes of a rank 1..4 shape's axes, then 1s.
+  static void dims4(const Shape& s, int64_t d[4]) {
+    GRAFT_CHECK(s.rank() >= 1 && s.rank() <= 4, "padding/cropping takes rank 1 to 4, got shape ", s.str());
+    for (int i = 0; i < 4; ++i) d[i] = i < s.rank() ? s[i] : 1;
   }
   // Returns the first label outside [0, k), or -1 when all are valid (n labels on the host).
   static int64_t first_bad_label(Context<CPU>&, int64_t n, int64_t k, const int32_t* labels) {

@@ -1,6 +1,13 @@
-// Max pooling on the host. Padding counts as -infinity; the gradient goes to the first
-// maximum of each window in row-major order (PyTorch's and cuDNN's rule), recomputed from
-// x in backward rather than stored.
+// Pooling on the host: one window loop (pool_forward / pool_backward) templated on what a
+// window reduces to, so that max and average pooling share the walk over planes, windows and
+// their clipped bounds and differ only in the reduction:
+//   MaxReduce  the first maximum of the window in row-major order (padding is -infinity, a
+//              NaN wins, PyTorch's and cuDNN's rule); backward sends dy there, the argmax
+//              recomputed from x rather than stored.
+//   AvgReduce  the window's sum over its divisor (PoolMode: padding counted or not); backward
+//              adds dy / divisor to every input element of the window.
+// Backward zeroes each input plane, then visits the windows in row-major order, so the sums
+// of overlapping windows come out in one fixed order (the CUDA kernels' too).
 #pragma once
 
 #include <algorithm>
@@ -15,59 +22,111 @@
 namespace graft {
 namespace cpu {
 
+// Output (i, j)'s window clipped to the input: rows [h0, h1), columns [w0, w1); `padded` is
+// the number of elements of the window clipped to the padded input instead (PyTorch's
+// count_include_pad divisor).
+struct PoolSpan {
+  int64_t h0, h1, w0, w1, padded;
+  int64_t count() const { return (h1 - h0) * (w1 - w0); }
+};
+inline PoolSpan pool_span(const ConvGeometry& g, int64_t i, int64_t j) {
+  const Window2d& k = g.win;
+  PoolSpan s;
+  s.h0 = i * k.sh - k.ph;
+  s.w0 = j * k.sw - k.pw;
+  const int64_t ph1 = std::min<int64_t>(s.h0 + k.kh, g.h + k.ph), pw1 = std::min<int64_t>(s.w0 + k.kw, g.w + k.pw);
+  s.padded = (ph1 - s.h0) * (pw1 - s.w0);
+  s.h1 = std::min<int64_t>(ph1, g.h);
+  s.w1 = std::min<int64_t>(pw1, g.w);
+  s.h0 = std::max<int64_t>(s.h0, 0);
+  s.w0 = std::max<int64_t>(s.w0, 0);
+  return s;
+}
+
 template <class T>
-class PoolPlan {
- public:
-  void setup(Context<CPU>&, const ConvGeometry&) {}
-
-  void forward(const ConvGeometry& g, const T* x, T* y) {
-    each_window(g, x, [&](int64_t plane, int64_t out, int64_t arg) { y[plane * g.out_plane() + out] = x[plane * g.in_plane() + arg]; });
-  }
-
-  void backward(const ConvGeometry& g, const T* x, const T* /*y*/, const T* dy, T* dx) {
-    const int64_t planes = g.n * g.c;
-#pragma omp parallel for schedule(static) if (planes * g.in_plane() >= kParallelMin)
-    for (int64_t pl = 0; pl < planes; ++pl) {
-      T* d = dx + pl * g.in_plane();
-      for (int64_t i = 0; i < g.in_plane(); ++i) d[i] = T(0);
-      const T* xp = x + pl * g.in_plane();
-      const T* dyp = dy + pl * g.out_plane();
-      for (int64_t i = 0; i < g.oh; ++i)
-        for (int64_t j = 0; j < g.ow; ++j) d[argmax(g, xp, i, j)] += dyp[i * g.ow + j];
-    }
-  }
-
- private:
-  // Index in the plane of the first maximum of output (i, j)'s window (NaN wins, as in PyTorch).
-  static int64_t argmax(const ConvGeometry& g, const T* xp, int64_t i, int64_t j) {
-    const Window2d& k = g.win;
-    int64_t h0 = i * k.sh - k.ph, w0 = j * k.sw - k.pw;
-    int64_t h1 = std::min<int64_t>(h0 + k.kh, g.h), w1 = std::min<int64_t>(w0 + k.kw, g.w);
-    h0 = std::max<int64_t>(h0, 0);
-    w0 = std::max<int64_t>(w0, 0);
-    int64_t best = h0 * g.w + w0;
+struct MaxReduce {
+  // Index in the plane of the first maximum (NaN wins, as in PyTorch).
+  static int64_t argmax(const PoolSpan& s, const T* xp, int64_t w) {
+    int64_t best = s.h0 * w + s.w0;
     T m = -std::numeric_limits<T>::infinity();
-    for (int64_t h = h0; h < h1; ++h)
-      for (int64_t w = w0; w < w1; ++w) {
-        T v = xp[h * g.w + w];
+    for (int64_t h = s.h0; h < s.h1; ++h)
+      for (int64_t c = s.w0; c < s.w1; ++c) {
+        const T v = xp[h * w + c];
         if (v > m || v != v) {
           m = v;
-          best = h * g.w + w;
+          best = h * w + c;
           if (v != v) return best;
         }
       }
     return best;
   }
-  template <class F>
-  static void each_window(const ConvGeometry& g, const T* x, F&& f) {
-    const int64_t planes = g.n * g.c;
-#pragma omp parallel for schedule(static) if (planes * g.in_plane() >= kParallelMin)
-    for (int64_t pl = 0; pl < planes; ++pl) {
-      const T* xp = x + pl * g.in_plane();
-      for (int64_t i = 0; i < g.oh; ++i)
-        for (int64_t j = 0; j < g.ow; ++j) f(pl, i * g.ow + j, argmax(g, xp, i, j));
-    }
+  T forward(const PoolSpan& s, const T* xp, int64_t w) const { return xp[argmax(s, xp, w)]; }
+  void backward(const PoolSpan& s, const T* xp, int64_t w, T dy, T* dxp) const { dxp[argmax(s, xp, w)] += dy; }
+};
+
+template <class T>
+struct AvgReduce {
+  bool count_pad = true;
+  T divisor(const PoolSpan& s) const { return T(count_pad ? s.padded : s.count()); }
+  T forward(const PoolSpan& s, const T* xp, int64_t w) const {
+    T sum = T(0);
+    for (int64_t h = s.h0; h < s.h1; ++h)
+      for (int64_t c = s.w0; c < s.w1; ++c) sum += xp[h * w + c];
+    return sum / divisor(s);
   }
+  void backward(const PoolSpan& s, const T* /*xp*/, int64_t w, T dy, T* dxp) const {
+    const T g = dy / divisor(s);
+    for (int64_t h = s.h0; h < s.h1; ++h)
+      for (int64_t c = s.w0; c < s.w1; ++c) dxp[h * w + c] += g;
+  }
+};
+
+// y[plane, i, j] = reduce(window (i, j) of x's plane), every plane in parallel.
+template <class T, class R>
+void pool_forward(const ConvGeometry& g, const T* x, T* y, const R& r) {
+  const int64_t planes = g.n * g.c;
+#pragma omp parallel for schedule(static) if (planes * g.in_plane() >= kParallelMin)
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    const T* xp = x + pl * g.in_plane();
+    T* yp = y + pl * g.out_plane();
+    for (int64_t i = 0; i < g.oh; ++i)
+      for (int64_t j = 0; j < g.ow; ++j) yp[i * g.ow + j] = r.forward(pool_span(g, i, j), xp, g.w);
+  }
+}
+
+template <class T, class R>
+void pool_backward(const ConvGeometry& g, const T* x, const T* dy, T* dx, const R& r) {
+  const int64_t planes = g.n * g.c;
+#pragma omp parallel for schedule(static) if (planes * g.in_plane() >= kParallelMin)
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    T* d = dx + pl * g.in_plane();
+    for (int64_t i = 0; i < g.in_plane(); ++i) d[i] = T(0);
+    const T* xp = x + pl * g.in_plane();
+    const T* dyp = dy + pl * g.out_plane();
+    for (int64_t i = 0; i < g.oh; ++i)
+      for (int64_t j = 0; j < g.ow; ++j) r.backward(pool_span(g, i, j), xp, g.w, dyp[i * g.ow + j], d);
+  }
+}
+
+// A pooling layer's plan: the reduction is chosen once (set_mode, before use; max by default).
+template <class T>
+class PoolPlan {
+ public:
+  void set_mode(PoolMode m) { mode_ = m; }
+  PoolMode mode() const { return mode_; }
+  void setup(Context<CPU>&, const ConvGeometry&) {}
+
+  void forward(const ConvGeometry& g, const T* x, T* y) {
+    if (mode_ == PoolMode::Max) return pool_forward(g, x, y, MaxReduce<T>{});
+    pool_forward(g, x, y, AvgReduce<T>{mode_ == PoolMode::AvgCountPad});
+  }
+  void backward(const ConvGeometry& g, const T* x, const T* /*y*/, const T* dy, T* dx) {
+    if (mode_ == PoolMode::Max) return pool_backward(g, x, dy, dx, MaxReduce<T>{});
+    pool_backward(g, x, dy, dx, AvgReduce<T>{mode_ == PoolMode::AvgCountPad});
+  }
+
+ private:
+  PoolMode mode_ = PoolMode::Max;
 };
 
 }  // namespace cpu

@@ -16,9 +16,11 @@
 #include "graft/backend/cuda/conv.hpp"
 #include "graft/backend/cuda/linear.hpp"
 #include "graft/backend/cuda/memory.hpp"
+#include "graft/backend/cuda/norm.hpp"
 #include "graft/backend/cuda/pool.hpp"
 #include "graft/core/shape.hpp"
 #include "kernels/add.cuh"
+#include "kernels/affine.cuh"
 #include "kernels/dropout.cuh"
 #include "kernels/layout.cuh"
 #include "kernels/optim.cuh"
@@ -70,6 +72,43 @@ struct Backend<CUDA> {
   static void accumulate(Context<CUDA>& ctx, int64_t n, const T* src, T* dst) {
     cuda::in_scope(ctx.scope(), [&] { kernels::accumulate<T>(n, src, dst, ctx.stream()); });
   }
+  // y = a + b, and y = max(a + b, 0) (Add, AddReLU), n elements.
+  template <class T>
+  static void add(Context<CUDA>& ctx, int64_t n, const T* a, const T* b, T* y) {
+    cuda::in_scope(ctx.scope(), [&] { kernels::add<T>(n, a, b, y, ctx.stream()); });
+  }
+  template <class T>
+  static void add_relu(Context<CUDA>& ctx, int64_t n, const T* a, const T* b, T* y) {
+    cuda::in_scope(ctx.scope(), [&] { kernels::add_relu<T>(n, a, b, y, ctx.stream()); });
+  }
+  // Zero padding anchored at index 0 (Add with zero_pad), for tensors of rank 1 to 4 whose
+  // logical shapes `small` <= `big` on every axis; in channels-last mode 4-D tensors are
+  // padded in their stored NHWC order (channel padding innermost).
+  //   pad_add: dst (big) = (accumulate ? dst : 0) + src (small) zero-padded
+  //   crop:    dst (small) = src (big) cut to the small sizes
+  template <class T>
+  static void pad_add(Context<CUDA>& ctx, const Shape& small, const T* src, const Shape& big, T* dst,
+                      bool accumulate) {
+    const kernels::Dims4 s = stored_dims(ctx, small), b = stored_dims(ctx, big);
+    cuda::in_scope(ctx.scope(), [&] { kernels::pad_add<T>(s, src, b, dst, accumulate, ctx.stream()); });
+  }
+  template <class T>
+  static void crop(Context<CUDA>& ctx, const Shape& big, const T* src, const Shape& small, T* dst) {
+    const kernels::Dims4 s = stored_dims(ctx, small), b = stored_dims(ctx, big);
+    cuda::in_scope(ctx.scope(), [&] { kernels::crop<T>(b, src, s, dst, ctx.stream()); });
+  }
+  // The axes of a rank 1..4 tensor as stored (N, H, W, C for a channels-last 4-D tensor).
+  static kernels::Dims4 stored_dims(const Context<CUDA>& ctx, const Shape& s) {
+    GRAFT_CHECK(s.rank() >= 1 && s.rank() <= 4, "padding/cropping takes rank 1 to 4, got shape ", s.str());
+    kernels::Dims4 d;
+    for (int i = 0; i < s.rank(); ++i) d.d[i] = s[i];
+    if (stored_nhwc(ctx, s)) {
+      d.d[1] = s[2];
+      d.d[2] = s[3];
+      d.d[3] = s[1];
+    }
+    return d;
+  }
   template <class T>
   static void dropout_apply(Context<CUDA>& ctx, int64_t n, const T* in, T* out, float p, uint64_t stream) {
     const T scale = p < 1.0f ? T(1) / (T(1) - T(p)) : T(0);  // exactly the CPU's
@@ -89,6 +128,67 @@ struct Backend<CUDA> {
   static void linear_backward_params(Context<CUDA>& ctx, int64_t n, int64_t in, int64_t out, const T* x, const T* dy,
                                      T* dw, T* db) {
     cuda::linear_backward_params<T>(ctx, n, in, out, x, dy, dw, db);
+  }
+
+  // ---- per-channel layers (Affine, BatchNorm2d) on a logical shape s of rank 2 or 4 ----
+  // The same contracts as Backend<CPU>'s; a 4-D tensor is NHWC in channels-last mode. Batch
+  // normalisation is cuDNN's, the affine maps and the fixed-statistics backward graft's kernels
+  // (backend/cuda/norm.hpp).
+  template <class T>
+  static void affine_forward(Context<CUDA>& ctx, const Shape& s, const T* x, const T* scale, const T* offset, T* y) {
+    const ChannelDims d = channel_dims(s);
+    cuda::in_scope(ctx.scope(), [&] {
+      kernels::affine<T>(d.n, d.c, d.p, stored_nhwc(ctx, s), x, scale, offset, y, ctx.stream());
+    });
+  }
+  template <class T>
+  static void affine_relu_forward(Context<CUDA>& ctx, const Shape& s, const T* x, const T* scale, const T* offset,
+                                  T* y) {
+    const ChannelDims d = channel_dims(s);
+    cuda::in_scope(ctx.scope(), [&] {
+      kernels::affine_relu<T>(d.n, d.c, d.p, stored_nhwc(ctx, s), x, scale, offset, y, ctx.stream());
+    });
+  }
+  template <class T>
+  static void affine_backward(Context<CUDA>& ctx, const Shape& s, const T* x, const T* dy, const T* scale, T* dx,
+                              T* dscale, T* doffset) {
+    const ChannelDims d = channel_dims(s);
+    const bool nhwc = stored_nhwc(ctx, s);
+    cuda::in_scope(ctx.scope(), [&] {
+      kernels::channel_sums<T>(d.n, d.c, d.p, nhwc, x, dy, nullptr, nullptr, dscale, doffset, ctx.stream());
+      if (dx) kernels::affine<T>(d.n, d.c, d.p, nhwc, dy, scale, nullptr, dx, ctx.stream());
+    });
+  }
+  template <class T>
+  static void batch_norm_fold(Context<CUDA>& ctx, int64_t c, const T* gamma, const T* beta, const T* mean,
+                              const T* var, double eps, T* scale, T* offset) {
+    cuda::in_scope(ctx.scope(), [&] {
+      kernels::batch_norm_fold<T>(c, gamma, beta, mean, var, eps, scale, offset, ctx.stream());
+    });
+  }
+  template <class T>
+  static void batch_norm_forward_training(Context<CUDA>& ctx, const Shape& s, const T* x, const T* gamma,
+                                          const T* beta, double eps, double momentum, T* running_mean,
+                                          T* running_var, T* save_mean, T* save_invstd, T* y) {
+    cuda::batch_norm_forward_training<T>(ctx, s, x, gamma, beta, eps, momentum, running_mean, running_var, save_mean,
+                                         save_invstd, y);
+  }
+  template <class T>
+  static void batch_norm_forward_inference(Context<CUDA>& ctx, const Shape& s, const T* x, const T* gamma,
+                                           const T* beta, const T* mean, const T* var, double eps, T* y) {
+    cuda::batch_norm_forward_inference<T>(ctx, s, x, gamma, beta, mean, var, eps, y);
+  }
+  template <class T>
+  static void batch_norm_backward(Context<CUDA>& ctx, const Shape& s, const T* x, const T* dy, const T* gamma,
+                                  const T* save_mean, const T* save_invstd, double eps, T* dx, T* dgamma,
+                                  T* dbeta) {
+    cuda::batch_norm_backward<T>(ctx, s, x, dy, gamma, save_mean, save_invstd, eps, dx, dgamma, dbeta);
+  }
+  template <class T>
+  static void batch_norm_backward_global_stats(Context<CUDA>& ctx, const Shape& s, const T* x, const T* dy,
+                                               const T* gamma, const T* mean, const T* var, double eps, T* dx,
+                                               T* dgamma, T* dbeta) {
+    cuda::batch_norm_backward_global_stats<T>(ctx, s, x, dy, gamma, mean, var, eps, dx, dgamma, dbeta);
   }
 
   // probs = softmax(logits); returns the mean cross-entropy (0 without labels). Waits for the

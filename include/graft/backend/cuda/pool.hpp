@@ -1,9 +1,12 @@
-// cuda::PoolPlan<T>: max pooling on the GPU, graft's kernels (default) or cuDNN's.
+// cuda::PoolPlan<T>: max or average pooling on the GPU (set_mode, before use; max by default),
+// graft's kernels (default) or cuDNN's.
 //
 // graft's kernels (kernels/pool.cuh) follow the CPU backend exactly (first maximum wins, NaN
-// wins, ceil mode). cuDNN's max pooling is selectable with set_impl(PoolImpl::Cudnn) so that the
-// benchmark can compare the two; cuDNN has no ceil mode, so a geometry whose output size cuDNN
-// computes differently keeps graft's kernels (impl_used() tells). In the context's
+// wins, ceil mode; averages summed in the CPU's order, PyTorch's divisors). cuDNN's pooling
+// (CUDNN_POOLING_MAX_DETERMINISTIC, CUDNN_POOLING_AVERAGE_COUNT_INCLUDE/EXCLUDE_PADDING) is
+// selectable with set_impl(PoolImpl::Cudnn) so that the benchmark can compare the two; cuDNN
+// has no ceil mode, so a geometry whose output size cuDNN computes differently keeps graft's
+// kernels (impl_used() tells). In the context's
 // channels-last mode both run on NHWC data (graft's *_nhwc kernels; cuDNN's NHWC descriptors).
 #pragma once
 
@@ -38,6 +41,11 @@ class PoolPlan {
     ctx_ = &ctx;
     scope_ = ctx.scope();
   }
+  void set_mode(PoolMode m) {
+    mode_ = m;
+    described_ = false;
+  }
+  PoolMode mode() const { return mode_; }
   void set_impl(PoolImpl impl) { impl_ = impl; }
   PoolImpl impl() const { return impl_; }
   PoolImpl impl_used(const ConvGeometry& g) {
@@ -49,7 +57,13 @@ class PoolPlan {
   void forward(const ConvGeometry& g, const T* x, T* y) {
     Context<CUDA>& c = ctx();
     if (impl_used(g) == PoolImpl::Graft) {
-      in_scope(scope_, [&] { kernels::maxpool_forward<T>(shape(g, c.channels_last()), x, y, c.stream()); });
+      in_scope(scope_, [&] {
+        const kernels::PoolShape s = shape(g, c.channels_last());
+        if (mode_ == PoolMode::Max)
+          kernels::maxpool_forward<T>(s, x, y, c.stream());
+        else
+          kernels::avgpool_forward<T>(s, x, y, c.stream());
+      });
       return;
     }
     const T one = 1, zero = 0;
@@ -60,7 +74,11 @@ class PoolPlan {
     Context<CUDA>& c = ctx();
     if (impl_used(g) == PoolImpl::Graft) {
       in_scope(scope_, [&] {
-        kernels::maxpool_backward<T>(shape(g, c.channels_last()), x, dy, dx, c.stream());
+        const kernels::PoolShape s = shape(g, c.channels_last());
+        if (mode_ == PoolMode::Max)
+          kernels::maxpool_backward<T>(s, x, dy, dx, c.stream());
+        else
+          kernels::avgpool_backward<T>(s, x, dy, dx, c.stream());
       });
       return;
     }
@@ -74,8 +92,9 @@ class PoolPlan {
     GRAFT_CHECK(ctx_, "PoolPlan used before setup()");
     return *ctx_;
   }
-  static kernels::PoolShape shape(const ConvGeometry& g, bool channels_last) {
+  kernels::PoolShape shape(const ConvGeometry& g, bool channels_last) const {
     kernels::PoolShape s;
+    s.count_pad = mode_ != PoolMode::AvgNoPad;
     s.c = int(g.c);
     s.channels_last = channels_last;
     s.planes = g.n * g.c;
@@ -88,7 +107,10 @@ class PoolPlan {
     if (described_ && g == last_ && nhwc == nhwc_) return;
     const cudnnTensorFormat_t f = nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
     const cudnnDataType_t dt = CudnnType<T>::value;
-    GRAFT_CUDA_CHECK_IN(scope_, cudnnSetPooling2dDescriptor(pd_.d, CUDNN_POOLING_MAX_DETERMINISTIC,
+    const cudnnPoolingMode_t mode = mode_ == PoolMode::Max           ? CUDNN_POOLING_MAX_DETERMINISTIC
+                                    : mode_ == PoolMode::AvgCountPad ? CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING
+                                                                     : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING;
+    GRAFT_CUDA_CHECK_IN(scope_, cudnnSetPooling2dDescriptor(pd_.d, mode,
                                                             CUDNN_PROPAGATE_NAN, g.win.kh, g.win.kw, g.win.ph,
                                                             g.win.pw, g.win.sh, g.win.sw));
     GRAFT_CUDA_CHECK_IN(scope_, cudnnSetTensor4dDescriptor(xd_.d, f, dt, int(g.n), int(g.c), int(g.h), int(g.w)));
@@ -105,6 +127,7 @@ class PoolPlan {
   Context<CUDA>* ctx_ = nullptr;
   std::string scope_;
   PoolImpl impl_ = PoolImpl::Graft;
+  PoolMode mode_ = PoolMode::Max;
   TensorDesc xd_, yd_;
   PoolingDesc pd_;
   ConvGeometry last_;
