@@ -1,6 +1,7 @@
 // The model a tool evaluates: a self-describing model.npz, or any weights file (a plain
-// caffe-tensorflow .npy, an .npz without description) with the architecture on the command
-// line (--arch --classes --width --input --norm).
+// caffe-tensorflow .npy, an .npz without description, a .caffemodel, a torchvision
+// state_dict) with the architecture on the command line (--arch --classes --width --input
+// --norm; a ResNet's normalisation defaults to ImageNet's).
 #pragma once
 
 #include <string>
@@ -29,7 +30,9 @@ struct ModelArgs {
     if (a.has("classes")) info.classes = split_list(a.str("classes"));
     info.vgg.width = a.num("width", described ? info.vgg.width : (info.arch == "vgg-face" ? 1.0 : 1.0));
     info.vgg.input = a.integer("input", described ? info.vgg.input : 224);
+    if (!nn::known_arch(info.arch)) throw UsageError("unknown --arch " + info.arch + " (" + nn::known_archs() + ")");
     if (a.has("norm")) info.norm = normalization(a.str("norm"));
+    else if (!described && info.resnet()) info.norm = data::Normalization::imagenet();  // torchvision's
     info.resize = int(a.integer("resize", info.resize));
     if (info.arch == "vgg-face" && info.classes.empty())
       for (int i = 0; i < 2622; ++i) info.classes.push_back("id" + std::to_string(i));
@@ -47,9 +50,10 @@ struct ModelArgs {
 };
 
 inline const char* model_flags_help() {
-  return "model:  --weights FILE [--prototxt FILE for a .caffemodel] [--arch vgg16|vgg-face --classes a,b,...\n"
-         "        --width W --input PX"
-         " --norm vgg-face|vgg-face-255|imagenet|unit --resize PX]   (a model.npz needs none of these)\n";
+  return "model:  --weights FILE [--prototxt FILE for a .caffemodel] [--arch vgg16|vgg-face|resnet18|resnet34|resnet50\n"
+         "        --classes a,b,... --width W --input PX"
+         " --norm vgg-face|vgg-face-255|imagenet|unit --resize PX]   (a model.npz needs none of these)\n"
+         "        a torchvision state_dict (.npz of its arrays): --arch resnet18 --classes ... (input 224, --norm imagenet)\n";
 }
 
 }  // namespace app

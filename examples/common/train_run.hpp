@@ -29,10 +29,11 @@ struct TrainConfig {
   // Which of the architecture's flags were given: the others are adopted from a described
   // pretrained model (its width, input, dropout, preprocessing), so that fine-tuning feeds
   // the trunk what it was trained on.
-  bool width_given = false, input_given = false, dropout_given = false, norm_given = false, resize_given = false;
+  bool arch_given = false, width_given = false, input_given = false, dropout_given = false, norm_given = false,
+       resize_given = false, scratch_given = false, stages_given = false;
   std::string weights, prototxt;               // pretrained weights (.npz model, caffe-tensorflow .npy)
-  std::vector<std::string> scratch{"fc8"};     // layers not loaded from the weights
-  std::string stages = "fc8:5";
+  std::vector<std::string> scratch{"fc8"};     // layers not loaded from the weights (a ResNet's: fc)
+  std::string stages = "fc8:5";                // a ResNet's default: fc:5
   std::string optimizer = "adam";
   float lr = 1e-3f, momentum = 0.9f, weight_decay = 0.0f;
   std::string schedule = "constant";
@@ -49,9 +50,12 @@ struct TrainConfig {
 
   void read(Args& a) {
     data.read(a);
+    arch_given = a.has("arch");
     model.arch = a.str("arch", "vgg16");
-    if (model.arch != "vgg16" && model.arch != "vgg-face")
-      throw UsageError("unknown --arch " + model.arch + " (vgg16 or vgg-face)");
+    if (!nn::known_arch(model.arch))
+      throw UsageError("unknown --arch " + model.arch + " (" + nn::known_archs() + ")");
+    // A ResNet's classifier is "fc" (torchvision's name), and it takes ImageNet's normalisation.
+    const bool resnet = model.resnet();
     width_given = a.has("width");
     input_given = a.has("input");
     dropout_given = a.has("dropout");
@@ -60,12 +64,14 @@ struct TrainConfig {
     model.vgg.width = a.num("width", model.arch == "vgg-face" ? 1.0 : model.vgg.width);
     model.vgg.input = a.integer("input", model.vgg.input);
     model.vgg.dropout = float(a.num("dropout", model.vgg.dropout));
-    model.norm = normalization(a.str("norm", "vgg-face"));
+    model.norm = normalization(a.str("norm", resnet ? "imagenet" : "vgg-face"));
     model.resize = int(a.integer("resize", 0));
     weights = a.str("weights", weights);
     prototxt = a.str("prototxt", prototxt);
-    scratch = split_list(a.str("scratch", "fc8"));
-    stages = a.str("stages", stages);
+    scratch_given = a.has("scratch");
+    stages_given = a.has("stages");
+    scratch = split_list(a.str("scratch", resnet ? "fc" : "fc8"));
+    stages = a.str("stages", resnet && stages == "fc8:5" ? "fc:5" : stages);  // graft-pretrain's default stays
     optimizer = a.str("optimizer", optimizer);
     lr = float(a.num("lr", lr));
     momentum = float(a.num("momentum", momentum));
@@ -91,8 +97,10 @@ inline const char* train_flags_help() {
   return "data:   --data DIR --format utkface|adience|folder|csv [--task gender|race|age|race+age]\n"
          "        [--classes m,f|m,f,other] [--subset F] [--val F] [--test F] [--seed N]\n"
          "        [--split-rule name|stratified (default name: each file's part by its name, the same for every task)]\n"
-         "model:  --arch vgg16|vgg-face [--width W] [--input PX] [--dropout P] [--norm vgg-face|vgg-face-255|imagenet|unit]\n"
-         "        [--weights FILE (.npz model, caffe-tensorflow .npy, .caffemodel with --prototxt FILE)] [--scratch fc8]\n"
+         "model:  --arch vgg16|vgg-face|resnet18|resnet34|resnet50 [--width W] [--input PX] [--dropout P (vgg)]\n"
+         "        [--norm vgg-face|vgg-face-255|imagenet|unit (default: vgg-face; imagenet for a ResNet)]\n"
+         "        [--weights FILE (.npz model, caffe-tensorflow .npy, .caffemodel with --prototxt FILE,\n"
+         "         torchvision state_dict .npz)] [--scratch fc8 (a ResNet's: fc)]\n"
          "train:  --stages \"fc8:5,conv5_1:3:0.1\" [--optimizer adam|sgd] [--lr R] [--momentum M] [--weight-decay D]\n"
          "        [--schedule constant|step:E:G|cosine] [--batch N] [--workers N] [--augment] [--no-cache]\n"
          "        [--train-eval N] [--init-seed N] [--resume]\n"
@@ -107,14 +115,20 @@ inline const char* train_flags_help() {
 inline void adopt_described_model(TrainConfig& c) {
   nn::ModelInfo from_file;
   if (c.weights.empty() || !nn::read_model_info(c.weights, from_file)) return;
+  if (!c.arch_given && from_file.arch != c.model.arch) {
+    c.model.arch = from_file.arch;
+    // The defaults that name VGG's classifier follow the architecture (a ResNet's is "fc").
+    const std::string head = c.model.resnet() ? "fc" : "fc8";
+    if (!c.scratch_given && c.scratch == std::vector<std::string>{c.model.resnet() ? "fc8" : "fc"}) c.scratch = {head};
+    if (!c.stages_given && c.stages == (c.model.resnet() ? "fc8:5" : "fc:5")) c.stages = head + ":5";
+  }
   if (!c.width_given) c.model.vgg.width = from_file.vgg.width;
   if (!c.input_given) c.model.vgg.input = from_file.vgg.input;
   if (!c.dropout_given) c.model.vgg.dropout = from_file.vgg.dropout;
   if (!c.norm_given) c.model.norm = from_file.norm;
   if (!c.resize_given) c.model.resize = from_file.resize;
-  std::printf("using the architecture of %s: vgg16 width %g, input %lld, its preprocessing%s\n", c.weights.c_str(),
-              c.model.vgg.width, static_cast<long long>(c.model.vgg.input),
-              c.norm_given ? " replaced by --norm" : "");
+  std::printf("using the architecture of %s: %s, its preprocessing%s\n", c.weights.c_str(),
+              c.model.geometry().c_str(), c.norm_given ? " replaced by --norm" : "");
 }
 
 // 2. The dataset with the task's labels and its splits; the model takes the data's classes.
@@ -166,7 +180,7 @@ struct RunLoaders {
   train::LoaderSource tr{train}, te{train_eval}, va{val}, ts{test};
 
   RunLoaders(const TrainConfig& c, const Splits& sp)
-      : train(sp.train, train_transform(c.model, c.augment), options(c, true)),
+      : train(sp.train, train_transform(c.model, c.augment), train_options(c, sp.train)),
         train_eval(train_eval_set(c, sp.train), eval_transform(c.model), options(c, false)),
         val(sp.val, eval_transform(c.model), options(c, false)),
         test(sp.test, eval_transform(c.model), options(c, false)) {}
@@ -177,6 +191,14 @@ struct RunLoaders {
     lo.workers = c.workers;
     lo.seed = c.data.seed;
     lo.shuffle = shuffle ? lo.shuffle : false;
+    return lo;
+  }
+  // A BatchNorm needs more than one value per channel while training, and a ResNet's layer4
+  // is 1x1 at small inputs (32x32), so a last training batch of a single image would fail
+  // there (as in PyTorch): a ResNet's training loader leaves such a batch out.
+  static data::LoaderOptions train_options(const TrainConfig& c, const data::Dataset& train) {
+    data::LoaderOptions lo = options(c, true);
+    lo.drop_last = c.model.resnet() && train.size() > c.batch && train.size() % c.batch == 1;
     return lo;
   }
   static data::Dataset train_eval_set(const TrainConfig& c, const data::Dataset& train) {
@@ -236,8 +258,7 @@ inline train::Report test_report(const TrainConfig& c, const RunData& d, const t
               {"data", d.all.name + ", task " + c.data.task + ", train " + std::to_string(d.sp.train.size()) +
                            " (subset " + g(c.data.subset) + "), validation " + std::to_string(d.sp.val.size()) +
                            ", test " + std::to_string(d.sp.test.size())},
-              {"model", "vgg16 width " + g(c.model.vgg.width) + ", input " + std::to_string(c.model.vgg.input) +
-                            ", dropout " + g(c.model.vgg.dropout) +
+              {"model", c.model.geometry() +
                             (c.model.resize > 0 ? ", evaluated on centre crops of a shorter side of " +
                                                       std::to_string(c.model.resize)
                                                 : "")},
@@ -277,7 +298,7 @@ int run_train(TrainConfig c) {
   const RunData d = open_run_data(c);
   const int classes = int(d.all.classes.size());
 
-  auto net = nn::vgg16<float, D>(classes, c.model.vgg);
+  auto net = nn::build<float, D>(c.model);
   net->initialize(c.init_seed);
   load_pretrained(*net, c);
   auto opt = make_optimizer<D>(c);
