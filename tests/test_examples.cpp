@@ -224,7 +224,7 @@ TEST_CASE("graft-finetune and graft-predict take a Caffe model directly", "[exam
   CHECK(read_text(tmp + "/p.log").find("needs its --prototxt") != std::string::npos);
 }
 
-TEST_CASE("graft-predict runs a torchvision ResNet state_dict as NumPy saved it; the trainers take --arch resnet18",
+TEST_CASE("graft-predict runs a torchvision ResNet state_dict as NumPy saved it, and the trainers take --arch resnet18",
           "[examples][torch]") {
   test::TempDir tmpdir("examples-resnet");
   const std::string tmp = tmpdir.path().string();

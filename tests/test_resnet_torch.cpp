@@ -82,7 +82,7 @@ TEST_CASE("torchvision ResNet state_dicts load into nn::resnet18/50: probabiliti
   }
 }
 
-TEST_CASE("A bad torchvision state_dict is an error naming the file and the key; nothing is loaded",
+TEST_CASE("A bad torchvision state_dict is an error naming the file and the key, and nothing is loaded",
           "[torch][graph]") {
   test::TorchRef ref;
   Tensor<float> x(Shape{1, 3, 32, 32});
