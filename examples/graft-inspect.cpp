@@ -9,6 +9,10 @@
 //   {"arrays": [{"name", "dtype", "shape", "min", "max", "mean"}, ...]}
 // with NaN and infinities as null (JSON has no such numbers); a .caffemodel adds
 //   "format": "caffemodel", "version": 1 or 2, "net": name, "layers": [{"name", "type", "blobs"}]
+// before "arrays"; a dlib network (.dat, as dlib's serialize writes it) lists its loss,
+// input and layer records (kind, version, offset, geometry), then its arrays
+// "<record>_<kind>/weights" ..., and in JSON adds
+//   "format": "dlib", "loss", "input": {"name", "mean", "rows", "cols"}, "layers": [{"kind", "version", "offset", "geometry"}]
 // before "arrays". A file graft cannot read
 // exits with status 1 and one line on stderr; a wrong command line with status 2.
 #include <cmath>
@@ -21,6 +25,7 @@
 #include <vector>
 
 #include "graft/io/caffemodel.hpp"
+#include "graft/io/dlib.hpp"
 #include "graft/io/weights.hpp"
 
 namespace {
@@ -147,6 +152,47 @@ void print_caffemodel(const char* path, bool json) {
   print_table(path, graft::io::caffemodel_arrays(std::move(m)));
 }
 
+// A dlib network: loss, input, the records in forward order, then the arrays.
+void print_dlib(const char* path, bool json) {
+  graft::io::DlibNet net = graft::io::read_dlib(path);
+  std::vector<graft::io::NamedArray> arrays;
+  const auto records = net.layers.size();
+  std::string layers;
+  for (size_t i = 0; i < net.layers.size(); ++i) {
+    const auto& l = net.layers[i];
+    if (json) {
+      layers += std::string(i ? ",\n  " : "\n  ") + "{\"kind\": " + json_string(graft::io::dlib_kind_name(l.kind)) +
+                ", \"version\": " + json_string(l.version) + ", \"offset\": " + std::to_string(l.offset) +
+                ", \"geometry\": " + json_string(graft::io::dlib_geometry(l)) + "}";
+    }
+  }
+  if (!json) {
+    const std::string loss = graft::io::quote(net.loss, 200), input = graft::io::quote(net.input, 200);
+    std::printf("%s: dlib network, loss %s (margin %g, distance threshold %g), %zu records, %llu floats\n", path,
+                loss.c_str(), net.margin, net.dist_thresh, records, static_cast<unsigned long long>(net.float_count));
+    std::printf("input %s: %llu x %llu, means R %.8g G %.8g B %.8g\n", input.c_str(),
+                static_cast<unsigned long long>(net.rows), static_cast<unsigned long long>(net.cols), net.mean[0],
+                net.mean[1], net.mean[2]);
+    std::printf("%-6s %-10s %-10s %10s  %s\n", "record", "kind", "version", "offset", "geometry");
+    for (size_t i = 0; i < net.layers.size(); ++i) {
+      const auto& l = net.layers[i];
+      std::printf("%-6zu %-10s %-10s %10llu  %s\n", i, graft::io::dlib_kind_name(l.kind), l.version.c_str(),
+                  static_cast<unsigned long long>(l.offset), graft::io::dlib_geometry(l).c_str());
+    }
+    std::printf("\n");
+  }
+  const std::string before = "\"format\": \"dlib\", \"loss\": " + json_string(net.loss) + ", \"input\": {\"name\": " +
+                             json_string(net.input) + ", \"mean\": [" + json_number(net.mean[0]) + ", " +
+                             json_number(net.mean[1]) + ", " + json_number(net.mean[2]) + "], \"rows\": " +
+                             std::to_string(net.rows) + ", \"cols\": " + std::to_string(net.cols) + "}, \"layers\": [" +
+                             layers + "],\n ";
+  for (auto& a : graft::io::dlib_arrays(std::move(net))) arrays.push_back({a.first, std::move(a.second)});
+  if (json)
+    print_json(arrays, before);
+  else
+    print_table(path, arrays);
+}
+
 int fail(const std::string& message) {
   std::string line = message;
   for (char& c : line)
@@ -166,7 +212,8 @@ int main(int argc, char** argv) {
     } else if (std::strcmp(argv[i], "-h") == 0 || std::strcmp(argv[i], "--help") == 0) {
       std::printf("usage: graft-inspect FILE [--json]\n"
                   "Lists every array in an .npy, .npz or caffe-tensorflow weights file:\n"
-                  "name, dtype, shape, min, max and mean; for a .caffemodel, its layers and blobs.\n");
+                  "name, dtype, shape, min, max and mean; for a .caffemodel, its layers and blobs;\n"
+                  "for a dlib network (.dat), its records (kind, version, offset, geometry) and arrays.\n");
       return 0;
     } else if (!path && argv[i][0] != '-') {
       path = argv[i];
@@ -180,8 +227,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    if (graft::io::is_caffemodel_path(path)) {
-      print_caffemodel(path, json);
+    if (graft::io::is_caffemodel_path(path) || graft::io::is_dlib_path(path)) {
+      if (graft::io::is_dlib_path(path))
+        print_dlib(path, json);
+      else
+        print_caffemodel(path, json);
       if (std::fflush(stdout) != 0 || std::ferror(stdout)) return fail("cannot write to standard output");
       return 0;
     }

@@ -58,62 +58,8 @@ Tensor<T> as_tensor(const T* p, const Shape& s) {
 
 }  // namespace
 
-TEST_CASE("emulated kernels: ReLU forward/backward, aligned and misaligned, with tails", "[emu]") {
-  for (int offset : {0, 1}) {
-    const int64_t n = 1003;
-    Tensor<float> x = random_tensor({n}, 11), dy = random_tensor({n}, 12);
-    Buf<float> xs(n, offset), ys(n, offset), dys(n, offset), dxs(n, offset);
-    std::copy(x.begin(), x.end(), xs.p);
-    std::copy(dy.begin(), dy.end(), dys.p);
-    kernels::relu_forward<float>(n, xs.p, ys.p, nullptr);
-    kernels::relu_backward<float>(n, ys.p, dys.p, dxs.p, nullptr);
-    Tensor<float> y(Shape{n}), dx(Shape{n});
-    cpu::relu_forward(n, x.data(), y.data());
-    cpu::relu_backward(n, y.data(), dy.data(), dx.data());
-    CHECK(max_rel_error(as_tensor(ys.p, {n}), y) == 0.0);
-    CHECK(max_rel_error(as_tensor(dxs.p, {n}), dx) == 0.0);
-  }
-}
-
-TEST_CASE("emulated kernels: dropout draws the CPU's mask bit for bit", "[emu]") {
-  for (int offset : {0, 1}) {
-    const int64_t n = 1001;
-    const float p = 0.3f;
-    Tensor<float> x = random_tensor({n}, 13);
-    Buf<float> xs(n, offset), ys(n, offset);
-    std::copy(x.begin(), x.end(), xs.p);
-    kernels::dropout<float>(n, xs.p, ys.p, p, 1.0f / (1.0f - p), 987654321ull, nullptr);
-    Tensor<float> y(Shape{n});
-    cpu::dropout_apply(n, x.data(), y.data(), p, 987654321ull);
-    CHECK(max_rel_error(as_tensor(ys.p, {n}), y) == 0.0);
-  }
-}
-
-TEST_CASE("emulated kernels: bias add, fused bias+ReLU and bias gradient", "[emu]") {
-  for (int64_t p : {12, 7, 1}) {
-    const int64_t n = 3, o = 5, total = n * o * p;
-    Tensor<float> y0 = random_tensor({total}, 14), b = random_tensor({o}, 15);
-    Tensor<float> want(Shape{total}), want_relu(Shape{total});
-    for (int64_t e = 0; e < total; ++e) {
-      want[e] = y0[e] + b[(e / p) % o];
-      want_relu[e] = want[e] > 0 ? want[e] : 0.0f;
-    }
-    Buf<float> ys(total), bs(o);
-    std::copy(b.begin(), b.end(), bs.p);
-    std::copy(y0.begin(), y0.end(), ys.p);
-    kernels::bias_add<float>(n, o, p, ys.p, bs.p, nullptr);
-    CHECK(max_rel_error(as_tensor(ys.p, {total}), want) == 0.0);
-    std::copy(y0.begin(), y0.end(), ys.p);
-    kernels::bias_relu<float>(n, o, p, ys.p, bs.p, nullptr);
-    CHECK(max_rel_error(as_tensor(ys.p, {total}), want_relu) == 0.0);
-
-    Tensor<double> db_ref(Shape{o}, 0.0);
-    for (int64_t e = 0; e < total; ++e) db_ref[(e / p) % o] += y0[e];
-    Buf<float> db(o), partial(n * o);
-    kernels::bias_grad<float>(n, o, p, y0.data(), db.p, partial.p, nullptr);
-    CHECK(max_rel_error(as_tensor(db.p, {o}), db_ref) < 1e-6);
-  }
-}
+// ReLU, dropout and the NCHW bias kernels run on every layer case's shapes in
+// test_layer_cases_emu.cpp.
 
 namespace {
 

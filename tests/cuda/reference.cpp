@@ -163,19 +163,6 @@ Relu relu(const Tensor<float>& x, const Tensor<float>& dy) {
   return r;
 }
 
-Relu dropout(const std::string& name, float p, uint64_t seed, uint64_t step, const Tensor<float>& x,
-             const Tensor<float>& dy) {
-  Context<CPU> ctx;
-  Dropout<float> layer(name, p, seed);
-  layer.setup(x.shape(), ctx);
-  layer.set_training(true);
-  layer.set_step(step);
-  Relu r;
-  layer.forward(x, r.y);
-  layer.backward(x, r.y, dy, &r.dx);
-  return r;
-}
-
 Softmax softmax_xent(const Tensor<float>& logits, const Tensor<int32_t>& labels, float scale) {
   Context<CPU> ctx;
   SoftmaxCrossEntropy<float> loss;

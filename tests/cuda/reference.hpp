@@ -49,10 +49,6 @@ struct Relu {
 };
 Relu relu(const Tensor<float>& x, const Tensor<float>& dy);
 
-// Dropout<float, CPU> named `name` with `seed`, after `step` training forwards: y and dx.
-Relu dropout(const std::string& name, float p, uint64_t seed, uint64_t step, const Tensor<float>& x,
-             const Tensor<float>& dy);
-
 struct Softmax {
   double loss = 0;
   Tensor<float> probs, dlogits;

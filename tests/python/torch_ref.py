@@ -21,26 +21,6 @@ def save(d, name, t):
     t.detach().contiguous().numpy().astype(np.float32 if t.is_floating_point() else np.int32).tofile(f"{d}/{name}.bin")
 
 
-def conv2d(d, a):
-    x = load(d, "x", a["x"]).requires_grad_()
-    w = load(d, "w", a["w"]).requires_grad_()
-    b = load(d, "b", [a["w"][0]]).requires_grad_()
-    y = torch.nn.functional.conv2d(x, w, b, stride=a["stride"], padding=a["pad"])
-    dy = load(d, "dy", list(y.shape))
-    y.backward(dy)
-    for n, t in (("y", y), ("dx", x.grad), ("dw", w.grad), ("db", b.grad)):
-        save(d, n, t)
-
-
-def max_pool2d(d, a):
-    x = load(d, "x", a["x"]).requires_grad_()
-    y = torch.nn.functional.max_pool2d(x, a["kernel"], a["stride"], a["pad"], ceil_mode=a["ceil"])
-    dy = load(d, "dy", list(y.shape))
-    y.backward(dy)
-    save(d, "y", y)
-    save(d, "dx", x.grad)
-
-
 def avg_pool2d(d, a):
     x = load(d, "x", a["x"]).requires_grad_()
     y = torch.nn.functional.avg_pool2d(x, a["kernel"], a["stride"], a["pad"], ceil_mode=a["ceil"],
@@ -80,17 +60,6 @@ def add(d, a):
         save(d, f"dx{i}", x.grad)
 
 
-def linear(d, a):
-    x = load(d, "x", a["x"]).requires_grad_()
-    w = load(d, "w", a["w"]).requires_grad_()
-    b = load(d, "b", [a["w"][0]]).requires_grad_()
-    y = torch.nn.functional.linear(x.flatten(1), w, b)
-    dy = load(d, "dy", list(y.shape))
-    y.backward(dy)
-    for n, t in (("y", y), ("dx", x.grad), ("dw", w.grad), ("db", b.grad)):
-        save(d, n, t)
-
-
 def softmax_xent(d, a):
     z = load(d, "z", a["z"]).requires_grad_()
     labels = load(d, "labels", [a["z"][0]], np.int32).long()
@@ -99,6 +68,32 @@ def softmax_xent(d, a):
     save(d, "p", torch.softmax(z, 1))
     save(d, "dz", z.grad)
     save(d, "loss", loss.reshape(1))
+
+
+def layer_case(d, a):
+    """One layer case of tests/support/layer_cases.hpp, described by DIR/case.json: inputs
+    x0.bin, x1.bin, ... (shapes "inputs"), parameters p_<name>.bin (shapes "params"), buffers
+    b_<name>.bin ("buffers"), upstream gradient dy.bin. Evaluates "expr" with x0, x1, ..., p
+    and b (dicts by graft name), F = torch.nn.functional; writes y, dx<i>, dp_<name>, and
+    b_out_<name>: the buffers after the forward (an expression may update b in place)."""
+    with open(f"{d}/case.json") as f:
+        c = json.load(f)
+    env = {"torch": torch, "F": torch.nn.functional}
+    xs = [load(d, f"x{i}", s).requires_grad_() for i, s in enumerate(c["inputs"])]
+    for i, x in enumerate(xs):
+        env[f"x{i}"] = x
+    env["p"] = {n: load(d, f"p_{n}", s).requires_grad_() for n, s in c["params"].items()}
+    env["b"] = {n: load(d, f"b_{n}", s) for n, s in c["buffers"].items()}
+    y = eval(c["expr"], env)
+    dy = load(d, "dy", list(y.shape))
+    y.backward(dy)
+    save(d, "y", y)
+    for i, x in enumerate(xs):
+        save(d, f"dx{i}", x.grad if x.grad is not None else torch.zeros_like(x))
+    for n, t in env["p"].items():
+        save(d, f"dp_{n}", t.grad if t.grad is not None else torch.zeros_like(t))
+    for n, t in env["b"].items():  # after the forward (batch norm's running statistics)
+        save(d, f"b_out_{n}", t)
 
 
 def optim(d, a):
@@ -119,48 +114,6 @@ def optim(d, a):
         w.grad = grads[s].clone()
         opt.step()
     save(d, "w", w.data)
-
-
-def batch_norm2d(d, a):
-    """torch.nn.BatchNorm2d (BatchNorm1d for a rank-2 input) with the given gamma, beta and
-    running statistics. Train mode: two forwards (x, then x2) update the running statistics;
-    the first one is differentiated. Eval mode: one forward, differentiated."""
-    c = a["x"][1]
-    cls = torch.nn.BatchNorm2d if len(a["x"]) == 4 else torch.nn.BatchNorm1d
-    bn = cls(c, eps=a["eps"], momentum=a["momentum"])
-    with torch.no_grad():
-        bn.weight.copy_(load(d, "gamma", [c]))
-        bn.bias.copy_(load(d, "beta", [c]))
-        bn.running_mean.copy_(load(d, "mean0", [c]))
-        bn.running_var.copy_(load(d, "var0", [c]))
-    bn.train(a["train"])
-    x = load(d, "x", a["x"]).requires_grad_()
-    y = bn(x)
-    y.backward(load(d, "dy", a["x"]))
-    if a["train"]:
-        with torch.no_grad():
-            bn(load(d, "x2", a["x"]))
-    for n, t in (("y", y), ("dx", x.grad), ("dgamma", bn.weight.grad), ("dbeta", bn.bias.grad),
-                 ("mean", bn.running_mean), ("var", bn.running_var)):
-        save(d, n, t)
-
-
-def affine(d, a):
-    """x * scale + offset per channel (dim 1), the offset optional."""
-    c = a["x"][1]
-    x = load(d, "x", a["x"]).requires_grad_()
-    view = [1, c] + [1] * (len(a["x"]) - 2)
-    s = load(d, "scale", [c]).requires_grad_()
-    y = x * s.reshape(view)
-    if a["offset"]:
-        o = load(d, "offset", [c]).requires_grad_()
-        y = y + o.reshape(view)
-    y.backward(load(d, "dy", a["x"]))
-    save(d, "y", y)
-    save(d, "dx", x.grad)
-    save(d, "dscale", s.grad)
-    if a["offset"]:
-        save(d, "doffset", o.grad)
 
 
 def vgg_caffe_tensorflow(d, a):
