@@ -123,10 +123,15 @@ NetFlops count_flops(nn::Network<float, D>& net) {
   return f;
 }
 
+// The classifier a fine-tuning head stage trains: VGG's fc8, torchvision's fc.
+inline std::string head_name(const Options& o) { return o.net == "vgg16" ? "fc8" : "fc"; }
+
 template <class D>
 std::unique_ptr<nn::Network<float, D>> make_net(const Options& o) {
-  GRAFT_CHECK(o.net == "vgg16", "graft-bench: unknown --net ", o.net, " (known: vgg16)");
-  auto net = nn::vgg16<float, D>(o.classes, {o.width, o.size, 0.5f});
+  GRAFT_CHECK(o.net == "vgg16" || nn::is_resnet(o.net), "graft-bench: unknown --net ", o.net,
+              " (known: vgg16, resnet18, resnet34, resnet50)");
+  auto net = o.net == "vgg16" ? nn::vgg16<float, D>(o.classes, {o.width, o.size, 0.5f})
+                              : nn::resnet_by_name<float, D>(o.net, o.classes, {o.size, o.width});
   net->initialize(o.seed);
   return net;
 }
@@ -212,7 +217,7 @@ Json run_head(const Options& o) {
     auto net = make_net<D>(o);
     apply_conv_impl(*net, o.conv_impl);
     net->freeze_all();
-    net->unfreeze("fc8");
+    net->unfreeze(head_name(o));
     train::Adam<float, D> opt;
     typename train::Trainer<D>::Options to;
     to.use_cache = use_cache;

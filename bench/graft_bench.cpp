@@ -1,6 +1,6 @@
 // graft-bench: times graft's networks and layers on a device.
 //
-//   graft-bench --net vgg16 --size 224 --batch 8 --mode forward|train|head --device cpu|cuda --json
+//   graft-bench --net vgg16|resnet50 --size 224 --batch 8 --mode forward|train|head --device cpu|cuda --json
 //   graft-bench --layers            per-layer table: forward, backward-data, backward-filter
 //   graft-bench --quick             a tiny run of every mode (CI: proves it works, times nothing)
 //
@@ -31,7 +31,7 @@ namespace {
 
 void usage(FILE* f) {
   std::fprintf(f,
-      "usage: graft-bench [--net vgg16] [--size 224] [--batch 8] [--mode forward|train|head]\n"
+      "usage: graft-bench [--net vgg16|resnet18|resnet34|resnet50] [--size 224] [--batch 8] [--mode forward|train|head]\n"
       "                   [--device cpu|cuda] [--json] [--layers] [--quick]\n"
       "                   [--width 1.0] [--classes 2] [--warmup 2] [--reps 5] [--peak GFLOPS]\n"
       "                   [--conv auto|im2col|winograd] [--images 4400] [--epochs 10]\n"

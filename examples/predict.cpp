@@ -3,6 +3,8 @@
 //
 //   graft-predict --weights runs/gender/model.npz face1.jpg face2.png
 //   graft-predict --arch vgg16 --classes m,f,other --weights VGG16_GENDER.npy --json face.png
+//   graft-predict --arch resnet18 --classes a,b,... --norm imagenet --weights resnet18.npz img.jpg
+//       (a torchvision state_dict as np.savez wrote it: no conversion step)
 #include "graft/cpu.hpp"
 
 #include "common/cuda_entries.hpp"

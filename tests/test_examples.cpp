@@ -1,6 +1,7 @@
 // [examples]: every program of the transfer-learning story run on a small generated
 // UTKFace-format dataset: pretrain a source model, fine-tune it for gender, evaluate,
-// predict and extract features; their files are checked by what they must hold.
+// predict and extract features; their files are checked by what they must hold. Also a
+// torchvision ResNet's state_dict predicted from directly, and a ResNet trained.
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include "support/caffe_ref.hpp"
 #include "support/image_files.hpp"
 #include "support/skip.hpp"
+#include "support/torch_ref.hpp"
 
 using namespace graft;
 
@@ -221,6 +223,66 @@ TEST_CASE("graft-finetune and graft-predict take a Caffe model directly", "[exam
                 [] { std::string s; for (int i = 0; i < 30; ++i) s += (i ? "," : "") + std::to_string(i); return s; }() +
                 " x.png", tmp + "/p.log") == 2);  // no --prototxt
   CHECK(read_text(tmp + "/p.log").find("needs its --prototxt") != std::string::npos);
+}
+
+TEST_CASE("graft-predict runs a torchvision ResNet state_dict as NumPy saved it, and the trainers take --arch resnet18",
+          "[examples][torch]") {
+  test::TempDir tmpdir("examples-resnet");
+  const std::string tmp = tmpdir.path().string();
+  {
+    // A 224x224 image (used as it is) and torchvision's resnet18 (random weights, non-trivial
+    // BatchNorms) classifying it with ImageNet's normalisation, in Python.
+    test::TorchRef ref;
+    const data::Image img = test::smooth_image(224, 224, 11);
+    test::write_png(tmp + "/image.png", img);
+    Tensor<uint8_t> bytes(Shape{224 * 224 * 3});
+    std::copy(img.rgb.begin(), img.rgb.end(), bytes.data());
+    ref.put("image", bytes);
+    ref.run("resnet_predict_image", "{\"seed\":3,\"arch\":\"resnet18\",\"classes\":5,\"side\":224}");
+    const int top = ref.get<int32_t>("top", Shape{1})[0];
+    const float margin = ref.get<float>("margin", Shape{1})[0];
+    INFO("torch's class " << top << ", ahead of the second by " << margin);
+    REQUIRE(margin > 1e-3f);  // else float rounding could fairly pick the other class
+    const std::string log = tmp + "/predict.json";
+    REQUIRE(run(std::string(GRAFT_EX_PREDICT) + " --arch resnet18 --classes c0,c1,c2,c3,c4 --norm imagenet --weights '" +
+                    ref.dir() + "/resnet.npz' --json '" + tmp + "/image.png'",
+                log) == 0);
+    INFO(read_text(log));
+    CHECK(valid_json(log));
+    CHECK(read_text(log).find("\"label\": \"c" + std::to_string(top) + "\"") != std::string::npos);
+  }
+  // Training a small resnet18 from scratch; graft-eval rebuilds it from model.npz alone.
+  const std::string data = tmp + "/faces", runs = tmp + "/runs";
+  std::system(("mkdir -p '" + data + "' '" + runs + "'").c_str());
+  make_faces(data);
+  const int trained = run(std::string(GRAFT_EX_FINETUNE) + " --arch resnet18 --data '" + data +
+                              "' --format utkface --width 0.125 --input 32 --batch 16 --workers 1 --val 0.2 --test 0.2"
+                              " --stages all:1 --out '" + runs + "/r18'",
+                          runs + "/train.log");
+  const std::string log = read_text(runs + "/train.log");
+  INFO(log);
+  REQUIRE(trained == 0);
+  CHECK(log.find("layer4.1.downsample") == std::string::npos);  // only the first block of a stage changes shape
+  CHECK(log.find("layer4.0.downsample.1") != std::string::npos);
+  nn::ModelInfo info;
+  REQUIRE(nn::read_model_info(runs + "/r18/model.npz", info));
+  CHECK(info.arch == "resnet18");
+  CHECK(info.norm.order == data::Normalization::Order::RGB);  // a ResNet's default: ImageNet's
+  REQUIRE(run(std::string(GRAFT_EX_EVAL) + " --weights '" + runs + "/r18/model.npz' --data '" + data +
+                  "' --format utkface --out '" + runs + "/r18-eval'",
+              runs + "/eval.log") == 0);
+  CHECK(read_text(runs + "/r18-eval/metrics.json").find("\"count\": 96") != std::string::npos);
+  // Fine-tuning from that model.npz takes its architecture; the new classifier is fc.
+  const int tuned = run(std::string(GRAFT_EX_FINETUNE) + " --weights '" + runs + "/r18/model.npz' --data '" + data +
+                            "' --format utkface --batch 16 --workers 1 --val 0.2 --test 0.2 --stages fc:1 --out '" +
+                            runs + "/r18-ft'",
+                        runs + "/ft.log");
+  const std::string ft = read_text(runs + "/ft.log");
+  INFO(ft);
+  REQUIRE(tuned == 0);
+  CHECK(ft.find("using the architecture of") != std::string::npos);
+  CHECK(ft.find("resnet18 width 0.125, input 32") != std::string::npos);
+  CHECK(ft.find("left at initial values (fc/weights, fc/biases)") != std::string::npos);
 }
 
 TEST_CASE("graft-finetune --arch caffe: a residual Caffe model with a new head, then graft-predict on the result", "[examples][caffe]") {

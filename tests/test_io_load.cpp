@@ -9,6 +9,7 @@
 
 #include "graft/cpu.hpp"
 #include "graft/io.hpp"
+#include "graft/nn/load_weights.hpp"
 #include "support/io_files.hpp"
 #include "support/random_fill.hpp"
 
@@ -345,6 +346,12 @@ class FakeLayer : public Layer<float, FakeDevice> {
   void backward(const Tensor<float, FakeDevice>&, const Tensor<float, FakeDevice>&, const Tensor<float, FakeDevice>&,
                 Tensor<float, FakeDevice>*) override {}
   std::vector<Param<float, FakeDevice>*> params() override { return {&weights, &biases}; }
+  // As the layer it stands in for describes its weights in caffe-tensorflow files.
+  FileLayout file_layout(const Param<float, FakeDevice>& p) const override {
+    if (&p != &weights) return FileLayout::same;
+    const std::string t = type_;
+    return t == "Conv2d" ? FileLayout::conv_hwio : t == "Linear" ? FileLayout::fc_in_out : FileLayout::same;
+  }
   Param<float, FakeDevice> weights, biases;
 
  private:

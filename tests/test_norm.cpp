@@ -172,7 +172,7 @@ TEST_CASE("BatchNorm2d lists its running statistics as buffers, never as paramet
   CHECK(aff.buffers().empty());
 }
 
-TEST_CASE("Running statistics change only in a training forward; freezing leaves them alone", "[norm]") {
+TEST_CASE("Running statistics change only in a training forward of a learning layer; freezing leaves them alone", "[norm]") {
   nn::Network<float> net(Shape{3, 6, 6});
   net.conv("conv1", 4, 3, 1, 1).batch_norm("bn1").relu().flatten().fc("fc", 2);
   net.initialize(3);
@@ -208,16 +208,31 @@ TEST_CASE("Running statistics change only in a training forward; freezing leaves
   CHECK(bit_equal(bn.running_mean, mean0));
   CHECK(bit_equal(bn.running_var, var0));
 
-  // A training forward moves them, frozen or not (PyTorch does the same); backward does not.
+  // Frozen while training: the running statistics are used and kept (Keras' rule), so the
+  // frozen part of a network is deterministic (the feature cache may hold what it computes).
   bn.set_use_global_stats(false);
-  CHECK_FALSE(bn.deterministic());
+  CHECK(bn.deterministic());
   net.forward(x);
-  const Tensor<float> mean1 = clone(bn.running_mean), var1 = clone(bn.running_var);
-  CHECK_FALSE(bit_equal(mean1, mean0));
-  CHECK_FALSE(bit_equal(var1, var0));
-  net.backward(dy);
-  CHECK(bit_equal(bn.running_mean, mean1));
-  CHECK(bit_equal(bn.running_var, var1));
+  CHECK(bit_equal(bn.running_mean, mean0));
+  CHECK(bit_equal(bn.running_var, var0));
+  CHECK(nn::cache_boundary(net) > size_t(net.index_of("bn1")));
+
+  // Opted out, or learning: a training forward moves them (PyTorch's rule); backward does not.
+  for (int learning = 0; learning < 2; ++learning) {
+    INFO(learning ? "unfrozen" : "frozen, set_frozen_uses_running_stats(false)");
+    randomize(bn, 24 + learning);
+    const Tensor<float> mean_r = clone(bn.running_mean), var_r = clone(bn.running_var);
+    bn.set_frozen_uses_running_stats(learning == 1);
+    if (learning) net.unfreeze_all();
+    CHECK_FALSE(bn.deterministic());
+    net.forward(x);
+    const Tensor<float> mean1 = clone(bn.running_mean), var1 = clone(bn.running_var);
+    CHECK_FALSE(bit_equal(mean1, mean_r));
+    CHECK_FALSE(bit_equal(var1, var_r));
+    net.backward(dy);
+    CHECK(bit_equal(bn.running_mean, mean1));
+    CHECK(bit_equal(bn.running_var, var1));
+  }
 }
 
 TEST_CASE("Bad shapes raise graft::Error naming the layer and both shapes", "[norm]") {

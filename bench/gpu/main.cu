@@ -31,6 +31,7 @@ namespace {
                "graft-bench-gpu: %s\n"
                "usage: graft-bench-gpu [--peaks] [--layers] [--kernels] [--step] [--all] [--batch N] [--size N]\n"
                "       [--classes N] [--conv cudnn|graft] [--pool graft|cudnn] [--channels-last] [--fp32] [--steps N]\n"
+               "       [--net vgg16|resnet50 (the --step network)]\n"
                "       [--reps N] [--quick] [--json FILE] [--tag TEXT]\n",
                why);
   std::exit(2);
@@ -63,6 +64,10 @@ int main(int argc, char** argv) {
     else if (a == "--quick") quick = true;
     else if (a == "--fp32") tf32 = false;
     else if (a == "--channels-last") so.channels_last = true;
+    else if (a == "--net") {
+      if (i + 1 >= argc) usage("--net needs a value");
+      so.net = argv[++i];
+    }
     else if (a == "--batch") lo.batch = number(i, argc, argv);
     else if (a == "--size") lo.size = number(i, argc, argv);
     else if (a == "--classes") lo.classes = number(i, argc, argv);

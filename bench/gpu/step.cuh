@@ -1,6 +1,6 @@
-// The VGG16 training step on the GPU: forward, softmax cross-entropy, backward through every
-// layer, Adam update of all parameters (138 M), as graft::nn::Network runs it, in training mode
-// (dropout on). Timed with events from the start of forward to the end of the update; the
+// The VGG16 (or ResNet-50) training step on the GPU: forward, softmax cross-entropy, backward
+// through every layer, Adam update of all parameters (VGG16: 138 M, ResNet-50: 25.6 M), as
+// graft::nn::Network runs it, in training mode (dropout on; BatchNorm on batch statistics). Timed with events from the start of forward to the end of the update; the
 // loss is read back every step (as a training loop that logs it does, and as
 // bench/gpu/torch_step.py does with loss.item()).
 #pragma once
@@ -14,6 +14,7 @@
 #include "bench/gpu/timing.cuh"
 #include "graft/cuda.hpp"
 #include "graft/nn/network.hpp"
+#include "graft/nn/resnet.hpp"
 #include "graft/nn/vgg.hpp"
 #include "graft/train/optimizer.hpp"
 
@@ -21,6 +22,7 @@ namespace graft {
 namespace bench {
 
 struct StepOptions {
+  std::string net = "vgg16";  // or resnet18, resnet34, resnet50 (torchvision's geometry)
   int64_t batch = 64, size = 224, classes = 1000;
   int warmup = 3, steps = 10;
   bool tf32 = true;
@@ -33,7 +35,11 @@ struct StepOptions {
 inline void bench_step(const StepOptions& o, Report& rep) {
   nn::VggOptions vo;
   vo.input = o.size;
-  auto net = nn::vgg16<float, CUDA>(o.classes, vo);
+  GRAFT_CHECK(o.net == "vgg16" || nn::is_resnet(o.net), "graft-bench-gpu: unknown --net ", o.net,
+              " (vgg16, resnet18, resnet34, resnet50)");
+  auto net = o.net == "vgg16" ? nn::vgg16<float, CUDA>(o.classes, vo)
+                              : nn::resnet_by_name<float, CUDA>(o.net, o.classes, {o.size, 1.0});
+  const char* name = o.net == "vgg16" ? "VGG16" : o.net == "resnet50" ? "ResNet-50" : o.net.c_str();
   Context<CUDA>& ctx = net->context();
   ctx.set_tf32(o.tf32);
   ctx.set_channels_last(o.channels_last);
@@ -69,13 +75,13 @@ inline void bench_step(const StepOptions& o, Report& rep) {
   const double ips = double(o.batch) / (t.median_ms * 1e-3);
   line("");
   const char* layout = o.channels_last ? "channels-last" : "nchw";
-  line("graft VGG16 training step (fwd+bwd+Adam), batch %lld, %lldx%lld, %s, layout %s, conv %s, pool %s%s%s:",
-       (long long)o.batch, (long long)o.size, (long long)o.size, o.tf32 ? "TF32" : "FP32", layout, to_string(o.conv),
+  line("graft %s training step (fwd+bwd+Adam), batch %lld, %lldx%lld, %s, layout %s, conv %s, pool %s%s%s:",
+       name, (long long)o.batch, (long long)o.size, (long long)o.size, o.tf32 ? "TF32" : "FP32", layout, to_string(o.conv),
        to_string(o.pool), o.tag.empty() ? "" : ", ", o.tag.c_str());
   line("  %.2f ms/step (median of %d; min %.2f, max %.2f), %.1f images/s, loss %.4f, device memory in use %.1f GiB",
        t.median_ms, t.reps, t.min_ms, t.max_ms, ips, last_loss, double(total_b - free_b) / double(1 << 30));
   GRAFT_CHECK(std::isfinite(last_loss), "graft-bench-gpu: the training step's loss is not finite (", last_loss, ")");
-  rep.write(Report::Record("step").str("framework", "graft").str("conv", to_string(o.conv))
+  rep.write(Report::Record("step").str("net", o.net).str("framework", "graft").str("conv", to_string(o.conv))
                 .str("pool", to_string(o.pool)).str("layout", layout).str("math", o.tf32 ? "tf32" : "fp32").str("tag", o.tag)
                 .num("batch", double(o.batch)).num("size", double(o.size)).num("classes", double(o.classes))
                 .num("ms_per_batch", t.median_ms).num("min_ms", t.min_ms).num("max_ms", t.max_ms)

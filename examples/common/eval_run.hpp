@@ -11,6 +11,7 @@
 #include "common/progress.hpp"
 #include "common/setup.hpp"
 #include "graft/io.hpp"
+#include "graft/nn/nn.hpp"
 #include "graft/train/json.hpp"
 #include "graft/train/loader_source.hpp"
 #include "graft/train/report.hpp"
@@ -56,8 +57,7 @@ int run_eval(EvalConfig c) {
   lo.shuffle = false;
   data::Loader loader(ds, eval_transform(c.model.info), lo);
   train::LoaderSource src(loader);
-  train::Adam<float, D> idle;  // a trainer needs an optimizer; evaluation never steps it
-  train::Trainer<D> t(*net, idle);
+  train::Trainer<D> t(*net);  // evaluation only: no optimizer
   train::Evaluation ev = t.evaluate(src, int(c.model.info.classes.size()), c.tta);
   train::Report rep;
   rep.title = "graft-eval: " + c.model.weights;

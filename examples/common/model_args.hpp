@@ -1,17 +1,17 @@
 // The model a tool evaluates: a self-describing model.npz, or any weights file (a plain
-// caffe-tensorflow .npy, an .npz without description) with the architecture on the command
-// line (--arch --classes --width --input --norm). A .caffemodel with its --prototxt and no
-// --arch (or --arch caffe) is the prototxt's network (a ResNet, say): its input size comes
-// from the prototxt, its classes from --classes or are numbered 0..K-1.
+// caffe-tensorflow .npy, an .npz without description, a .caffemodel, a torchvision
+// state_dict) with the architecture on the command line (--arch --classes --width --input
+// --norm; a ResNet's normalisation defaults to ImageNet's). A .caffemodel with its --prototxt
+// and no --arch (or --arch caffe) is the prototxt's network (a ResNet, say): its input size
+// comes from the prototxt, its classes from --classes or are numbered 0..K-1.
 #pragma once
 
 #include <string>
 
 #include "common/cli.hpp"
 #include "common/setup.hpp"
-#include "graft/nn/caffe.hpp"
-#include "graft/nn/load_weights.hpp"
 #include "graft/nn/model_file.hpp"
+#include "graft/nn/weights_file.hpp"
 
 namespace graft {
 namespace app {
@@ -33,7 +33,9 @@ struct ModelArgs {
     if (a.has("classes")) info.classes = split_list(a.str("classes"));
     info.vgg.width = a.num("width", described ? info.vgg.width : (info.arch == "vgg-face" ? 1.0 : 1.0));
     info.vgg.input = a.integer("input", described ? info.vgg.input : 224);
+    if (!nn::known_arch(info.arch)) throw UsageError("unknown --arch " + info.arch + " (" + nn::known_archs() + ")");
     if (a.has("norm")) info.norm = normalization(a.str("norm"));
+    else if (!described && info.resnet()) info.norm = data::Normalization::imagenet();  // torchvision's
     info.resize = int(a.integer("resize", info.resize));
     if (info.arch == "caffe") from_prototxt(a.has("input"));
     if (info.arch == "vgg-face" && info.classes.empty())
@@ -47,6 +49,7 @@ struct ModelArgs {
   void from_prototxt(bool input_given) {
     if (prototxt.empty()) prototxt = info.prototxt;
     if (prototxt.empty()) throw UsageError("--arch caffe needs the --prototxt the network is built from");
+    info.prototxt = prototxt;
     const io::CaffeNet net = io::read_prototxt(prototxt);
     const Shape& in = net.input_shape;
     if (in.rank() != 4 || in[1] != 3 || in[2] != in[3])
@@ -67,21 +70,8 @@ struct ModelArgs {
 
   template <class D>
   std::unique_ptr<nn::Network<float, D>> load() const {
-    if (info.arch == "caffe") {
-      auto net = nn::caffe_network<float, D>(
-          nn::with_outputs(io::read_prototxt(prototxt), int64_t(info.classes.size())));
-      nn::ModelInfo described;
-      if (io::is_caffemodel_path(weights)) nn::load_caffe(net->layers(), weights, prototxt);
-      else if (nn::read_model_info(weights, described)) nn::load_weights(net->layers(), nn::read_model_weights(weights));
-      else nn::load_weights(net->layers(), weights);
-      net->set_training(false);
-      return net;
-    }
     auto net = nn::build<float, D>(info);
-    nn::ModelInfo described;
-    if (io::is_caffemodel_path(weights)) nn::load_caffe(net->layers(), weights, prototxt);
-    else if (nn::read_model_info(weights, described)) nn::load_weights(net->layers(), nn::read_model_weights(weights));
-    else nn::load_weights(net->layers(), weights);
+    nn::load_weights_file(net->layers(), weights, prototxt);
     net->set_training(false);
     return net;
   }
@@ -89,9 +79,10 @@ struct ModelArgs {
 
 inline const char* model_flags_help() {
   return "model:  --weights FILE [--prototxt FILE for a .caffemodel: without --arch, the network is the prototxt's]\n"
-         "        [--arch vgg16|vgg-face|caffe --classes a,b,...\n"
-         "        --width W --input PX"
-         " --norm vgg-face|vgg-face-255|imagenet|unit --resize PX]   (a model.npz needs none of these)\n";
+         "        [--arch vgg16|vgg-face|resnet18|resnet34|resnet50|caffe\n"
+         "        --classes a,b,... --width W --input PX"
+         " --norm vgg-face|vgg-face-255|imagenet|unit --resize PX]   (a model.npz needs none of these)\n"
+         "        a torchvision state_dict (.npz of its arrays): --arch resnet18 --classes ... (input 224, --norm imagenet)\n";
 }
 
 }  // namespace app

@@ -1,6 +1,6 @@
-// graft's file formats and weights loading: .npy, .npz and caffe-tensorflow files
-// (graft/io/), Caffe's .caffemodel and .prototxt, dlib's .dat networks, layout transforms, and loading into /
-// saving from layers (graft/nn/load_weights.hpp, graft/nn/caffe.hpp). Needs zlib (Debian:
+// graft's file formats: .npy, .npz and caffe-tensorflow files, Caffe's .caffemodel and
+// .prototxt, dlib's .dat networks, layout transforms. Files only: loading them into layers is
+// graft/nn/'s (graft/nn/nn.hpp: load_weights, load_caffe, load_weights_file). Needs zlib (Debian:
 // zlib1g-dev), which graft::graft links.
 #pragma once
 
@@ -14,5 +14,3 @@
 #include "graft/io/npz.hpp"
 #include "graft/io/prototxt.hpp"
 #include "graft/io/weights.hpp"
-#include "graft/nn/caffe.hpp"
-#include "graft/nn/load_weights.hpp"

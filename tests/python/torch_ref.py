@@ -156,6 +156,86 @@ def vgg_caffe_tensorflow(d, a):
     save(d, "logits", x)
 
 
+def _torchvision_resnet(a):
+    """A torchvision ResNet with random weights (seeded) whose BatchNorms are non-trivial:
+    running statistics measured on random inputs, then perturbed, and random scales and
+    offsets; in eval mode."""
+    import torchvision
+    torch.manual_seed(a["seed"])
+    model = getattr(torchvision.models, a["arch"])(num_classes=a["classes"])
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    model.train()
+    for m in bns:
+        m.momentum = None  # a plain average over the calibration batches
+    with torch.no_grad():
+        for _ in range(2):
+            model(torch.randn(4, 3, a["side"], a["side"]))
+        for m in bns:
+            c = m.num_features
+            m.running_mean += 0.2 * m.running_var.sqrt() * torch.randn(c)
+            m.running_var *= torch.empty(c).uniform_(0.5, 2.0)
+            m.weight.copy_(torch.empty(c).uniform_(0.5, 1.5))
+            m.bias.copy_(0.2 * torch.randn(c))
+    model.eval()
+    return model
+
+
+def resnet_torchvision(d, a):
+    """Saves a torchvision ResNet's state_dict as NumPy does (np.savez of the arrays by key)
+    and writes its logits and probabilities on x (eval mode)."""
+    model = _torchvision_resnet(a)
+    np.savez(f"{d}/resnet.npz", **{k: v.numpy() for k, v in model.state_dict().items()})
+    with torch.no_grad():
+        logits = model(load(d, "x", a["x"]))
+    save(d, "logits", logits)
+    save(d, "probs", torch.softmax(logits, 1))
+
+
+def resnet_predict_image(d, a):
+    """As resnet_torchvision, on one 8-bit RGB image (HWC bytes in image.bin) normalised as
+    torchvision's ImageNet models expect; writes the top class and its margin over the
+    second."""
+    model = _torchvision_resnet(a)
+    np.savez(f"{d}/resnet.npz", **{k: v.numpy() for k, v in model.state_dict().items()})
+    side = a["side"]
+    img = np.fromfile(f"{d}/image.bin", dtype=np.uint8).reshape(side, side, 3).astype(np.float32) / 255
+    mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
+    x = torch.from_numpy(((img - mean) / std).transpose(2, 0, 1).copy()).unsqueeze(0)
+    with torch.no_grad():
+        p = torch.softmax(model(x), 1)[0]
+    top = torch.topk(p, 2)
+    save(d, "top", torch.tensor([top.indices[0].item()], dtype=torch.int32))
+    save(d, "margin", (top.values[0] - top.values[1]).reshape(1))
+
+
+def basic_block_train(d, a):
+    """One forward and backward of a torchvision BasicBlock (with downsample) in training
+    mode: batch statistics, running statistics updated; writes the output, the gradients of
+    conv1's and downsample.0's weights, and the updated running statistics of bn1. The
+    state_dict is saved with keys under "block." (the graft block's prefix)."""
+    from torchvision.models.resnet import BasicBlock
+    torch.manual_seed(a["seed"])
+    cin, planes, stride = a["cin"], a["planes"], a["stride"]
+    down = torch.nn.Sequential(torch.nn.Conv2d(cin, planes, 1, stride, bias=False), torch.nn.BatchNorm2d(planes))
+    block = BasicBlock(cin, planes, stride, down)
+    with torch.no_grad():
+        for m in block.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.copy_(torch.empty(planes).uniform_(0.5, 1.5))
+                m.bias.copy_(0.2 * torch.randn(planes))
+    np.savez(f"{d}/block.npz", **{"block." + k: v.numpy() for k, v in block.state_dict().items()})
+    block.train()
+    x = load(d, "x", a["x"]).requires_grad_()
+    y = block(x)
+    dy = load(d, "dy", list(y.shape))
+    y.backward(dy)
+    save(d, "y", y)
+    save(d, "dw_conv1", block.conv1.weight.grad)
+    save(d, "dw_down", block.downsample[0].weight.grad)
+    save(d, "mean_bn1", block.bn1.running_mean)
+    save(d, "var_bn1", block.bn1.running_var)
+
+
 if __name__ == "__main__":
     op, folder, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     globals()[op](folder, args)

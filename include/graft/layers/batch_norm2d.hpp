@@ -11,9 +11,14 @@
 //
 // Parameters "scale" (gamma, init 1) and "offset" (beta, init 0, no weight decay); buffers
 // "mean" and "variance" (init 0 and 1): the caffe-tensorflow names. Buffers change only in a
-// training forward, never in backward nor by an optimizer, and freezing the parameters does
-// not stop them (as in PyTorch: requires_grad=False still updates running statistics). To
-// keep them fixed while training, use set_use_global_stats(true).
+// training forward, never in backward nor by an optimizer; freezing never touches them.
+//
+// A BatchNorm2d whose parameters are all frozen normalises with its running statistics and
+// leaves them as they are, also while training (Keras' rule for a frozen BatchNormalization):
+// fine-tuning a head on a frozen residual trunk then sees the trunk the source trained, the
+// trunk is deterministic, and the feature cache can hold the pooled features. Unfreezing the
+// layer gives PyTorch's behaviour back; set_frozen_uses_running_stats(false) keeps PyTorch's
+// even when frozen (requires_grad=False still updates running statistics there).
 //
 // For inference a BatchNorm2d folds into an Affine (to_affine) or into the convolution
 // before it (fold_into).
@@ -118,6 +123,9 @@ class BatchNorm2d : public Layer<T, D> {
   // Caffe's use_global_stats: normalise with the running statistics even while training.
   void set_use_global_stats(bool on) { use_global_stats_ = on; }
   bool use_global_stats() const { return use_global_stats_; }
+  // Whether a frozen layer (no trainable parameter) uses its running statistics (default on).
+  void set_frozen_uses_running_stats(bool on) { frozen_running_ = on; }
+  bool frozen_uses_running_stats() const { return frozen_running_; }
 
   int64_t channels() const { return c_; }
   double eps() const { return eps_; }
@@ -179,7 +187,10 @@ class BatchNorm2d : public Layer<T, D> {
   }
 
  private:
-  bool uses_batch_stats() const { return this->training() && !use_global_stats_; }
+  bool uses_batch_stats() const {
+    const bool frozen = !scale.trainable && !offset.trainable;
+    return this->training() && !use_global_stats_ && !(frozen_running_ && frozen);
+  }
   void check_input(const Shape& s) const {
     GRAFT_CHECK(this->is_setup(), this->where(), ": used before setup()");
     output_shape(s);  // rank and channels; H and W may change from call to call
@@ -203,6 +214,7 @@ class BatchNorm2d : public Layer<T, D> {
   int64_t c_;
   double eps_, momentum_;
   bool use_global_stats_ = false;
+  bool frozen_running_ = true;
   bool batch_stats_ = false;              // whether the last forward used the batch's statistics
   Tensor<T, D> save_mean_, save_invstd_;  // that forward's mean and 1/sqrt(var + eps)
 };

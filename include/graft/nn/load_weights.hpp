@@ -18,6 +18,8 @@
 // before any parameter is written, so a failed load leaves the network as it was. Values are
 // converted to the network's scalar type (float64 files into float networks; a value beyond
 // float's range is an error). Copies go through copy_from_host, so CUDA layers load the same way.
+// Files in graft's own layouts with other parameter names (torchvision's state_dicts) load
+// through the same checks with LoadOptions::native_layout, rename and require_all.
 #pragma once
 
 #include <cfloat>
@@ -42,6 +44,16 @@ namespace nn {
 struct LoadOptions {
   std::vector<std::string> skip;  // layers left at their initial values, e.g. {"fc8"}
   bool ignore_unmatched = false;  // layers / parameters in the file but not in the network
+  // Files that are not caffe-tensorflow's (a torchvision state_dict, see nn/weights_file.hpp):
+  bool native_layout = false;   // the file holds graft's layouts (OIHW, (out, in)): no transforms
+  bool require_all = false;     // a parameter or buffer of a layer not in `skip` that the file
+                                // lacks is an error (instead of staying at its initial value)
+  // The file's name of a layer's parameter, by layer type: {"BatchNorm2d": {{"weight", "scale"}}}
+  // reads the file's "weight" into a BatchNorm2d's "scale". Types and names not listed are as
+  // the file has them.
+  std::map<std::string, std::map<std::string, std::string>> rename;
+  std::set<std::string> ignore_params;  // file parameters never loaded ("num_batches_tracked")
+  std::string separator = "/";          // between layer and parameter in the file's keys, for messages
 };
 
 struct LoadReport {
@@ -110,10 +122,13 @@ std::vector<Entry<T, D>> entries_of(Layer<T, D>& l) {
 }
 
 template <class T, class D>
-ParamLayout layout_of(const std::vector<Layer<T, D>*>& layers, size_t i, const Entry<T, D>& p) {
+ParamLayout layout_of(const std::vector<Layer<T, D>*>& layers, size_t i, const Entry<T, D>& p,
+                      bool native = false) {
   ParamLayout l;
   const Shape& s = p.tensor->shape();
-  if (p.layout == FileLayout::conv_hwio && s.rank() == 4) {
+  if (native) {
+    l.file_shape = s;
+  } else if (p.layout == FileLayout::conv_hwio && s.rank() == 4) {
     l.kind = ParamLayout::conv;
     l.file_shape = Shape{s[2], s[3], s[1], s[0]};
     l.file_layout = "HWIO";
@@ -141,10 +156,27 @@ void check_range(const io::Array& a, const std::string& what) {
   }
 }
 
+// The layer's name for a file's parameter name, and back (LoadOptions::rename).
 template <class T, class D>
-std::string param_list(Layer<T, D>& l) {
+std::string graft_name(const LoadOptions& o, const Layer<T, D>& l, const std::string& file_name) {
+  auto t = o.rename.find(l.type());
+  if (t == o.rename.end()) return file_name;
+  auto n = t->second.find(file_name);
+  return n == t->second.end() ? file_name : n->second;
+}
+template <class T, class D>
+std::string file_name(const LoadOptions& o, const Layer<T, D>& l, const std::string& graft_name) {
+  auto t = o.rename.find(l.type());
+  if (t != o.rename.end())
+    for (const auto& kv : t->second)
+      if (kv.second == graft_name) return kv.first;
+  return graft_name;
+}
+
+template <class T, class D>
+std::string param_list(Layer<T, D>& l, const LoadOptions& o = {}) {
   std::string s;
-  for (auto& e : entries_of(l)) s += (s.empty() ? "" : ", ") + e.name;
+  for (auto& e : entries_of(l)) s += (s.empty() ? "" : ", ") + file_name(o, l, e.name);
   return s.empty() ? "no parameters" : s;
 }
 
@@ -192,20 +224,25 @@ LoadReport load_weights(const std::vector<Layer<T, D>*>& layers, const io::Weigh
     }
     Layer<T, D>& layer = *layers[it->second];
     for (const auto& fp : fl.params) {
-      const std::string name = fl.name + "/" + fp.name;
+      const std::string name = fl.name + options.separator + fp.name;
+      if (options.ignore_params.count(fp.name)) {
+        report.ignored.push_back(name);
+        continue;
+      }
+      const std::string want_name = detail::graft_name(options, layer, fp.name);
       const auto entries = detail::entries_of(layer);
       const detail::Entry<T, D>* target = nullptr;
       for (const auto& e : entries)
-        if (e.name == fp.name) target = &e;
+        if (e.name == want_name) target = &e;
       if (!target) {
         GRAFT_CHECK(options.ignore_unmatched, "load_weights: the file has ", name, " but ", layer.name(), " (",
-                    layer.type(), ") has ", detail::param_list(layer), " (set ignore_unmatched to ignore it)");
+                    layer.type(), ") has ", detail::param_list(layer, options), " (set ignore_unmatched to ignore it)");
         report.ignored.push_back(name);
         continue;
       }
       GRAFT_CHECK(layer.is_setup(), "load_weights: ", layer.name(), " (", layer.type(),
                   ") is not set up; set the network up before loading weights");
-      const detail::ParamLayout l = detail::layout_of(layers, it->second, *target);
+      const detail::ParamLayout l = detail::layout_of(layers, it->second, *target, options.native_layout);
       const Shape& got = fp.array.shape();
       if (got != l.file_shape) {
         std::string want = l.file_shape.str();
@@ -220,8 +257,13 @@ LoadReport load_weights(const std::vector<Layer<T, D>*>& layers, const io::Weigh
     }
   }
   for (auto* l : layers)
-    for (auto& e : detail::entries_of(*l))
-      if (!planned.count(e.tensor)) report.initial.push_back(l->name() + "/" + e.name);
+    for (auto& e : detail::entries_of(*l)) {
+      if (planned.count(e.tensor)) continue;
+      GRAFT_CHECK(!options.require_all || skip.count(l->name()), "load_weights: the file has no ",
+                  l->name() + options.separator + detail::file_name(options, *l, e.name), " for ", l->name(), " (",
+                  l->type(), ") ", e.name, " of shape ", e.tensor->shape().str());
+      report.initial.push_back(l->name() + "/" + e.name);
+    }
 
   // Pass 2: convert, transform, copy.
   for (const auto& p : plan) {

@@ -15,15 +15,17 @@
 #include "graft/data/normalize.hpp"
 #include "graft/io/npz.hpp"
 #include "graft/io/weights.hpp"
+#include "graft/nn/caffe.hpp"
 #include "graft/nn/load_weights.hpp"
+#include "graft/nn/resnet.hpp"
 #include "graft/nn/vgg.hpp"
 
 namespace graft {
 namespace nn {
 
 struct ModelInfo {
-  std::string arch = "vgg16";          // vgg16 (vgg-face is vgg16 with 2622 classes)
-  VggOptions vgg;                      // width, input side, dropout
+  std::string arch = "vgg16";          // vgg16 (vgg-face is vgg16 with 2622 classes), resnet18/34/50
+  VggOptions vgg;                      // width, input side, dropout (a ResNet has none: 0 is kept)
   std::vector<std::string> classes;    // class names in output order
   data::Normalization norm = data::Normalization::vgg_face();
   int resize = 0;                      // shorter side before the centre crop (0: input side)
@@ -33,6 +35,19 @@ struct ModelInfo {
   std::string prototxt;
 
   int64_t input() const { return vgg.input; }
+  bool resnet() const { return is_resnet(arch); }
+  ResNetOptions resnet_options() const { return {vgg.input, vgg.width}; }
+  // "vgg16 width 0.25, input 64, dropout 0.5", "resnet18 width 1, input 224": for reports.
+  std::string geometry() const {
+    std::ostringstream os;
+    if (arch == "caffe") {
+      os << "the network of " << prototxt << ", input " << vgg.input;
+      return os.str();
+    }
+    os << arch << " width " << vgg.width << ", input " << vgg.input;
+    if (!resnet()) os << ", dropout " << vgg.dropout;
+    return os.str();
+  }
   std::string str() const {
     std::ostringstream os;
     os.precision(9);
@@ -95,10 +110,20 @@ struct ModelInfo {
   }
 };
 
+// "caffe": the network of a deploy prototxt (ModelInfo::prototxt), its output layer resized.
+inline bool known_arch(const std::string& arch) {
+  return arch == "vgg16" || arch == "vgg-face" || arch == "caffe" || is_resnet(arch);
+}
+inline const char* known_archs() { return "vgg16, vgg-face, resnet18, resnet34, resnet50, caffe"; }
+
 template <class T = float, class D = CPU>
 std::unique_ptr<Network<T, D>> build(const ModelInfo& m) {
-  GRAFT_CHECK(m.arch == "vgg16" || m.arch == "vgg-face", "model: unknown architecture '", m.arch,
-              "' (known: vgg16, vgg-face; caffe is built from its prototxt, see nn::caffe_network)");
+  GRAFT_CHECK(known_arch(m.arch), "model: unknown architecture '", m.arch, "' (known: ", known_archs(), ")");
+  if (m.resnet()) return resnet_by_name<T, D>(m.arch, int64_t(m.classes.size()), m.resnet_options());
+  if (m.arch == "caffe") {
+    GRAFT_CHECK(!m.prototxt.empty(), "model: arch caffe names no prototxt to build the network from");
+    return caffe_network<T, D>(with_outputs(io::read_prototxt(m.prototxt), int64_t(m.classes.size())));
+  }
   return vgg16<T, D>(int64_t(m.classes.size()), m.vgg);
 }
 

@@ -81,6 +81,9 @@ class Network {
     cursor_ = name == "input" ? kInput : int(require(name));
     return *this;
   }
+  // The node the next chain call reads (kInput: the network's input); block builders such as
+  // nn::basic_block start from it.
+  int cursor() const { return cursor_; }
   Network& conv(const std::string& name, int64_t out, int kernel, int stride = 1, int pad = 0,
                 bool bias = true) {
     return add(std::make_unique<Conv2d<T, D>>(name, 0, out, kernel, stride, pad, bias));

@@ -61,15 +61,19 @@ class Trainer {
   };
 
   Trainer(nn::Network<float, D>& net, Optimizer<float, D>& opt, Options o)
-      : net_(net), opt_(opt), o_(std::move(o)) {
+      : net_(net), opt_(&opt), o_(std::move(o)) {
     loss_.setup(net_.context());
   }
   Trainer(nn::Network<float, D>& net, Optimizer<float, D>& opt) : Trainer(net, opt, Options()) {}
+  // A trainer that only evaluates (graft-eval): no optimizer; train_epoch refuses to run.
+  Trainer(nn::Network<float, D>& net, Options o) : net_(net), o_(std::move(o)) { loss_.setup(net_.context()); }
+  explicit Trainer(nn::Network<float, D>& net) : Trainer(net, Options()) {}
 
   // One pass over `src` with the network in training mode; the optimizer's rate is scaled
   // by lr_scale. `on_batch` (optional) sees each batch's loss.
   EpochStats train_epoch(BatchSource& src, uint64_t epoch, float lr_scale = 1.0f,
                          const std::function<void(const BatchInfo&)>& on_batch = {}) {
+    GRAFT_CHECK(opt_, "train_epoch: this trainer was made for evaluation only (no optimizer)");
     const auto t0 = std::chrono::steady_clock::now();
     net_.set_training(true);
     nn::FeatureCache<float>* cache = cache_for(src);
@@ -90,7 +94,7 @@ class Trainer {
                                            "; the last good checkpoint is kept"));
       loss_.backward(labels, dlogits_);
       net_.backward(dlogits_);
-      opt_.step(net_.context(), params, lr_scale);
+      opt_->step(net_.context(), params, lr_scale);
       correct += count_correct(b.labels);
       const int64_t n = b.labels.size();
       st.loss += l * double(n);
@@ -156,7 +160,10 @@ class Trainer {
   void clear_cache() { caches_.clear(); }
   size_t cache_boundary() const { return boundary_; }
   nn::Network<float, D>& network() { return net_; }
-  Optimizer<float, D>& optimizer() { return opt_; }
+  Optimizer<float, D>& optimizer() {
+    GRAFT_CHECK(opt_, "trainer: made for evaluation only, it has no optimizer");
+    return *opt_;
+  }
 
  private:
   static double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -255,7 +262,7 @@ class Trainer {
   }
 
   nn::Network<float, D>& net_;
-  Optimizer<float, D>& opt_;
+  Optimizer<float, D>* opt_ = nullptr;  // null: evaluation only
   Options o_;
   SoftmaxCrossEntropy<float, D> loss_;
   Tensor<float, D> images_dev_, features_dev_, dlogits_;
