@@ -6,10 +6,13 @@
 //               gradient against the case's PyTorch expression (autograd from the same dy),
 //               and every buffer after the forward (running statistics); tolerance
 //               case.tol.torch (1e-4).
-// Outputs and gradients are poisoned (NaN) before the layer writes them; inputs and
+// An input whose gradient a case does not request (case.skip_dx) gets a null dx, and its
+// poisoned tensor must come back untouched. Outputs and gradients are poisoned (NaN) before
+// the layer writes them; inputs and
 // parameters are seeded random values, never zeros.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -56,6 +59,20 @@ void build(const LayerCase<T, CPU>& c, uint64_t seed, Built<T>& b) {
   }
 }
 
+// Input i's gradient is not requested (case.skip_dx): backward gets a null dx.
+template <class T>
+bool skipped(const LayerCase<T, CPU>& c, size_t i) {
+  return i < 32 && ((c.skip_dx >> i) & 1u);
+}
+
+// Still poisoned: nothing wrote it.
+template <class T>
+bool all_nan(const Tensor<T>& t) {
+  for (int64_t i = 0; i < t.size(); ++i)
+    if (!std::isnan(t[i])) return false;
+  return t.size() > 0;
+}
+
 template <class T>
 std::vector<const Tensor<T>*> pointers(const std::vector<Tensor<T>>& v) {
   std::vector<const Tensor<T>*> r;
@@ -88,7 +105,7 @@ void run_gradcheck(const LayerCase<double, CPU>& c) {
   for (size_t i = 0; i < dxs.size(); ++i) {
     dxs[i].resize(b.xs[i].shape());
     poison(dxs[i]);
-    dxp.push_back(&dxs[i]);
+    dxp.push_back(skipped(c, i) ? nullptr : &dxs[i]);
   }
   for (auto* p : l.params()) {
     p->grad.resize(p->value.shape());
@@ -110,6 +127,11 @@ void run_gradcheck(const LayerCase<double, CPU>& c) {
     return g;
   };
   for (size_t i = 0; i < b.xs.size(); ++i) {
+    if (skipped(c, i)) {
+      INFO("input " << i << ": gradient not requested, written anyway");
+      CHECK(all_nan(dxs[i]));
+      continue;
+    }
     const double err = test::grad_error(dxs[i], numeric(b.xs[i]));
     INFO("input " << i << " gradient error " << err << " (tolerance " << c.tol.gradcheck << ")");
     CHECK(err < c.tol.gradcheck);
@@ -162,9 +184,10 @@ void run_torch(const LayerCase<float, CPU>& c) {
   test::fill_normal(dy, 4);
   std::vector<Tensor<float>> dxs(b.xs.size());
   std::vector<Tensor<float>*> dxp;
-  for (auto& d : dxs) {
-    poison(d);
-    dxp.push_back(&d);
+  for (size_t i = 0; i < dxs.size(); ++i) {
+    dxs[i].resize(b.xs[i].shape());
+    poison(dxs[i]);
+    dxp.push_back(skipped(c, i) ? nullptr : &dxs[i]);
   }
   for (auto* p : l.params()) {
     p->grad.resize(p->value.shape());
@@ -202,9 +225,15 @@ void run_torch(const LayerCase<float, CPU>& c) {
   INFO("torch: " << c.torch);
   ref.run("layer_case", "{}");
   expect_close("y", y, ref.get<float>("y", y.shape()), c.tol.torch);
-  for (size_t i = 0; i < dxs.size(); ++i)
+  for (size_t i = 0; i < dxs.size(); ++i) {
+    if (skipped(c, i)) {
+      INFO("input " << i << ": gradient not requested, written anyway");
+      CHECK(all_nan(dxs[i]));
+      continue;
+    }
     expect_close("dx" + std::to_string(i), dxs[i], ref.get<float>("dx" + std::to_string(i), b.xs[i].shape()),
                  c.tol.torch);
+  }
   for (auto* p : l.params())
     if (p->trainable) expect_close("d" + p->name, p->grad, ref.get<float>("dp_" + p->name, p->value.shape()), c.tol.torch);
   for (auto& buf : buffers)  // after graft's one forward and torch's

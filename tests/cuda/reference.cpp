@@ -87,26 +87,6 @@ Pool max_pool(const Window2d& win, const Tensor<float>& x, const Tensor<float>& 
   return r;
 }
 
-Pool avg_pool(const Window2d& win, bool count_pad, const Tensor<float>& x, const Tensor<float>& dy) {
-  Context<CPU> ctx;
-  AvgPool2d<float> pool("ref_avg_pool", win, count_pad);
-  pool.setup(x.shape(), ctx);
-  Pool r;
-  pool.forward(x, r.y);
-  pool.backward(x, r.y, dy, &r.dx);
-  return r;
-}
-
-Pool global_avg_pool(const Tensor<float>& x, const Tensor<float>& dy) {
-  Context<CPU> ctx;
-  GlobalAvgPool2d<float> pool("ref_global_avg_pool");
-  pool.setup(x.shape(), ctx);
-  Pool r;
-  pool.forward(x, r.y);
-  pool.backward(x, r.y, dy, &r.dx);
-  return r;
-}
-
 namespace {
 template <class L>
 Sum run_multi(L& layer, const std::vector<const Tensor<float>*>& in, const Tensor<float>& dy) {
@@ -123,13 +103,6 @@ Sum run_multi(L& layer, const std::vector<const Tensor<float>*>& in, const Tenso
   return r;
 }
 }  // namespace
-
-Sum add(const std::vector<Tensor<float>>& xs, bool zero_pad, const Tensor<float>& dy) {
-  graft::Add<float> layer("ref_add", zero_pad);
-  std::vector<const Tensor<float>*> in;
-  for (auto& x : xs) in.push_back(&x);
-  return run_multi(layer, in, dy);
-}
 
 Sum add_relu(const Tensor<float>& a, const Tensor<float>& b, const Tensor<float>& dy) {
   graft::AddReLU<float> layer("ref_add_relu");

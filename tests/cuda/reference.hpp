@@ -26,17 +26,11 @@ struct Pool {
 };
 Pool max_pool(const Window2d& win, const Tensor<float>& x, const Tensor<float>& dy);
 
-// AvgPool2d<float, CPU> (window, count_pad) and GlobalAvgPool2d<float, CPU>: y and dx.
-Pool avg_pool(const Window2d& win, bool count_pad, const Tensor<float>& x, const Tensor<float>& dy);
-Pool global_avg_pool(const Tensor<float>& x, const Tensor<float>& dy);
-
-// Add<float, CPU> (zero_pad) on xs: y and each input's gradient from dy; AddReLU<float, CPU>
-// on two inputs likewise.
+// AddReLU<float, CPU> on two inputs: y and each input's gradient from dy.
 struct Sum {
   Tensor<float> y;
   std::vector<Tensor<float>> dx;
 };
-Sum add(const std::vector<Tensor<float>>& xs, bool zero_pad, const Tensor<float>& dy);
 Sum add_relu(const Tensor<float>& a, const Tensor<float>& b, const Tensor<float>& dy);
 
 struct Linear {

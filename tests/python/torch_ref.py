@@ -21,45 +21,6 @@ def save(d, name, t):
     t.detach().contiguous().numpy().astype(np.float32 if t.is_floating_point() else np.int32).tofile(f"{d}/{name}.bin")
 
 
-def avg_pool2d(d, a):
-    x = load(d, "x", a["x"]).requires_grad_()
-    y = torch.nn.functional.avg_pool2d(x, a["kernel"], a["stride"], a["pad"], ceil_mode=a["ceil"],
-                                       count_include_pad=a["count_pad"])
-    dy = load(d, "dy", list(y.shape))
-    y.backward(dy)
-    save(d, "y", y)
-    save(d, "dx", x.grad)
-
-
-def adaptive_avg_pool2d(d, a):
-    x = load(d, "x", a["x"]).requires_grad_()
-    y = torch.nn.functional.adaptive_avg_pool2d(x, 1)
-    dy = load(d, "dy", list(y.shape))
-    y.backward(dy)
-    save(d, "y", y)
-    save(d, "dx", x.grad)
-
-
-def add(d, a):
-    """Sums inputs x0, x1, ... (shapes a["x"]); with a["pad"], each is first zero-padded at the
-    end of every axis to the largest size (torch.nn.functional.pad), as dlib's add_prev does."""
-    xs = [load(d, f"x{i}", s).requires_grad_() for i, s in enumerate(a["x"])]
-    out = [max(s[k] for s in a["x"]) for k in range(len(a["x"][0]))]
-    y = None
-    for x in xs:
-        if a["pad"]:
-            widths = []
-            for k in reversed(range(x.dim())):  # F.pad lists the last axis first: (before, after)
-                widths += [0, out[k] - x.shape[k]]
-            x = torch.nn.functional.pad(x, widths)
-        y = x if y is None else y + x
-    dy = load(d, "dy", list(y.shape))
-    y.backward(dy)
-    save(d, "y", y)
-    for i, x in enumerate(xs):
-        save(d, f"dx{i}", x.grad)
-
-
 def softmax_xent(d, a):
     z = load(d, "z", a["z"]).requires_grad_()
     labels = load(d, "labels", [a["z"][0]], np.int32).long()

@@ -25,9 +25,9 @@
 //      tests/test_layer_cases_emu.cpp; "[emu] every layer type..." fails until the type has one
 //      or is listed there as running library code only (cuBLAS, cuDNN).
 // Nothing else: the four programs pick the entry up. The table below has examples of each kind:
-// several inputs (Add), parameters by name (Conv2d, Linear, Affine), buffers (BatchNorm2d),
-// training mode with a replayed random stream (Dropout), options set in the factory
-// (BatchNorm2d's use_global_stats).
+// several inputs (Add; skip_dx: an input whose gradient is not requested), parameters by name
+// (Conv2d, Linear, Affine), buffers (BatchNorm2d), training mode with a replayed random stream
+// (Dropout), options set in the factory (BatchNorm2d's use_global_stats).
 // A layer whose CUDA code uses cuDNN and cuBLAS only needs its type() added to kLibraryOnly in
 // test_layer_cases_emu.cpp; one with several implementations (set_impl) gets them listed in
 // variants() in tests/cuda/test_cuda_layer_cases.cu.
@@ -79,6 +79,9 @@ struct LayerCase {
   std::function<std::unique_ptr<Layer<T, D>>()> make;
   std::vector<Shape> inputs;  // one per input, batch first
   bool training = false;
+  // Bit i set: input i's gradient is not requested (backward gets a null dx there), and the
+  // poisoned dx must come back untouched.
+  unsigned skip_dx = 0;
   // Runs before every forward (Dropout replays one mask by resetting its step).
   std::function<void(Layer<T, D>&)> before_forward;
   InputFill fill = InputFill::normal;
@@ -250,6 +253,7 @@ std::vector<LayerCase<T, D>> layer_cases() {
   };
   affine("affine_4d", {2, 5, 4, 3}, true);
   affine("affine_4d_no_offset", {2, 4, 3, 5}, false);
+  affine("affine_4d_c8", {2, 8, 4, 4}, true);  // float4 paths in both layouts, with an offset
   affine("affine_2d", {6, 7}, true);
 
   // ---- BatchNorm2d: parameters "scale", "offset"; buffers "mean", "variance" ----
@@ -286,22 +290,53 @@ std::vector<LayerCase<T, D>> layer_cases() {
   batch_norm("batchnorm_eval_vgg", {2, 32, 14, 14}, false, false, 1e-5, 0.1, kTorch | kCuda);
 
   // ---- Add: two or more inputs; zero_pad: smaller inputs count as zero beyond their sizes ----
-  auto add_case = [&](const char* name, std::vector<Shape> xs, bool zero_pad, const char* torch) {
+  // The PyTorch expression pads each smaller input at the end of every axis (F.pad lists the
+  // last axis first).
+  auto add_case = [&](const char* name, std::vector<Shape> xs, bool zero_pad, unsigned checks = kAllChecks,
+                      unsigned skip_dx = 0) {
     Case c;
     c.name = name;
     c.make = [=] { return Ptr(new Add<T, D>(name, zero_pad)); };
+    std::vector<int64_t> out(size_t(xs[0].rank()), 0);
+    for (const Shape& x : xs)
+      for (int k = 0; k < x.rank(); ++k) out[size_t(k)] = std::max(out[size_t(k)], x[k]);
+    std::string expr;
+    for (size_t i = 0; i < xs.size(); ++i) {
+      std::string term = "x" + std::to_string(i), widths;
+      bool padded = false;
+      for (int k = xs[i].rank() - 1; k >= 0; --k) {
+        const int64_t after = out[size_t(k)] - xs[i][k];
+        padded = padded || after > 0;
+        widths += std::string(widths.empty() ? "" : ", ") + "0, " + std::to_string(after);
+      }
+      if (padded) term = "F.pad(" + term + ", (" + widths + "))";
+      expr += (i ? " + " : "") + term;
+    }
     c.inputs = std::move(xs);
-    c.torch = torch;
+    c.torch = expr;
+    c.checks = checks;
+    c.skip_dx = skip_dx;
     c.exact = true;  // the sum runs in input order on every device
-    c.sanitize = true;
+    c.sanitize = (checks & kGradcheck) != 0;
     add(std::move(c));
   };
-  add_case("add_two_4d", {{2, 3, 4, 5}, {2, 3, 4, 5}}, false, "x0 + x1");
-  add_case("add_three_2d", {{4, 7}, {4, 7}, {4, 7}}, false, "x0 + x1 + x2");
-  add_case("add_zero_pad", {{2, 4, 5, 6}, {2, 2, 3, 6}}, true, "x0 + F.pad(x1, (0, 0, 0, 2, 0, 2))");
+  add_case("add_two_4d", {{2, 3, 4, 5}, {2, 3, 4, 5}}, false);
+  add_case("add_two_2d", {{5, 11}, {5, 11}}, false);
+  add_case("add_three_2d", {{4, 7}, {4, 7}, {4, 7}}, false);
+  add_case("add_three_4d_last_no_dx", {{2, 6, 7, 5}, {2, 6, 7, 5}, {2, 6, 7, 5}}, false, kAllChecks, 1u << 2);
+  add_case("add_two_vgg", {{2, 64, 28, 28}, {2, 64, 28, 28}}, false, kTorch | kCuda);
+  add_case("add_zero_pad", {{2, 4, 5, 6}, {2, 2, 3, 6}}, true);                 // channels and height
+  add_case("add_zero_pad_channels", {{2, 8, 3, 3}, {2, 4, 3, 3}}, true);        // a shortcut with fewer channels
+  add_case("add_zero_pad_small_first", {{2, 2, 3, 3}, {2, 4, 3, 3}}, true);     // ... given first
+  add_case("add_zero_pad_each_larger", {{1, 3, 5, 4}, {1, 3, 3, 6}}, true);     // neither is the output's shape
+  add_case("add_zero_pad_three_last_no_dx", {{2, 2, 4, 4}, {2, 3, 2, 4}, {2, 1, 4, 5}}, true, kAllChecks,
+           1u << 2);                                                              // every axis but the batch
+  add_case("add_zero_pad_2d", {{3, 5}, {3, 2}}, true);                           // rank 2
+  add_case("add_zero_pad_2d_small_first", {{4, 3}, {4, 9}}, true);
+  add_case("add_zero_pad_shortcut", {{2, 64, 14, 14}, {2, 32, 14, 14}}, true, kTorch | kEmu | kCuda);  // ResNet's
 
   // ---- AvgPool2d (count_pad: padding counts in the divisor) and GlobalAvgPool2d ----
-  auto avg_pool = [&](const char* name, Shape x, Window2d win, bool count_pad) {
+  auto avg_pool = [&](const char* name, Shape x, Window2d win, bool count_pad, unsigned checks = kAllChecks) {
     Case c;
     c.name = name;
     c.make = [=] { return Ptr(new AvgPool2d<T, D>(name, win, count_pad)); };
@@ -310,24 +345,36 @@ std::vector<LayerCase<T, D>> layer_cases() {
               std::to_string(win.sh) + "," + std::to_string(win.sw) + "), padding=(" + std::to_string(win.ph) +
               "," + std::to_string(win.pw) + "), ceil_mode=" + (win.ceil_mode ? "True" : "False") +
               ", count_include_pad=" + (count_pad ? "True" : "False") + ")";
+    c.checks = checks;
     c.tol.cuda_fp32 = 1e-6;  // graft's kernels divide as the CPU does; cuDNN may sum in another order
-    c.sanitize = true;
+    c.sanitize = (checks & kGradcheck) != 0;
     add(std::move(c));
   };
-  avg_pool("avgpool2x2", {2, 3, 7, 6}, {2, 2, 2, 2, 0, 0, false}, true);
-  avg_pool("avgpool3x3_pad1_count_pad", {2, 3, 7, 6}, {3, 3, 2, 2, 1, 1, false}, true);
+  avg_pool("avgpool2x2", {2, 3, 7, 6}, {2, 2, 2, 2, 0, 0, false}, true);  // disjoint
+  avg_pool("avgpool3x3_pad1_count_pad", {2, 3, 7, 6}, {3, 3, 2, 2, 1, 1, false}, true);  // overlapping, padded
   avg_pool("avgpool3x3_pad1_no_count_pad", {2, 3, 7, 6}, {3, 3, 2, 2, 1, 1, false}, false);
-  avg_pool("avgpool3x3_ceil", {2, 3, 8, 8}, {3, 3, 2, 2, 0, 0, true}, true);
-  {
+  avg_pool("avgpool3x3_ceil", {2, 3, 8, 8}, {3, 3, 2, 2, 0, 0, true}, true);  // the last window cut by the edge
+  avg_pool("avgpool3x3_pad1_ceil_count_pad", {2, 3, 7, 6}, {3, 3, 2, 2, 1, 1, true}, true);  // past the padded input
+  avg_pool("avgpool3x3_pad1_ceil_no_count_pad", {2, 3, 7, 6}, {3, 3, 2, 2, 1, 1, true}, false);
+  avg_pool("avgpool3x2_mixed_no_count_pad", {2, 3, 7, 6}, {3, 2, 1, 2, 1, 1, false}, false);  // rectangular
+  avg_pool("avgpool3x2_mixed_count_pad", {3, 5, 13, 11}, {3, 2, 1, 2, 1, 1, false}, true);
+  avg_pool("avgpool5x5_stride3_ceil", {1, 4, 9, 10}, {5, 5, 3, 3, 2, 2, true}, true);  // C % 4 == 0
+  avg_pool("avgpool7x7_whole_plane", {2, 5, 7, 7}, {7, 7, 1, 1, 0, 0, false}, false);  // a global average
+  avg_pool("avgpool2x2_vgg_c64", {2, 64, 56, 56}, {2, 2, 2, 2, 0, 0, false}, true, kTorch | kCuda);
+  auto global_avg_pool = [&](const char* name, Shape x, unsigned checks) {
     Case c;
-    c.name = "global_avgpool";
-    c.make = [] { return Ptr(new GlobalAvgPool2d<T, D>("global_avgpool")); };
-    c.inputs = {{2, 5, 7, 6}};
+    c.name = name;
+    c.make = [=] { return Ptr(new GlobalAvgPool2d<T, D>(name)); };
+    c.inputs = {x};
     c.torch = "F.adaptive_avg_pool2d(x0, 1)";
+    c.checks = checks;
     c.tol.cuda_fp32 = 1e-6;
-    c.sanitize = true;
+    c.sanitize = (checks & kGradcheck) != 0;
     add(std::move(c));
-  }
+  };
+  global_avg_pool("global_avgpool", {2, 5, 7, 6}, kAllChecks);
+  global_avg_pool("global_avgpool_wide", {3, 5, 4, 9}, kAllChecks);
+  global_avg_pool("global_avgpool_resnet_head", {2, 512, 7, 7}, kTorch | kEmu | kCuda);
 
   return cs;
 }
