@@ -219,7 +219,7 @@ TEST_CASE("Running statistics change only in a training forward of a learning la
 
   // Opted out, or learning: a training forward moves them (PyTorch's rule); backward does not.
   for (int learning = 0; learning < 2; ++learning) {
-    INFO(learning ? "unfrozen" : "frozen, set_frozen_uses_running_stats(false)");
+    INFO((learning ? "unfrozen" : "frozen, set_frozen_uses_running_stats(false)"));
     randomize(bn, 24 + learning);
     const Tensor<float> mean_r = clone(bn.running_mean), var_r = clone(bn.running_var);
     bn.set_frozen_uses_running_stats(learning == 1);
