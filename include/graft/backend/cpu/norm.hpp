@@ -16,6 +16,59 @@
 namespace graft {
 namespace cpu {
 
+// Row sums for the per-channel reductions, in double with 8 independent accumulators: one
+// accumulator is a chain of dependent adds (a few cycles each), eight let the compiler keep
+// several vector lanes busy, which is what makes batch normalisation cheap next to the
+// convolutions of a ResNet.
+//   sum_shift: sum (x - shift), and sum (x - shift)^2 when sq is not null.
+template <class T>
+inline void row_moments(const T* x, int64_t p, double shift, double& sum, double* sq) {
+  double a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t q = 0;
+  for (; q + 8 <= p; q += 8)
+    for (int j = 0; j < 8; ++j) {
+      const double d = double(x[q + j]) - shift;
+      a[j] += d;
+      b[j] += d * d;
+    }
+  double s = 0, s2 = 0;
+  for (; q < p; ++q) {
+    const double d = double(x[q]) - shift;
+    s += d;
+    s2 += d * d;
+  }
+  for (int j = 0; j < 8; ++j) {
+    s += a[j];
+    s2 += b[j];
+  }
+  sum += s;
+  if (sq) *sq += s2;
+}
+//   sum g and sum g * (x * a + b).
+template <class T>
+inline void row_grad_sums(const T* x, const T* g, int64_t p, double a, double b, double& sg, double& sgx) {
+  double u[8] = {0, 0, 0, 0, 0, 0, 0, 0}, v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t q = 0;
+  for (; q + 8 <= p; q += 8)
+    for (int j = 0; j < 8; ++j) {
+      const double gg = double(g[q + j]);
+      u[j] += gg;
+      v[j] += gg * (double(x[q + j]) * a + b);
+    }
+  double s = 0, s2 = 0;
+  for (; q < p; ++q) {
+    const double gg = double(g[q]);
+    s += gg;
+    s2 += gg * (double(x[q]) * a + b);
+  }
+  for (int j = 0; j < 8; ++j) {
+    s += u[j];
+    s2 += v[j];
+  }
+  sg += s;
+  sgx += s2;
+}
+
 // y = x * scale[c] + (offset ? offset[c] : 0), then max(., 0) when relu. y may equal x.
 template <class T>
 void affine_forward(int64_t n, int64_t c, int64_t p, const T* x, const T* scale, const T* offset, T* y,
@@ -44,14 +97,7 @@ void channel_sums(int64_t n, int64_t c, int64_t p, const T* x, const T* dy, cons
   for (int64_t ch = 0; ch < c; ++ch) {
     const double aa = a ? double(a[ch]) : 1.0, bb = b ? double(b[ch]) : 0.0;
     double s1 = 0, s0 = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const T* xr = x + (i * c + ch) * p;
-      const T* gr = dy + (i * c + ch) * p;
-      for (int64_t q = 0; q < p; ++q) {
-        s1 += double(gr[q]) * (double(xr[q]) * aa + bb);
-        s0 += double(gr[q]);
-      }
-    }
+    for (int64_t i = 0; i < n; ++i) row_grad_sums(x + (i * c + ch) * p, dy + (i * c + ch) * p, p, aa, bb, s0, s1);
     if (sxy) sxy[ch] = T(s1);
     if (sy) sy[ch] = T(s0);
   }
@@ -92,25 +138,17 @@ void batch_norm_forward_training(int64_t n, int64_t c, int64_t p, const T* x, co
 #pragma omp parallel for schedule(static) if (n * c * p >= kParallelMin)
   for (int64_t ch = 0; ch < c; ++ch) {
     double sum = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const T* xr = x + (i * c + ch) * p;
-      for (int64_t q = 0; q < p; ++q) sum += double(xr[q]);
-    }
+    for (int64_t i = 0; i < n; ++i) row_moments(x + (i * c + ch) * p, p, 0.0, sum, nullptr);
     const double mean = sum / m;
-    double ss = 0;  // second pass: no cancellation of a large mean
-    for (int64_t i = 0; i < n; ++i) {
-      const T* xr = x + (i * c + ch) * p;
-      for (int64_t q = 0; q < p; ++q) {
-        const double d = double(xr[q]) - mean;
-        ss += d * d;
-      }
-    }
+    double dsum = 0, ss = 0;  // second pass about the mean: no cancellation of a large mean
+    for (int64_t i = 0; i < n; ++i) row_moments(x + (i * c + ch) * p, p, mean, dsum, &ss);
     const double var = ss / m, invstd = 1.0 / std::sqrt(var + eps);
     const double s = double(gamma[ch]) * invstd, o = double(beta[ch]) - mean * s;
+    const T st = T(s), ot = T(o);  // the map itself in T: a vector multiply-add per element
     for (int64_t i = 0; i < n; ++i) {
       const T* xr = x + (i * c + ch) * p;
       T* yr = y + (i * c + ch) * p;
-      for (int64_t q = 0; q < p; ++q) yr[q] = T(double(xr[q]) * s + o);
+      for (int64_t q = 0; q < p; ++q) yr[q] = xr[q] * st + ot;
     }
     save_mean[ch] = T(mean);
     save_invstd[ch] = T(invstd);
@@ -132,26 +170,20 @@ void batch_norm_backward(int64_t n, int64_t c, int64_t p, const T* x, const T* d
   for (int64_t ch = 0; ch < c; ++ch) {
     const double mean = double(save_mean[ch]), invstd = double(save_invstd[ch]);
     double sg = 0, sgx = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const T* xr = x + (i * c + ch) * p;
-      const T* gr = dy + (i * c + ch) * p;
-      for (int64_t q = 0; q < p; ++q) {
-        sg += double(gr[q]);
-        sgx += double(gr[q]) * (double(xr[q]) - mean) * invstd;
-      }
-    }
+    for (int64_t i = 0; i < n; ++i)
+      row_grad_sums(x + (i * c + ch) * p, dy + (i * c + ch) * p, p, invstd, -mean * invstd, sg, sgx);
     if (dbeta) dbeta[ch] = T(sg);
     if (dgamma) dgamma[ch] = T(sgx);
     if (!dx) continue;
+    // dx = k * (m * dy - sg - xhat * sgx) = A * dy + B * (x - mean) + C, in T per element
+    // (x - mean kept as a difference: a large mean does not cancel against C).
     const double k = double(gamma[ch]) * invstd / m;
+    const T A = T(k * m), B = T(-k * sgx * invstd), C = T(-k * sg), mt = T(mean);
     for (int64_t i = 0; i < n; ++i) {
       const T* xr = x + (i * c + ch) * p;
       const T* gr = dy + (i * c + ch) * p;
       T* dr = dx + (i * c + ch) * p;
-      for (int64_t q = 0; q < p; ++q) {
-        const double xhat = (double(xr[q]) - mean) * invstd;
-        dr[q] = T(k * (m * double(gr[q]) - sg - xhat * sgx));
-      }
+      for (int64_t q = 0; q < p; ++q) dr[q] = A * gr[q] + B * (xr[q] - mt) + C;
     }
   }
 }
@@ -167,14 +199,14 @@ void batch_norm_backward_global_stats(int64_t n, int64_t c, int64_t p, const T* 
     const double invstd = 1.0 / std::sqrt(double(var[ch]) + eps), mu = double(mean[ch]);
     const double s = double(gamma[ch]) * invstd;
     double sg = 0, sgx = 0;
+    const T st = T(s);
     for (int64_t i = 0; i < n; ++i) {
       const T* xr = x + (i * c + ch) * p;
       const T* gr = dy + (i * c + ch) * p;
-      T* dr = dx ? dx + (i * c + ch) * p : nullptr;
-      for (int64_t q = 0; q < p; ++q) {
-        sg += double(gr[q]);
-        sgx += double(gr[q]) * (double(xr[q]) - mu) * invstd;
-        if (dr) dr[q] = T(double(gr[q]) * s);
+      if (dgamma || dbeta) row_grad_sums(xr, gr, p, invstd, -mu * invstd, sg, sgx);
+      if (dx) {
+        T* dr = dx + (i * c + ch) * p;
+        for (int64_t q = 0; q < p; ++q) dr[q] = gr[q] * st;
       }
     }
     if (dbeta) dbeta[ch] = T(sg);
