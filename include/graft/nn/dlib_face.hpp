@@ -36,6 +36,7 @@
 #include "graft/core/error.hpp"
 #include "graft/data/image.hpp"
 #include "graft/data/image_ops.hpp"
+#include "graft/data/normalize.hpp"
 #include "graft/io/dlib.hpp"
 #include "graft/io/quote.hpp"
 #include "graft/layers/layers.hpp"
@@ -279,6 +280,12 @@ void dlib_face_input(const data::Image& chip, const DlibFaceInfo& info, T* out) 
   const size_t plane = size_t(info.size) * size_t(info.size);
   for (size_t i = 0; i < plane; ++i)
     for (int c = 0; c < 3; ++c) out[size_t(c) * plane + i] = T((float(chip.rgb[i * 3 + size_t(c)]) - info.mean[c]) / 256.0f);
+}
+
+// dlib_face_input's preprocessing as a data::Normalization, for transforms and loaders:
+// RGB, (p - mean) / 256. Exact: a level minus a float mean, divided by a power of two.
+inline data::Normalization dlib_face_normalization(const DlibFaceInfo& info) {
+  return {data::Normalization::Order::RGB, 1.0f, {{info.mean[0], info.mean[1], info.mean[2]}}, {{256.0f, 256.0f, 256.0f}}};
 }
 
 // The chip dlib's network expects (get_face_chip_details(shape, 150, 0.25)) from a face crop

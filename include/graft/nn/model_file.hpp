@@ -33,6 +33,8 @@ struct ModelInfo {
   // arch "caffe": the deploy prototxt the network is built from (its output layer resized to
   // the classes). The file is named, not copied: it must stay where it was.
   std::string prototxt;
+  // arch "dlib-face": descriptors closer than this are one person (the .dat's dist_thresh).
+  double dist_thresh = 0.6;
 
   int64_t input() const { return vgg.input; }
   bool resnet() const { return is_resnet(arch); }
