@@ -60,8 +60,8 @@ Embedder open_model(Args& a) {
     e.transform = eval_transform(m.info);
     e.dlib = m.info.arch == "dlib-face";
     e.thresh = m.info.dist_thresh;
-    // dlib-face: the descriptor under the task's head; otherwise the network's output.
-    e.default_layer = e.dlib ? "fc" : e.net->layer(e.net->size() - 1).name();
+    // dlib-face: what the task's head reads (the descriptor fc, or pool); otherwise the output.
+    e.default_layer = e.dlib ? m.info.head_on : e.net->layer(e.net->size() - 1).name();
   }
   e.net->set_training(false);
   return e;

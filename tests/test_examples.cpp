@@ -16,6 +16,7 @@
 #include "graft/nn/caffe.hpp"
 #include "graft/nn/dlib_face.hpp"
 #include "graft/nn/model_file.hpp"
+#include "graft/nn/weights_file.hpp"
 #include "support/caffe_ref.hpp"
 #include "support/image_files.hpp"
 #include "support/skip.hpp"
@@ -404,4 +405,67 @@ TEST_CASE("graft-embed: dlib's descriptors of a 150x150 chip as load_dlib_face a
   CHECK(pool.find("same person") == std::string::npos);  // the threshold is the descriptor's only
   CHECK(run(embed + "--layer nope '" + tmp + "/chip.png'", tmp + "/bad.txt") == 2);
   CHECK(read_text(tmp + "/bad.txt").find("no node nope") != std::string::npos);
+}
+
+TEST_CASE("graft-finetune --arch dlib-face from dlib's .dat, then graft-eval, graft-predict and graft-embed on model.npz alone",
+          "[examples][dlib]") {
+  const std::string model = dlib_model_or_skip();
+  test::TempDir tmpdir("examples-dlib-ft");
+  const std::string tmp = tmpdir.path().string(), data = tmp + "/faces", runs = tmp + "/runs";
+  std::system(("mkdir -p '" + data + "' '" + runs + "'").c_str());
+  make_faces(data);  // 32x32: resized to the 140 face inside the 5-pixel border
+  REQUIRE(run(std::string(GRAFT_EX_FINETUNE) + " --arch dlib-face --weights '" + model + "' --scratch head --stages head:1"
+                  " --data '" + data + "' --format utkface --batch 16 --workers 1 --val 0.2 --test 0.2 --out '" + runs + "/ft'",
+              runs + "/ft.log") == 0);
+  const std::string log = read_text(runs + "/ft.log");
+  INFO(log);
+  CHECK(log.find("using dlib's network") != std::string::npos);
+  CHECK(log.find("117 arrays loaded, 2 left at initial values (head/weights, head/biases)") != std::string::npos);
+  CHECK(valid_json(runs + "/ft/metrics.json"));
+  CHECK(read_text(runs + "/ft/metrics.json").find("\"confusion\"") != std::string::npos);
+  CHECK(read_text(runs + "/ft/report.html").find("Confusion matrix") != std::string::npos);
+  nn::ModelInfo info;
+  REQUIRE(nn::read_model_info(runs + "/ft/model.npz", info));
+  CHECK(info.arch == "dlib-face");
+  CHECK(info.head_on == "fc");
+  CHECK(info.input() == 150);
+  CHECK(info.norm.order == data::Normalization::Order::RGB);
+  CHECK(info.norm.stddev[0] == 256.0f);
+  const io::DlibNet file = io::read_dlib(model);
+  for (int c = 0; c < 3; ++c) CHECK(info.norm.mean[size_t(c)] == file.mean[c]);  // the file's means travelled
+  CHECK(std::abs(info.dist_thresh - double(file.dist_thresh)) < 1e-6);
+  // The trunk in model.npz is dlib's: its descriptor of a chip is what the .dat gives.
+  {
+    auto tuned = nn::build<float>(info);
+    nn::load_weights_file(tuned->layers(), runs + "/ft/model.npz");
+    auto dlib = nn::dlib_face_resnet<float>();
+    nn::load_dlib_face(*dlib, model);
+    tuned->set_training(false);
+    dlib->set_training(false);
+    Tensor<float> x(Shape{1, 3, 150, 150});
+    data::Transform::none(info.norm).apply(test::smooth_image(150, 150, 41), 0, x);
+    tuned->forward(x);
+    Tensor<float> a;
+    copy(tuned->activation(size_t(tuned->index_of("fc"))), a);
+    const Tensor<float>& b = dlib->forward(x);
+    REQUIRE(a.size() == b.size());
+    double worst = 0;
+    for (int64_t k = 0; k < a.size(); ++k) worst = std::max(worst, double(std::abs(a.data()[k] - b.data()[k])));
+    CHECK(worst <= 1e-6);
+  }
+  // The model describes itself: no flag but --weights.
+  REQUIRE(run(std::string(GRAFT_EX_EVAL) + " --weights '" + runs + "/ft/model.npz' --data '" + data + "' --format utkface --out '" +
+                  runs + "/eval'",
+              runs + "/eval.log") == 0);
+  INFO(read_text(runs + "/eval.log"));
+  CHECK(read_text(runs + "/eval/metrics.json").find("\"count\": 96") != std::string::npos);
+  const std::string face = data + "/5_0_0_20170111000.jpg.chip.jpg";
+  REQUIRE(run(std::string(GRAFT_EX_PREDICT) + " --weights '" + runs + "/ft/model.npz' --json '" + face + "'", runs + "/p.json") == 0);
+  CHECK(valid_json(runs + "/p.json"));
+  const std::string p = read_text(runs + "/p.json");
+  CHECK((p.find("\"label\": \"male\"") != std::string::npos || p.find("\"label\": \"female\"") != std::string::npos));
+  REQUIRE(run(std::string(GRAFT_EX_EMBED) + " --weights '" + runs + "/ft/model.npz' --json '" + face + "'", runs + "/e.json") == 0);
+  const auto e = embeddings(read_text(runs + "/e.json"));
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].size() == 128);  // the descriptor under the head
 }
