@@ -78,7 +78,7 @@ struct Transform {
   // dlib's face chip (get_face_chip_details(shape, 150, 0.25)) from a face crop aligned like
   // dlib's 200-pixel chips with padding 0.2, as UTKFace's crops are: the crop resized to 14/15
   // of the chip and a black border of 1/30 on every side (140 + 2 x 5 = 150); see
-  // nn::dlib_face_chip and docs/dlib-face-resnet.md section 5 (recipe a).
+  // nn::dlib_face_chip, which explains the measurement behind it.
   static Transform dlib_face_chip(int size = 150) {
     Transform t;
     t.border = size / 30;
