@@ -350,7 +350,7 @@ TEST_CASE("graft-finetune --arch caffe: a residual Caffe model with a new head, 
   CHECK((p.find("\"label\": \"male\"") != std::string::npos || p.find("\"label\": \"female\"") != std::string::npos));
 }
 
-TEST_CASE("graft-embed: dlib's descriptors of a 150x150 chip as load_dlib_face and forward give them; pool; distances",
+TEST_CASE("graft-embed: dlib's descriptors of a 150x150 chip as load_dlib_face and forward give them, pool, distances",
           "[examples][dlib]") {
   const std::string model = dlib_model_or_skip();
   test::TempDir tmpdir("examples-embed");
