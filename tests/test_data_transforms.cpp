@@ -305,3 +305,75 @@ TEST_CASE("Transform: eval is a centred crop without randomness; exact resize; e
   CHECK(plain.fixed_output_size() == Size{0, 0});
   CHECK(plain.output_size(50, 70) == Size{30, 42});
 }
+
+TEST_CASE("Transform::dlib_face_chip: a 200 crop resized to 140 inside a 5-pixel black border", "[data]") {
+  const Image crop = test::smooth_image(200, 200, 21);
+  Transform t = Transform::dlib_face_chip();
+  t.norm = {Normalization::Order::RGB, 1.0f, {{122.8f, 117.0f, 104.1f}}, {{256.0f, 256.0f, 256.0f}}};  // dlib's kind
+  CHECK(t.fixed_output_size() == Size{150, 150});
+  CHECK(t.output_size(200, 200) == Size{150, 150});
+  Tensor<float> out;
+  const Applied a = t.apply(crop, 0, out);
+  REQUIRE(out.shape() == Shape({1, 3, 150, 150}));
+  CHECK(a.output == Size{150, 150});
+  CHECK(a.scaled == Size{140, 140});
+  Image plain;
+  resize(crop, 140, 140, plain, t.filter);
+  int border_bad = 0, centre_bad = 0;
+  for (int c = 0; c < 3; ++c) {
+    const float black = (0.0f - t.norm.mean[size_t(c)]) / 256.0f;  // the normalised black value
+    for (int y = 0; y < 150; ++y)
+      for (int x = 0; x < 150; ++x) {
+        const float v = out.data()[(c * 150 + y) * 150 + x];
+        if (x < 5 || y < 5 || x >= 145 || y >= 145) {
+          border_bad += v != black;
+        } else {
+          const float want = (float(plain.pixel(x - 5, y - 5)[c]) - t.norm.mean[size_t(c)]) / 256.0f;
+          centre_bad += v != want;
+        }
+      }
+  }
+  CHECK(border_bad == 0);
+  CHECK(centre_bad == 0);
+  CHECK(t.str().find("5-pixel black border") != std::string::npos);
+  for (int side : {64, 150, 180, 199, 250, 333, 400}) {  // other crop sizes resize too
+    INFO(side);
+    Tensor<float> o;
+    t.apply(test::smooth_image(side, side, uint64_t(side)), 0, o);
+    CHECK(o.shape() == Shape({1, 3, 150, 150}));
+  }
+}
+
+TEST_CASE("Transform::dlib_face_chip_train: jittered 140 face, flipped or not, always inside the black border", "[data]") {
+  const Image crop = test::smooth_image(200, 200, 22);
+  Transform t = Transform::dlib_face_chip_train();
+  t.norm = Normalization::none();
+  CHECK(t.fixed_output_size() == Size{150, 150});
+  std::set<int> scales, origins;
+  int flips = 0;
+  for (uint64_t s = 0; s < 64; ++s) {
+    Tensor<float> out;
+    const Applied a = t.apply(crop, augment_seed(7, 0, int64_t(s)), out);
+    REQUIRE(out.shape() == Shape({1, 3, 150, 150}));
+    CHECK(a.scaled.width >= 140);
+    CHECK(a.scaled.width <= 160);
+    scales.insert(a.scaled.width);
+    origins.insert(a.x0 * 1000 + a.y0);
+    flips += a.flipped;
+    float border_max = 0;
+    for (int c = 0; c < 3; ++c)
+      for (int y = 0; y < 150; ++y)
+        for (int x = 0; x < 150; ++x)
+          if (x < 5 || y < 5 || x >= 145 || y >= 145) border_max = std::max(border_max, out.data()[(c * 150 + y) * 150 + x]);
+    CHECK(border_max == 0.0f);
+  }
+  CHECK(scales.size() > 5);   // scale jitter
+  CHECK(origins.size() > 5);  // translation
+  CHECK(flips > 10);
+  CHECK(flips < 54);
+  // The same seed gives the same sample.
+  Tensor<float> x1, x2;
+  t.apply(crop, 99, x1);
+  t.apply(crop, 99, x2);
+  CHECK(std::equal(x1.data(), x1.data() + x1.size(), x2.data()));
+}

@@ -8,6 +8,8 @@
 //     descriptors of real UTKFace chips match dlib's to max |d| <= 1e-4 (dlib is fp32 im2col +
 //     BLAS, graft fp32 with its own algorithms: both round differently, ~1e-6 expected), and
 //     the file dlib 19.24 re-saves (con_5, affine_2, fc_3) reads to the same arrays.
+//   - arch dlib-face (nn::build): the head on fc or pool, a .dat through load_weights_file,
+//     the feature cache at the head.
 // Skips, saying why, without the model file, libdlib-dev or the data folder.
 #include <catch2/catch.hpp>
 
@@ -20,6 +22,9 @@
 
 #include "graft/graft.hpp"
 #include "graft/nn/dlib_face.hpp"
+#include "graft/nn/feature_cache.hpp"
+#include "graft/nn/model_file.hpp"
+#include "graft/nn/weights_file.hpp"
 #include "support/dlib_files.hpp"
 #include "support/io_files.hpp"
 #include "support/skip.hpp"
@@ -307,4 +312,50 @@ TEST_CASE("dlib's average pool (mean over the window clipped to the input) is Av
             }
         CHECK(y.data()[(c * oh + r) * ow + q] == Approx(sum / count).margin(1e-6));
       }
+}
+
+TEST_CASE("arch dlib-face: a Linear head on fc or pool, loaded from a .dat by load_weights_file, cached at the head", "[dlib]") {
+  iotest::TempDir tmp;
+  const std::string dat = tmp.path("synthetic.dat");
+  dlibtest::write_file(dat, dlibtest::encode(synthetic_face_net()).bytes());
+  for (const std::string on : {"fc", "pool"}) {
+    INFO("head on " << on);
+    nn::ModelInfo m;
+    m.arch = "dlib-face";
+    m.vgg.input = 150;
+    m.classes = {"a", "b", "c"};
+    m.head_on = on;
+    m.dist_thresh = 0.6;
+    auto net = nn::build<float>(m);
+    const int head = net->index_of("head");
+    REQUIRE(head == int(net->size()) - 1);  // the head ends the network
+    CHECK(net->inputs_of(size_t(head)) == std::vector<int>{net->index_of(on)});
+    CHECK(net->output_shape() == Shape({1, 3}));
+    CHECK((net->index_of("fc") >= 0) == (on == "fc"));  // on pool, no unread descriptor beside it
+    // Every program loads a .dat through load_weights_file: the trunk, the head left alone.
+    nn::LoadOptions o;
+    o.skip = {"head"};
+    const nn::LoadReport rep = nn::load_weights_file(net->layers(), dat, "", o);
+    CHECK(rep.initial == std::vector<std::string>{"head/weights", "head/biases"});
+    CHECK(rep.loaded.size() == (on == "fc" ? 117u : 116u));
+    const auto& a1 = host(net->find("affine1").params()[0]->value);
+    CHECK(a1[0] == Approx(0.5f + 0.002f));  // record 1's scale (salted 0.001 per record)
+    // Fine-tuning the head alone: the frozen trunk (affines included) is deterministic, so the
+    // feature cache sits at the head's input.
+    net->unfreeze_from("head");
+    CHECK(nn::cache_boundary(*net) == size_t(head));
+    // The description keeps where the head is and the threshold.
+    const nn::ModelInfo back = nn::ModelInfo::parse(m.str(), "test");
+    CHECK(back.head_on == on);
+    CHECK(back.dist_thresh == Approx(0.6));
+  }
+  // A .dat into a network that is not dlib's: refused, naming the file and the node.
+  nn::ModelInfo v;
+  v.arch = "vgg16";
+  v.vgg.width = 0.125;
+  v.vgg.input = 32;
+  v.classes = {"a", "b"};
+  auto vgg = nn::build<float>(v);
+  CHECK_THROWS_WITH(nn::load_weights_file(vgg->layers(), dat), Catch::Contains(dat + ": the network has no node conv1"));
+  CHECK(nn::weights_kind(dat) == nn::WeightsKind::dlib);
 }

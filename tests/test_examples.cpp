@@ -4,15 +4,19 @@
 // torchvision ResNet's state_dict predicted from directly, and a ResNet trained.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
 
 #include "graft/data.hpp"
+#include "graft/graft.hpp"
 #include "graft/io.hpp"
 #include "graft/nn/caffe.hpp"
+#include "graft/nn/dlib_face.hpp"
 #include "graft/nn/model_file.hpp"
+#include "graft/nn/weights_file.hpp"
 #include "support/caffe_ref.hpp"
 #include "support/image_files.hpp"
 #include "support/skip.hpp"
@@ -38,6 +42,27 @@ bool valid_json(const std::string& path) {
   const std::string py = GRAFT_TEST_PYTHON;
   if (py.empty()) return true;
   return std::system(("'" + py + "' -c \"import json,sys; json.load(open(sys.argv[1]))\" '" + path + "'").c_str()) == 0;
+}
+
+// Every "embedding": [...] list of graft-embed's --json output, as numbers.
+std::vector<std::vector<double>> embeddings(const std::string& json) {
+  std::vector<std::vector<double>> out;
+  for (size_t at = json.find("\"embedding\": ["); at != std::string::npos; at = json.find("\"embedding\": [", at + 1)) {
+    const size_t open = json.find('[', at), close = json.find(']', open);
+    std::vector<double> v;
+    std::istringstream is(json.substr(open + 1, close - open - 1));
+    std::string tok;
+    while (std::getline(is, tok, ',')) v.push_back(std::strtod(tok.c_str(), nullptr));
+    out.push_back(v);
+  }
+  return out;
+}
+
+std::string dlib_model_or_skip() {
+  const std::string m = nn::dlib_face_model_path();
+  if (m.empty())
+    GRAFT_SKIP("dlib_face_recognition_resnet_model_v1.dat not found (set GRAFT_DLIB_MODEL or run cmake/fetch-dlib-model.sh)");
+  return m;
 }
 
 // 96 faces, 32x32: gender shows as a bright left or right half (so a network can learn it
@@ -323,4 +348,124 @@ TEST_CASE("graft-finetune --arch caffe: a residual Caffe model with a new head, 
   INFO(p);
   CHECK(p.find("\"probabilities\": [") != std::string::npos);
   CHECK((p.find("\"label\": \"male\"") != std::string::npos || p.find("\"label\": \"female\"") != std::string::npos));
+}
+
+TEST_CASE("graft-embed: dlib's descriptors of a 150x150 chip as load_dlib_face and forward give them, pool, distances",
+          "[examples][dlib]") {
+  const std::string model = dlib_model_or_skip();
+  test::TempDir tmpdir("examples-embed");
+  const std::string tmp = tmpdir.path().string();
+  const data::Image chip = test::smooth_image(150, 150, 31), other = test::smooth_image(150, 150, 32);
+  test::write_png(tmp + "/chip.png", chip);
+  test::write_png(tmp + "/other.png", other);
+  test::write_png(tmp + "/crop.png", test::smooth_image(200, 200, 33));  // resized to 140, bordered
+  const std::string embed = std::string(GRAFT_EX_EMBED) + " --weights '" + model + "' ";
+  REQUIRE(run(embed + "--json '" + tmp + "/chip.png' '" + tmp + "/other.png' '" + tmp + "/crop.png'", tmp + "/e.json") == 0);
+  const std::string js = read_text(tmp + "/e.json");
+  INFO(js.substr(0, 400));
+  CHECK(valid_json(tmp + "/e.json"));
+  CHECK(js.find("\"file\": ") != std::string::npos);
+  const auto e = embeddings(js);
+  REQUIRE(e.size() == 3);
+  for (const auto& v : e) CHECK(v.size() == 128);
+
+  // The same chip through nn::load_dlib_face and forward, in this process: the chip is fed as
+  // it is (same input floats), so only float rounding differs (the two processes may split
+  // OpenBLAS's sums over threads differently: ~1e-7 seen on values of ~0.1).
+  auto net = nn::dlib_face_resnet<float>();
+  const nn::DlibFaceInfo info = nn::load_dlib_face(*net, model);
+  net->set_training(false);
+  Tensor<float> x(Shape{1, 3, 150, 150});
+  nn::dlib_face_input(chip, info, x.data());
+  const Tensor<float>& d = net->forward(x);
+  REQUIRE(d.size() == 128);
+  double worst = 0, norm = 0;
+  for (int k = 0; k < 128; ++k) {
+    worst = std::max(worst, std::abs(e[0][size_t(k)] - double(d.data()[k])));
+    norm += double(d.data()[k]) * double(d.data()[k]);
+  }
+  CHECK(worst <= 2e-6);
+  CHECK(std::sqrt(norm) > 0.1);  // a real descriptor, not zeros
+
+  // --layer pool: the 256-d pooled features under the descriptor.
+  REQUIRE(run(embed + "--layer pool --json '" + tmp + "/chip.png'", tmp + "/pool.json") == 0);
+  const auto p = embeddings(read_text(tmp + "/pool.json"));
+  REQUIRE(p.size() == 1);
+  CHECK(p[0].size() == 256);
+
+  // Two images: the distance, and dlib's verdict at the file's threshold.
+  REQUIRE(run(embed + "'" + tmp + "/chip.png' '" + tmp + "/chip.png'", tmp + "/same.txt") == 0);
+  const std::string same = read_text(tmp + "/same.txt");
+  INFO(same.substr(same.rfind("distance") == std::string::npos ? 0 : same.rfind("distance")));
+  CHECK(same.find("distance 0: the same person (dlib's threshold 0.6)") != std::string::npos);
+  REQUIRE(run(embed + "--layer pool '" + tmp + "/chip.png' '" + tmp + "/other.png'", tmp + "/pool.txt") == 0);
+  const std::string pool = read_text(tmp + "/pool.txt");
+  CHECK(pool.find("(pool, 256 values)") != std::string::npos);
+  CHECK(pool.find("distance ") != std::string::npos);
+  CHECK(pool.find("same person") == std::string::npos);  // the threshold is the descriptor's only
+  CHECK(run(embed + "--layer nope '" + tmp + "/chip.png'", tmp + "/bad.txt") == 2);
+  CHECK(read_text(tmp + "/bad.txt").find("no node nope") != std::string::npos);
+}
+
+TEST_CASE("graft-finetune --arch dlib-face from dlib's .dat, then graft-eval, graft-predict and graft-embed on model.npz alone",
+          "[examples][dlib]") {
+  const std::string model = dlib_model_or_skip();
+  test::TempDir tmpdir("examples-dlib-ft");
+  const std::string tmp = tmpdir.path().string(), data = tmp + "/faces", runs = tmp + "/runs";
+  std::system(("mkdir -p '" + data + "' '" + runs + "'").c_str());
+  make_faces(data);  // 32x32: resized to the 140 face inside the 5-pixel border
+  REQUIRE(run(std::string(GRAFT_EX_FINETUNE) + " --arch dlib-face --weights '" + model + "' --scratch head --stages head:1"
+                  " --data '" + data + "' --format utkface --batch 16 --workers 1 --val 0.2 --test 0.2 --out '" + runs + "/ft'",
+              runs + "/ft.log") == 0);
+  const std::string log = read_text(runs + "/ft.log");
+  INFO(log);
+  CHECK(log.find("using dlib's network") != std::string::npos);
+  CHECK(log.find("117 arrays loaded, 2 left at initial values (head/weights, head/biases)") != std::string::npos);
+  CHECK(valid_json(runs + "/ft/metrics.json"));
+  CHECK(read_text(runs + "/ft/metrics.json").find("\"confusion\"") != std::string::npos);
+  CHECK(read_text(runs + "/ft/report.html").find("Confusion matrix") != std::string::npos);
+  nn::ModelInfo info;
+  REQUIRE(nn::read_model_info(runs + "/ft/model.npz", info));
+  CHECK(info.arch == "dlib-face");
+  CHECK(info.head_on == "fc");
+  CHECK(info.input() == 150);
+  CHECK(info.norm.order == data::Normalization::Order::RGB);
+  CHECK(info.norm.stddev[0] == 256.0f);
+  const io::DlibNet file = io::read_dlib(model);
+  for (int c = 0; c < 3; ++c) CHECK(info.norm.mean[size_t(c)] == file.mean[c]);  // the file's means travelled
+  CHECK(std::abs(info.dist_thresh - double(file.dist_thresh)) < 1e-6);
+  // The trunk in model.npz is dlib's: its descriptor of a chip is what the .dat gives.
+  {
+    auto tuned = nn::build<float>(info);
+    nn::load_weights_file(tuned->layers(), runs + "/ft/model.npz");
+    auto dlib = nn::dlib_face_resnet<float>();
+    nn::load_dlib_face(*dlib, model);
+    tuned->set_training(false);
+    dlib->set_training(false);
+    Tensor<float> x(Shape{1, 3, 150, 150});
+    data::Transform::none(info.norm).apply(test::smooth_image(150, 150, 41), 0, x);
+    tuned->forward(x);
+    Tensor<float> a;
+    copy(tuned->activation(size_t(tuned->index_of("fc"))), a);
+    const Tensor<float>& b = dlib->forward(x);
+    REQUIRE(a.size() == b.size());
+    double worst = 0;
+    for (int64_t k = 0; k < a.size(); ++k) worst = std::max(worst, double(std::abs(a.data()[k] - b.data()[k])));
+    CHECK(worst <= 1e-6);
+  }
+  // The model describes itself: no flag but --weights.
+  REQUIRE(run(std::string(GRAFT_EX_EVAL) + " --weights '" + runs + "/ft/model.npz' --data '" + data + "' --format utkface --out '" +
+                  runs + "/eval'",
+              runs + "/eval.log") == 0);
+  INFO(read_text(runs + "/eval.log"));
+  CHECK(read_text(runs + "/eval/metrics.json").find("\"count\": 96") != std::string::npos);
+  const std::string face = data + "/5_0_0_20170111000.jpg.chip.jpg";
+  REQUIRE(run(std::string(GRAFT_EX_PREDICT) + " --weights '" + runs + "/ft/model.npz' --json '" + face + "'", runs + "/p.json") == 0);
+  CHECK(valid_json(runs + "/p.json"));
+  const std::string p = read_text(runs + "/p.json");
+  CHECK((p.find("\"label\": \"male\"") != std::string::npos || p.find("\"label\": \"female\"") != std::string::npos));
+  REQUIRE(run(std::string(GRAFT_EX_EMBED) + " --weights '" + runs + "/ft/model.npz' --json '" + face + "'", runs + "/e.json") == 0);
+  const auto e = embeddings(read_text(runs + "/e.json"));
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].size() == 128);  // the descriptor under the head
 }

@@ -27,12 +27,26 @@ struct ModelArgs {
     if (io::is_caffemodel_path(weights) && prototxt.empty())
       throw UsageError("a .caffemodel needs its --prototxt (the deploy file beside it)");
     const bool described = nn::read_model_info(weights, info);
+    const bool dlib = nn::is_dlib_path(weights);
     // Command-line values override (or, for a plain file, supply) the description.
     if (a.has("arch")) info.arch = a.str("arch");
+    if (dlib) {
+      // dlib's .dat: its trunk in arch dlib-face, its means and threshold (a head of --classes
+      // would be untrained: graft-embed reads the trunk; model.npz files describe themselves).
+      if (a.has("arch") && info.arch != "dlib-face")
+        throw UsageError(weights + " is a dlib network: it loads into --arch dlib-face, not " + info.arch);
+      info.arch = "dlib-face";
+      const io::DlibNet file = io::read_dlib(weights);
+      nn::DlibFaceInfo fi;
+      for (int k = 0; k < 3; ++k) fi.mean[k] = file.mean[k];
+      info.norm = nn::dlib_face_normalization(fi);
+      info.dist_thresh = file.dist_thresh;
+      info.head_on = a.str("head-on", info.head_on);
+    }
     if (!described && !prototxt.empty() && (!a.has("arch") || info.arch == "caffe")) info.arch = "caffe";
     if (a.has("classes")) info.classes = split_list(a.str("classes"));
     info.vgg.width = a.num("width", described ? info.vgg.width : (info.arch == "vgg-face" ? 1.0 : 1.0));
-    info.vgg.input = a.integer("input", described ? info.vgg.input : 224);
+    info.vgg.input = a.integer("input", described ? info.vgg.input : info.dlib_face() ? 150 : 224);
     if (!nn::known_arch(info.arch)) throw UsageError("unknown --arch " + info.arch + " (" + nn::known_archs() + ")");
     if (a.has("norm")) info.norm = normalization(a.str("norm"));
     else if (!described && info.resnet()) info.norm = data::Normalization::imagenet();  // torchvision's
@@ -79,10 +93,11 @@ struct ModelArgs {
 
 inline const char* model_flags_help() {
   return "model:  --weights FILE [--prototxt FILE for a .caffemodel: without --arch, the network is the prototxt's]\n"
-         "        [--arch vgg16|vgg-face|resnet18|resnet34|resnet50|caffe\n"
+         "        [--arch vgg16|vgg-face|resnet18|resnet34|resnet50|caffe|dlib-face\n"
          "        --classes a,b,... --width W --input PX"
          " --norm vgg-face|vgg-face-255|imagenet|unit --resize PX]   (a model.npz needs none of these)\n"
-         "        a torchvision state_dict (.npz of its arrays): --arch resnet18 --classes ... (input 224, --norm imagenet)\n";
+         "        a torchvision state_dict (.npz of its arrays): --arch resnet18 --classes ... (input 224, --norm imagenet)\n"
+         "        dlib's .dat (dlib-face, its means): the trunk; a model.npz graft-finetune wrote from it needs no flag\n";
 }
 
 }  // namespace app

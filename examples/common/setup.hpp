@@ -131,8 +131,14 @@ inline Splits split_dataset(const data::Dataset& ds, const DataConfig& c) {
 }
 
 // Evaluation: shorter side to `resize` (default the input side), centre crop.
+// dlib-face: the face chip of a UTKFace-style crop (resized to 140, a 5-pixel black border).
 inline data::Transform eval_transform(const nn::ModelInfo& m) {
   const int in = int(m.input());
+  if (m.dlib_face()) {
+    data::Transform t = data::Transform::dlib_face_chip(in);
+    t.norm = m.norm;
+    return t;
+  }
   data::Transform t = data::Transform::eval(m.resize > 0 ? m.resize : in, in);
   t.norm = m.norm;
   return t;
@@ -146,9 +152,15 @@ inline int augment_resize(int64_t input) { return int((input * 8 + 6) / 7); }
 
 // Training with augmentation: shorter side to the model's resize (default 8/7 of the input),
 // random crop, random flip.
+// dlib-face: the 140 face jittered (scale, translation, mirror), then the black border.
 inline data::Transform train_transform(const nn::ModelInfo& m, bool augment) {
   if (!augment) return eval_transform(m);
   const int in = int(m.input());
+  if (m.dlib_face()) {
+    data::Transform t = data::Transform::dlib_face_chip_train(in);
+    t.norm = m.norm;
+    return t;
+  }
   data::Transform t = data::Transform::train(m.resize > 0 ? m.resize : augment_resize(in), in);
   t.norm = m.norm;
   return t;

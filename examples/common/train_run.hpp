@@ -30,7 +30,7 @@ struct TrainConfig {
   // pretrained model (its width, input, dropout, preprocessing), so that fine-tuning feeds
   // the trunk what it was trained on.
   bool arch_given = false, width_given = false, input_given = false, dropout_given = false, norm_given = false,
-       resize_given = false, scratch_given = false, stages_given = false;
+       resize_given = false, scratch_given = false, stages_given = false, head_on_given = false;
   std::string weights, prototxt;               // pretrained weights (.npz model, caffe-tensorflow .npy)
   std::vector<std::string> scratch{"fc8"};     // layers not loaded from the weights (a ResNet's: fc)
   std::string stages = "fc8:5";                // a ResNet's default: fc:5
@@ -70,8 +70,15 @@ struct TrainConfig {
     prototxt = a.str("prototxt", prototxt);
     scratch_given = a.has("scratch");
     stages_given = a.has("stages");
-    scratch = split_list(a.str("scratch", resnet ? "fc" : "fc8"));
-    stages = a.str("stages", resnet && stages == "fc8:5" ? "fc:5" : stages);  // graft-pretrain's default stays
+    const std::string head = nn::classifier_node(model.arch);
+    scratch = split_list(a.str("scratch", head));
+    stages = a.str("stages", head != "fc8" && stages == "fc8:5" ? head + ":5" : stages);  // graft-pretrain's default stays
+    head_on_given = a.has("head-on");
+    model.head_on = a.str("head-on", model.head_on);
+    if (model.head_on != "fc" && model.head_on != "pool")
+      throw UsageError("--head-on " + model.head_on + ": fc (the 128-d descriptor) or pool (the 256-d pooled features)");
+    if (head_on_given && model.arch != "dlib-face" && !nn::is_dlib_path(weights))
+      throw UsageError("--head-on is for --arch dlib-face (or dlib's .dat as --weights)");
     optimizer = a.str("optimizer", optimizer);
     lr = float(a.num("lr", lr));
     momentum = float(a.num("momentum", momentum));
@@ -102,6 +109,11 @@ struct TrainConfig {
                          std::to_string(in[2]) + " of " + prototxt);
       model.vgg.input = in[2];
     }
+    if (model.dlib_face()) {
+      if (input_given && model.vgg.input != 150) throw UsageError("--arch dlib-face takes 150x150 chips, not --input " + std::to_string(model.vgg.input));
+      model.vgg.input = 150;
+      model.vgg.dropout = 0;
+    }
     if (device != "cpu" && device != "cuda") throw UsageError("unknown --device " + device + " (cpu or cuda)");
   }
 };
@@ -110,8 +122,10 @@ inline const char* train_flags_help() {
   return "data:   --data DIR --format utkface|adience|folder|csv [--task gender|race|age|race+age]\n"
          "        [--classes m,f|m,f,other] [--subset F] [--val F] [--test F] [--seed N]\n"
          "        [--split-rule name|stratified (default name: each file's part by its name, the same for every task)]\n"
-         "model:  --arch vgg16|vgg-face|resnet18|resnet34|resnet50|caffe [--width W] [--input PX] [--dropout P (vgg)]\n"
+         "model:  --arch vgg16|vgg-face|resnet18|resnet34|resnet50|caffe|dlib-face [--width W] [--input PX] [--dropout P (vgg)]\n"
          "        (caffe: the --prototxt's network, e.g. a ResNet, its output layer resized to the classes)\n"
+         "        (dlib-face: dlib's face ResNet from its .dat, 150x150 chips, a new Linear \"head\" on\n"
+         "         --head-on fc (the 128-d descriptor, default) or pool (256-d); --scratch head --stages \"head:5,level4_b1_conv1:3:0.1\")\n"
          "        [--norm vgg-face|vgg-face-255|imagenet|unit (default: vgg-face; imagenet for a ResNet)]\n"
          "        [--weights FILE (.npz model, caffe-tensorflow .npy, .caffemodel with --prototxt FILE,\n"
          "         torchvision state_dict .npz)] [--scratch fc8 (a ResNet's: fc)]\n"
@@ -126,15 +140,26 @@ inline const char* train_flags_help() {
 
 // 1. A pretrained model file brings its own architecture and preprocessing: the flags not
 // given are adopted from it, so that fine-tuning feeds the trunk what it was trained on.
+inline void adopt_dlib_file(TrainConfig& c);
 inline void adopt_described_model(TrainConfig& c) {
+  if (nn::is_dlib_path(c.weights)) return adopt_dlib_file(c);
   nn::ModelInfo from_file;
-  if (c.weights.empty() || !nn::read_model_info(c.weights, from_file)) return;
+  if (c.weights.empty() || !nn::read_model_info(c.weights, from_file)) {
+    if (c.model.dlib_face() && !c.norm_given)
+      throw UsageError("--arch dlib-face takes its input means from dlib's .dat (--weights "
+                       "dlib_face_recognition_resnet_model_v1.dat) or a dlib-face model.npz; without one, give --norm");
+    return;
+  }
   if (!c.arch_given && from_file.arch != c.model.arch) {
+    // The defaults that name the classifier follow the architecture (a ResNet's is "fc").
+    const std::string was = nn::classifier_node(c.model.arch), head = nn::classifier_node(from_file.arch);
     c.model.arch = from_file.arch;
-    // The defaults that name VGG's classifier follow the architecture (a ResNet's is "fc").
-    const std::string head = c.model.resnet() ? "fc" : "fc8";
-    if (!c.scratch_given && c.scratch == std::vector<std::string>{c.model.resnet() ? "fc8" : "fc"}) c.scratch = {head};
-    if (!c.stages_given && c.stages == (c.model.resnet() ? "fc8:5" : "fc:5")) c.stages = head + ":5";
+    if (!c.scratch_given && c.scratch == std::vector<std::string>{was}) c.scratch = {head};
+    if (!c.stages_given && c.stages == was + ":5") c.stages = head + ":5";
+  }
+  if (c.model.dlib_face() && from_file.dlib_face()) {
+    c.model.dist_thresh = from_file.dist_thresh;
+    if (!c.head_on_given) c.model.head_on = from_file.head_on;
   }
   if (c.model.arch == "caffe" && c.model.prototxt.empty()) c.model.prototxt = from_file.prototxt;
   if (!c.width_given) c.model.vgg.width = from_file.vgg.width;
@@ -144,6 +169,29 @@ inline void adopt_described_model(TrainConfig& c) {
   if (!c.resize_given) c.model.resize = from_file.resize;
   std::printf("using the architecture of %s: %s, its preprocessing%s\n", c.weights.c_str(),
               c.model.geometry().c_str(), c.norm_given ? " replaced by --norm" : "");
+}
+
+// dlib's own .dat: arch dlib-face, and the file's input means ((p - mean) / 256, RGB) and
+// threshold, recorded in model.npz so that graft-eval and graft-predict need no flag.
+inline void adopt_dlib_file(TrainConfig& c) {
+  if (c.arch_given && !c.model.dlib_face())
+    throw UsageError(c.weights + " is a dlib network: it loads into --arch dlib-face, not " + c.model.arch);
+  if (!c.model.dlib_face()) {
+    const std::string was = nn::classifier_node(c.model.arch);
+    c.model.arch = "dlib-face";
+    if (!c.scratch_given && c.scratch == std::vector<std::string>{was}) c.scratch = {"head"};
+    if (!c.stages_given && c.stages == was + ":5") c.stages = "head:5";
+    c.model.vgg.input = 150;
+    c.model.vgg.dropout = 0;
+  }
+  const io::DlibNet file = io::read_dlib(c.weights);
+  nn::DlibFaceInfo info;
+  for (int k = 0; k < 3; ++k) info.mean[k] = file.mean[k];
+  if (!c.norm_given) c.model.norm = nn::dlib_face_normalization(info);
+  c.model.dist_thresh = file.dist_thresh;
+  std::printf("using dlib's network %s: %s, (p - mean) / 256 with its means %g, %g, %g%s\n", c.weights.c_str(),
+              c.model.geometry().c_str(), double(info.mean[0]), double(info.mean[1]), double(info.mean[2]),
+              c.norm_given ? " (replaced by --norm)" : "");
 }
 
 // 2. The dataset with the task's labels and its splits; the model takes the data's classes.
@@ -281,7 +329,7 @@ inline train::Report test_report(const TrainConfig& c, const RunData& d, const t
               {"stages", c.stages + (c.schedule == "constant" ? "" : ", schedule " + c.schedule)},
               {"optimizer", c.optimizer + ", learning rate " + g(c.lr)},
               {"training time", g(train_seconds) + " s"},
-              {"augmentation", c.augment ? "random crop and flip" : "none"},
+              {"augmentation", c.augment ? train_transform(c.model, true).str() : "none"},
               {"feature cache", c.cache ? "on" : "off"}};
   return rep;
 }
@@ -309,7 +357,7 @@ int run_train(TrainConfig c) {
   // the saved model) then takes the centre crop at that same scale, so faces are as large as
   // in training. On UTKFace's validation split this was worth 1.9 points over squeezing the
   // whole image into the input (docs/results.md).
-  if (c.augment && c.model.resize == 0) c.model.resize = augment_resize(c.model.input());
+  if (c.augment && c.model.resize == 0 && !c.model.dlib_face()) c.model.resize = augment_resize(c.model.input());
   const RunData d = open_run_data(c);
   const int classes = int(d.all.classes.size());
 

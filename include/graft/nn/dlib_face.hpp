@@ -36,10 +36,12 @@
 #include "graft/core/error.hpp"
 #include "graft/data/image.hpp"
 #include "graft/data/image_ops.hpp"
+#include "graft/data/normalize.hpp"
 #include "graft/io/dlib.hpp"
 #include "graft/io/quote.hpp"
 #include "graft/layers/layers.hpp"
 #include "graft/nn/dlib_model_path.hpp"
+#include "graft/nn/load_weights.hpp"
 #include "graft/nn/network.hpp"
 
 namespace graft {
@@ -69,8 +71,10 @@ void build(Net* net, F&& f) {
 
 // Builds the network (a Network<T, D>*, when not null) and lists the records in the file's
 // order, so that the architecture and the loader cannot disagree.
+// descriptor = false leaves fc out of the network (not of the records): a head that reads the
+// pooled features then ends the network, with no unread node beside it.
 template <class Net>
-std::vector<DlibFaceRecord> dlib_face_plan(Net* net) {
+std::vector<DlibFaceRecord> dlib_face_plan(Net* net, bool descriptor = true) {
   using K = io::DlibKind;
   std::vector<DlibFaceRecord> recs;
   int64_t channels = 3;
@@ -136,17 +140,18 @@ std::vector<DlibFaceRecord> dlib_face_plan(Net* net) {
   recs.push_back({K::avg_pool, "pool", 0, 0, 0, 1, 0});  // avg_pool_everything: 0x0 window, stride 1
   build(net, [&](auto& n) { n.global_avg_pool("pool"); });
   recs.push_back({K::fc, "fc", 128, channels, 0, 0, 0});
-  build(net, [&](auto& n) { n.fc("fc", 128, false); });
+  if (descriptor) build(net, [&](auto& n) { n.fc("fc", 128, false); });
   return recs;
 }
 
 }  // namespace detail
 
-// dlib's face ResNet on graft: 29 convs, 29 frozen affines, a 128-d fc without bias.
+// dlib's face ResNet on graft: 29 convs, 29 frozen affines, a 128-d fc without bias
+// (descriptor = false: the network ends at pool, the 256-d pooled features).
 template <class T = float, class D = CPU>
-std::unique_ptr<Network<T, D>> dlib_face_resnet() {
+std::unique_ptr<Network<T, D>> dlib_face_resnet(bool descriptor = true) {
   auto net = std::make_unique<Network<T, D>>(Shape{3, 150, 150});
-  const auto recs = detail::dlib_face_plan(net.get());
+  const auto recs = detail::dlib_face_plan(net.get(), descriptor);
   for (const auto& r : recs)
     if (r.kind == io::DlibKind::affine) net->freeze(r.node);
   return net;
@@ -171,11 +176,15 @@ struct DlibFaceInfo {
   double dist_thresh = 0.6;   // descriptors closer than this: the same person
 };
 
-// Loads a dlib network file into a network made by dlib_face_resnet(): every record is
+// Loads a dlib network file into the layers of a network made by dlib_face_resnet(), possibly
+// with more nodes (a task's head: reported as left at their initial values): every record is
 // checked against the architecture (kind, geometry, array shapes) and a mismatch is a
-// graft::Error naming the file, the record's offset and the node.
+// graft::Error naming the file, the record's offset and the node. Records of nodes in `skip`
+// are not loaded; nor is fc when the network has no such node (a head on the pooled
+// features), but any other node missing is an error (the layers are not dlib's net).
 template <class T, class D>
-DlibFaceInfo load_dlib_face(Network<T, D>& net, const io::DlibNet& file) {
+DlibFaceInfo load_dlib_face(const std::vector<Layer<T, D>*>& layers, const io::DlibNet& file, LoadReport* report = nullptr,
+                            const std::vector<std::string>& skip = {}) {
   static const char* kArch = "dlib's face ResNet (dlib_face_recognition_resnet_model_v1)";
   if (file.input != "input_rgb_image_sized" || file.rows != 150 || file.cols != 150)
     GRAFT_FAIL(file.file, ": offset ", file.input_offset, ": input ", io::quote(file.input), " of ", file.rows, " x ",
@@ -221,12 +230,31 @@ DlibFaceInfo load_dlib_face(Network<T, D>& net, const io::DlibNet& file) {
       default: break;
     }
   }
+  auto find = [&](const std::string& name) -> Layer<T, D>* {
+    for (auto* l : layers)
+      if (l->name() == name) return l;
+    return nullptr;
+  };
+  auto skipped = [&](const std::string& name) { return std::find(skip.begin(), skip.end(), name) != skip.end(); };
+  for (const auto& r : recs) {
+    if (r.node.empty() || skipped(r.node) || find(r.node) || r.node == "fc") continue;
+    GRAFT_FAIL(file.file, ": the network has no node ", r.node, " for dlib's record of it; ", kArch,
+               " loads into the network nn::dlib_face_resnet() builds (arch dlib-face)");
+  }
   // Copy only after every record has been checked, so a bad file leaves the network as it was.
+  std::vector<std::string> loaded_nodes;
   for (size_t i = 0; i < recs.size(); ++i) {
     const DlibFaceRecord& r = recs[i];
     const io::DlibLayer& l = file.layers[i];
     if (r.kind != io::DlibKind::con && r.kind != io::DlibKind::affine && r.kind != io::DlibKind::fc) continue;
-    Layer<T, D>& layer = net.find(r.node);
+    if (skipped(r.node) || !find(r.node)) {
+      if (report)
+        for (const char* a : {"weights", "biases"})
+          if (r.kind != io::DlibKind::fc || a[0] == 'w') report->skipped.push_back(r.node + "/" + a);
+      continue;
+    }
+    loaded_nodes.push_back(r.node);
+    Layer<T, D>& layer = *find(r.node);
     auto param = [&](const std::string& name) -> Param<T, D>& {
       for (auto* p : layer.params())
         if (p->name == name) return *p;
@@ -257,12 +285,23 @@ DlibFaceInfo load_dlib_face(Network<T, D>& net, const io::DlibNet& file) {
     } else {
       put(param("weights"), l.weights, true);
     }
+    if (report)
+      for (auto* p : layer.params()) report->loaded.push_back(r.node + "/" + p->name);
   }
+  if (report)
+    for (auto* l : layers)
+      if (std::find(loaded_nodes.begin(), loaded_nodes.end(), l->name()) == loaded_nodes.end())
+        for (auto* p : l->params()) report->initial.push_back(l->name() + "/" + p->name);
   DlibFaceInfo info;
   for (int c = 0; c < 3; ++c) info.mean[c] = file.mean[c];
   info.size = int(file.rows);
   info.dist_thresh = file.dist_thresh;
   return info;
+}
+
+template <class T, class D>
+DlibFaceInfo load_dlib_face(Network<T, D>& net, const io::DlibNet& file) {
+  return load_dlib_face(net.layers(), file);
 }
 
 template <class T, class D>
@@ -279,6 +318,12 @@ void dlib_face_input(const data::Image& chip, const DlibFaceInfo& info, T* out) 
   const size_t plane = size_t(info.size) * size_t(info.size);
   for (size_t i = 0; i < plane; ++i)
     for (int c = 0; c < 3; ++c) out[size_t(c) * plane + i] = T((float(chip.rgb[i * 3 + size_t(c)]) - info.mean[c]) / 256.0f);
+}
+
+// dlib_face_input's preprocessing as a data::Normalization, for transforms and loaders:
+// RGB, (p - mean) / 256. Exact: a level minus a float mean, divided by a power of two.
+inline data::Normalization dlib_face_normalization(const DlibFaceInfo& info) {
+  return {data::Normalization::Order::RGB, 1.0f, {{info.mean[0], info.mean[1], info.mean[2]}}, {{256.0f, 256.0f, 256.0f}}};
 }
 
 // The chip dlib's network expects (get_face_chip_details(shape, 150, 0.25)) from a face crop

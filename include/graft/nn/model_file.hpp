@@ -16,6 +16,7 @@
 #include "graft/io/npz.hpp"
 #include "graft/io/weights.hpp"
 #include "graft/nn/caffe.hpp"
+#include "graft/nn/dlib_face.hpp"
 #include "graft/nn/load_weights.hpp"
 #include "graft/nn/resnet.hpp"
 #include "graft/nn/vgg.hpp"
@@ -33,15 +34,25 @@ struct ModelInfo {
   // arch "caffe": the deploy prototxt the network is built from (its output layer resized to
   // the classes). The file is named, not copied: it must stay where it was.
   std::string prototxt;
+  // arch "dlib-face" (dlib's face ResNet, nn::dlib_face_resnet, with a Linear "head" for the
+  // classes): the node the head reads, "fc" (the 128-d descriptor) or "pool" (the 256-d
+  // pooled features), and the .dat's dist_thresh (descriptors closer are one person).
+  std::string head_on = "fc";
+  double dist_thresh = 0.6;
 
   int64_t input() const { return vgg.input; }
   bool resnet() const { return is_resnet(arch); }
+  bool dlib_face() const { return arch == "dlib-face"; }
   ResNetOptions resnet_options() const { return {vgg.input, vgg.width}; }
   // "vgg16 width 0.25, input 64, dropout 0.5", "resnet18 width 1, input 224": for reports.
   std::string geometry() const {
     std::ostringstream os;
     if (arch == "caffe") {
       os << "the network of " << prototxt << ", input " << vgg.input;
+      return os.str();
+    }
+    if (dlib_face()) {
+      os << "dlib-face (dlib's face ResNet), head on " << head_on << ", input " << vgg.input;
       return os.str();
     }
     os << arch << " width " << vgg.width << ", input " << vgg.input;
@@ -59,6 +70,7 @@ struct ModelInfo {
        << norm.mean[2] << "\nstd=" << norm.stddev[0] << "," << norm.stddev[1] << "," << norm.stddev[2]
        << "\nresize=" << resize << "\ntask=" << task << "\n";
     if (!prototxt.empty()) os << "prototxt=" << prototxt << "\n";
+    if (dlib_face()) os << "head_on=" << head_on << "\ndist_thresh=" << dist_thresh << "\n";
     return os.str();
   }
 
@@ -106,15 +118,28 @@ struct ModelInfo {
     m.resize = int(num("resize"));
     m.task = kv["task"];
     m.prototxt = kv["prototxt"];  // absent before arch "caffe": empty
+    if (m.dlib_face()) {
+      m.head_on = kv["head_on"];
+      GRAFT_CHECK(m.head_on == "fc" || m.head_on == "pool", where, ": model description has head_on '", m.head_on,
+                  "' (fc or pool)");
+      m.dist_thresh = num("dist_thresh");
+    }
     return m;
   }
 };
 
 // "caffe": the network of a deploy prototxt (ModelInfo::prototxt), its output layer resized.
 inline bool known_arch(const std::string& arch) {
-  return arch == "vgg16" || arch == "vgg-face" || arch == "caffe" || is_resnet(arch);
+  return arch == "vgg16" || arch == "vgg-face" || arch == "caffe" || arch == "dlib-face" || is_resnet(arch);
 }
-inline const char* known_archs() { return "vgg16, vgg-face, resnet18, resnet34, resnet50, caffe"; }
+inline const char* known_archs() { return "vgg16, vgg-face, resnet18, resnet34, resnet50, caffe, dlib-face"; }
+
+// The node a task's new classifier is (what --scratch and the first stage name by default).
+inline std::string classifier_node(const std::string& arch) {
+  if (is_resnet(arch)) return "fc";
+  if (arch == "dlib-face") return "head";
+  return "fc8";
+}
 
 template <class T = float, class D = CPU>
 std::unique_ptr<Network<T, D>> build(const ModelInfo& m) {
@@ -123,6 +148,16 @@ std::unique_ptr<Network<T, D>> build(const ModelInfo& m) {
   if (m.arch == "caffe") {
     GRAFT_CHECK(!m.prototxt.empty(), "model: arch caffe names no prototxt to build the network from");
     return caffe_network<T, D>(with_outputs(io::read_prototxt(m.prototxt), int64_t(m.classes.size())));
+  }
+  if (m.dlib_face()) {
+    // dlib's trunk (its affines frozen) and a new Linear "head" on the descriptor or on the
+    // pooled features; with the latter, fc is left out so the head ends the network.
+    GRAFT_CHECK(m.head_on == "fc" || m.head_on == "pool", "model: arch dlib-face has its head on '", m.head_on,
+                "' (fc, the 128-d descriptor, or pool, the 256-d pooled features)");
+    GRAFT_CHECK(m.vgg.input == 150, "model: arch dlib-face takes 150x150 chips, not input ", m.vgg.input);
+    auto net = dlib_face_resnet<T, D>(m.head_on == "fc");
+    net->fc("head", int64_t(m.classes.size()));
+    return net;
   }
   return vgg16<T, D>(int64_t(m.classes.size()), m.vgg);
 }

@@ -13,6 +13,9 @@
 //                       np.savez(f, **{k: v.numpy() for k, v in model.state_dict().items()})
 //                     keys "layer1.0.bn1.running_mean"; conv weights OIHW and fc (out, in),
 //                     which are graft's own layouts, so nothing is transformed.
+//   dlib              a dlib network file (.dat), dlib_face_recognition_resnet_model_v1.dat:
+//                     loaded by nn::load_dlib_face into the network of arch dlib-face (its
+//                     trunk; a task's head is left at its initial values)
 //
 // A torchvision file is loaded by the same checks as the others (nn::load_weights): every
 // shape is checked before anything is written; and since a state_dict is a whole model, a
@@ -30,12 +33,13 @@
 #include "graft/io/quote.hpp"
 #include "graft/io/weights.hpp"
 #include "graft/nn/caffe.hpp"
+#include "graft/nn/dlib_face.hpp"
 #include "graft/nn/load_weights.hpp"
 
 namespace graft {
 namespace nn {
 
-enum class WeightsKind { graft_model, caffe_tensorflow, caffe, torchvision };
+enum class WeightsKind { graft_model, caffe_tensorflow, caffe, torchvision, dlib };
 
 inline const char* kind_name(WeightsKind k) {
   switch (k) {
@@ -43,6 +47,7 @@ inline const char* kind_name(WeightsKind k) {
     case WeightsKind::caffe_tensorflow: return "caffe-tensorflow weights";
     case WeightsKind::caffe: return "Caffe model";
     case WeightsKind::torchvision: return "torchvision state_dict";
+    case WeightsKind::dlib: return "dlib network";
   }
   return "?";
 }
@@ -72,6 +77,9 @@ inline bool torch_keys(const std::vector<io::NamedArray>& arrays) {
 
 }  // namespace detail
 
+// A dlib network file, by its name (dlib's serialisation has no magic number to read).
+inline bool is_dlib_path(const std::string& path) { return detail::ends_with(path, ".dat"); }
+
 // A weights file read and classified: its arrays as a WeightsDict (for a torchvision file,
 // layer = the module path, param = torch's name) and, for a graft model, its description's
 // text stays out of the dict.
@@ -84,6 +92,7 @@ struct WeightsFile {
 // What kind of file `path` is, reading it when the name does not tell.
 inline WeightsKind weights_kind(const std::string& path, const std::vector<io::NamedArray>* arrays = nullptr) {
   if (io::is_caffemodel_path(path)) return WeightsKind::caffe;
+  if (is_dlib_path(path)) return WeightsKind::dlib;
   if (!detail::ends_with(path, ".npz")) return WeightsKind::caffe_tensorflow;
   std::vector<io::NamedArray> read;
   if (!arrays) {
@@ -98,6 +107,7 @@ inline WeightsKind weights_kind(const std::string& path, const std::vector<io::N
 // Reads a weights file of any kind but Caffe's (which needs its prototxt: load_weights_file).
 inline WeightsFile read_weights_file(const std::string& path, const io::ReadLimits& limits = {}) {
   GRAFT_CHECK(!io::is_caffemodel_path(path), path, ": a .caffemodel is read with its deploy prototxt");
+  GRAFT_CHECK(!is_dlib_path(path), path, ": a dlib network is loaded by load_weights_file or nn::load_dlib_face");
   WeightsFile f;
   f.path = path;
   if (!detail::ends_with(path, ".npz")) {
@@ -159,6 +169,11 @@ LoadReport load_weights_file(const std::vector<Layer<T, D>*>& layers, const std:
   if (io::is_caffemodel_path(path)) {
     GRAFT_CHECK(!prototxt.empty(), path, ": a .caffemodel needs its deploy prototxt (for the shapes)");
     return load_caffe(layers, path, prototxt, options, limits);
+  }
+  if (is_dlib_path(path)) {
+    LoadReport rep;
+    load_dlib_face(layers, io::read_dlib(path, limits), &rep, options.skip);
+    return rep;
   }
   return load_weights_file(layers, read_weights_file(path, limits), options);
 }
