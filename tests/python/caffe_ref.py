@@ -281,11 +281,11 @@ def prototxt(arch):
     return "\n".join(lines) + "\n"
 
 
-def cmd_write(d, arch):
-    version = arch.get("version", 2)
+def new_net(arch, version, name):
+    """An empty NetParameter (packed unless arch says not) named name, with the data input:
+    the net's input and input_dim in V1, an Input layer otherwise."""
     net = net_class(arch.get("packed", True))()
-    net.name = "graft_test"
-    rng = np.random.default_rng(arch.get("seed", 1))
+    net.name = name
     if version == 1:
         net.input.append("data")
         net.input_dim.extend(arch["input"])
@@ -293,14 +293,32 @@ def cmd_write(d, arch):
         data = net.layer.add()
         data.name, data.type = "data", "Input"
         data.top.append("data")
+    return net
+
+
+def add_layer(net, version, l):
+    """A new layer of net (V1's layers or layer) with l's name and its type's Caffe name."""
+    t = KINDS[l["type"]]
+    layer = net.layers.add() if version == 1 else net.layer.add()
+    layer.name = l["name"]
+    layer.type = V1_TYPES[t] if version == 1 else t
+    return layer
+
+
+def save_net(d, net, text):
+    """net as d/net.caffemodel, and the prototxt text as d/net.prototxt."""
+    with open(os.path.join(d, "net.caffemodel"), "wb") as fh:
+        fh.write(net.SerializeToString())
+    with open(os.path.join(d, "net.prototxt"), "w") as fh:
+        fh.write(text)
+
+
+def cmd_write(d, arch):
+    version = arch.get("version", 2)
+    net = new_net(arch, version, "graft_test")
+    rng = np.random.default_rng(arch.get("seed", 1))
     for l, shape in walk(arch):
-        t = KINDS[l["type"]]
-        layer = net.layers.add() if version == 1 else net.layer.add()
-        layer.name = l["name"]
-        if version == 1:
-            layer.type = V1_TYPES[t]
-        else:
-            layer.type = t
+        layer = add_layer(net, version, l)
         if l["type"] == "conv":
             w = rng.normal(0, 0.3, (l["out"], shape[0], l["k"], l["k"]))
         elif l["type"] == "fc":
@@ -310,10 +328,7 @@ def cmd_write(d, arch):
         blob(layer.blobs.add(), w, version, arch.get("double", False))
         if l.get("bias", True):
             blob(layer.blobs.add(), rng.normal(0, 0.3, (l["out"],)), version, arch.get("double", False))
-    with open(os.path.join(d, "net.caffemodel"), "wb") as fh:
-        fh.write(net.SerializeToString())
-    with open(os.path.join(d, "net.prototxt"), "w") as fh:
-        fh.write(prototxt(arch))
+    save_net(d, net, prototxt(arch))
 
 
 # ---- PyTorch forward ----
@@ -430,21 +445,10 @@ def graph_prototxt(arch):
 
 def graph_write(d, arch):
     version = arch.get("version", 2)
-    net = net_class(arch.get("packed", True))()
-    net.name = "graft_residual"
+    net = new_net(arch, version, "graft_residual")
     rng = np.random.default_rng(arch.get("seed", 1))
-    if version == 1:
-        net.input.append("data")
-        net.input_dim.extend(arch["input"])
-    else:
-        data = net.layer.add()
-        data.name, data.type = "data", "Input"
-        data.top.append("data")
     for l, bottoms, top, ins in graph_walk(arch):
-        t = KINDS[l["type"]]
-        layer = net.layers.add() if version == 1 else net.layer.add()
-        layer.name = l["name"]
-        layer.type = V1_TYPES[t] if version == 1 else t
+        layer = add_layer(net, version, l)
         layer.bottom.extend(bottoms)
         layer.top.append(top)
         c = ins[0][0]
@@ -467,10 +471,7 @@ def graph_write(d, arch):
                 blobs.append(rng.normal(0, 0.3, (c,)))
         for a in blobs:
             blob(layer.blobs.add(), a, version, arch.get("double", False))
-    with open(os.path.join(d, "net.caffemodel"), "wb") as fh:
-        fh.write(net.SerializeToString())
-    with open(os.path.join(d, "net.prototxt"), "w") as fh:
-        fh.write(graph_prototxt(arch))
+    save_net(d, net, graph_prototxt(arch))
 
 
 def graph_forward(model, arch, d):
