@@ -240,15 +240,22 @@ def blob(msg, a, version, double):
         msg.data.extend(a.astype(np.float32).ravel().tolist())
 
 
-def prototxt(arch):
-    v1 = arch.get("version", 2) == 1
+def prototxt_head(arch, v1, name):
+    """The prototxt's first lines: the net's name and its data input (input and input_dim lines
+    in V1, an Input layer otherwise)."""
     n, c, h, w = arch["input"]
-    lines = ['name: "graft_test"']
+    lines = ['name: "%s"' % name]
     if v1:
         lines += ['input: "data"'] + ["input_dim: %d" % d for d in arch["input"]]
     else:
         lines += ['layer {', '  name: "data"', '  type: "Input"', '  top: "data"',
                   '  input_param { shape { dim: %d dim: %d dim: %d dim: %d } }' % (n, c, h, w), '}']
+    return lines
+
+
+def prototxt(arch):
+    v1 = arch.get("version", 2) == 1
+    lines = prototxt_head(arch, v1, "graft_test")
     blob_name = "data"
     for l in arch["layers"]:
         t = KINDS[l["type"]]
@@ -397,13 +404,7 @@ def graph_walk(arch):
 
 def graph_prototxt(arch):
     v1 = arch.get("version", 2) == 1
-    n, c, h, w = arch["input"]
-    lines = ['name: "graft_residual"']
-    if v1:
-        lines += ['input: "data"'] + ["input_dim: %d" % d for d in arch["input"]]
-    else:
-        lines += ['layer {', '  name: "data"', '  type: "Input"', '  top: "data"',
-                  '  input_param { shape { dim: %d dim: %d dim: %d dim: %d } }' % (n, c, h, w), '}']
+    lines = prototxt_head(arch, v1, "graft_residual")
     for l, bottoms, top in graph_layers(arch):
         t = KINDS[l["type"]]
         lines.append("layers {" if v1 else "layer {")
