@@ -95,16 +95,7 @@ TEST_CASE("graph: the residual network's backward matches finite differences", "
   CHECK(net->backward(r) == net->size());
   for (auto& np : net->params()) {
     Tensor<double>& v = np.param->value;
-    Tensor<double> numeric(v.shape());
-    for (int64_t i = 0; i < v.size(); ++i) {
-      const double keep = v[i];
-      v[i] = keep + 1e-6;
-      const double up = loss();
-      v[i] = keep - 1e-6;
-      const double down = loss();
-      v[i] = keep;
-      numeric[i] = (up - down) / 2e-6;
-    }
+    const Tensor<double> numeric = test::numeric_gradient(v, loss, 1e-6);
     double err = test::grad_error(np.param->grad, numeric);
     for (int64_t i = 0; i < v.size(); ++i)
       if (std::isnan(np.param->grad[i])) err = INFINITY;

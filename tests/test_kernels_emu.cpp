@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "graft/cpu.hpp"
+#include "support/host_buffers.hpp"
 #include "support/random_fill.hpp"
 
 #include "support/cuda_emu.hpp"  // after the host headers: it defines CUDA's keywords as macros
@@ -26,22 +27,13 @@
 #include "kernels/softmax.cuh"
 
 using namespace graft;
+using test::as_tensor;
+using test::Buf;
 using test::fill_normal;
 using test::max_rel_error;
+using test::same;
 
 namespace {
-
-// A host buffer with room for a misaligned view (offset elements), poisoned with NaN.
-template <class T>
-struct Buf {
-  std::vector<T> store;
-  T* p;
-  Buf(int64_t n, int offset = 0) : store(size_t(n + 8), std::numeric_limits<T>::quiet_NaN()) {
-    T* base = store.data();
-    while (reinterpret_cast<uintptr_t>(base) % 32) ++base;  // 32-byte aligned start
-    p = base + offset;
-  }
-};
 
 Tensor<float> random_tensor(const Shape& s, uint64_t seed, double scale = 1.0) {
   Tensor<float> t(s);
@@ -49,31 +41,10 @@ Tensor<float> random_tensor(const Shape& s, uint64_t seed, double scale = 1.0) {
   return t;
 }
 
-template <class T>
-Tensor<T> as_tensor(const T* p, const Shape& s) {
-  Tensor<T> t(s);
-  std::copy(p, p + s.numel(), t.data());
-  return t;
-}
-
 }  // namespace
 
 // ReLU, dropout and the NCHW bias kernels run on every layer case's shapes in
 // test_layer_cases_emu.cpp.
-
-namespace {
-
-// Equal element for element, a NaN equal to a NaN (max_rel_error would hide NaN positions),
-// a zero's sign included (0 + dy turns a -0 gradient into +0 on the CPU; the kernels must too).
-bool same(const float* got, const Tensor<float>& want) {
-  for (int64_t i = 0; i < want.size(); ++i) {
-    const float a = got[i], b = want[i];
-    if (!((std::isnan(a) && std::isnan(b)) || (a == b && std::signbit(a) == std::signbit(b)))) return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 TEST_CASE("emulated kernels: max pooling forward and backward equal the CPU's", "[emu]") {
   struct Case {

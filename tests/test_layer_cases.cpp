@@ -100,32 +100,10 @@ void run_gradcheck(const LayerCase<double, CPU>& c) {
     for (int64_t i = 0; i < yy.size(); ++i) s += yy[i] * r[i];
     return s;
   };
-  std::vector<Tensor<double>> dxs(b.xs.size());
-  std::vector<Tensor<double>*> dxp;
-  for (size_t i = 0; i < dxs.size(); ++i) {
-    dxs[i].resize(b.xs[i].shape());
-    poison(dxs[i]);
-    dxp.push_back(skipped(c, i) ? nullptr : &dxs[i]);
-  }
-  for (auto* p : l.params()) {
-    p->grad.resize(p->value.shape());
-    poison(p->grad);
-  }
-  l.backward_multi(pointers(b.xs), y, r, dxp);
+  std::vector<Tensor<double>> dxs;
+  l.backward_multi(pointers(b.xs), y, r, test::poisoned_grads(l, b.xs, dxs, [&](size_t i) { return skipped(c, i); }));
   const double eps = 1e-6;
-  auto numeric = [&](Tensor<double>& v) {
-    Tensor<double> g(v.shape());
-    for (int64_t i = 0; i < v.size(); ++i) {
-      const double keep = v[i];
-      v[i] = keep + eps;
-      const double up = loss();
-      v[i] = keep - eps;
-      const double down = loss();
-      v[i] = keep;
-      g[i] = (up - down) / (2 * eps);
-    }
-    return g;
-  };
+  auto numeric = [&](Tensor<double>& v) { return test::numeric_gradient(v, loss, eps); };
   for (size_t i = 0; i < b.xs.size(); ++i) {
     if (skipped(c, i)) {
       INFO("input " << i << ": gradient not requested, written anyway");
@@ -182,18 +160,8 @@ void run_torch(const LayerCase<float, CPU>& c) {
   l.forward_multi(pointers(b.xs), y);
   Tensor<float> dy(y.shape());
   test::fill_normal(dy, 4);
-  std::vector<Tensor<float>> dxs(b.xs.size());
-  std::vector<Tensor<float>*> dxp;
-  for (size_t i = 0; i < dxs.size(); ++i) {
-    dxs[i].resize(b.xs[i].shape());
-    poison(dxs[i]);
-    dxp.push_back(skipped(c, i) ? nullptr : &dxs[i]);
-  }
-  for (auto* p : l.params()) {
-    p->grad.resize(p->value.shape());
-    poison(p->grad);
-  }
-  l.backward_multi(pointers(b.xs), y, dy, dxp);
+  std::vector<Tensor<float>> dxs;
+  l.backward_multi(pointers(b.xs), y, dy, test::poisoned_grads(l, b.xs, dxs, [&](size_t i) { return skipped(c, i); }));
 
   std::ostringstream js;
   js << "{\"expr\":" << json_string(c.torch) << ",\"inputs\":[";

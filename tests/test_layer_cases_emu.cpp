@@ -29,6 +29,7 @@
 
 #include "graft/cpu.hpp"
 #include "support/case_registry.hpp"
+#include "support/host_buffers.hpp"
 #include "support/layer_cases.hpp"
 #include "support/random_fill.hpp"
 
@@ -45,48 +46,12 @@
 
 using namespace graft;
 using test::LayerCase;
+using test::as_tensor;
+using test::Buf;
 using test::max_rel_error;
+using test::same;
 
 namespace {
-
-// A host buffer with room for a misaligned view (offset elements), poisoned with NaN.
-template <class T>
-struct Buf {
-  std::vector<T> store;
-  T* p;
-  explicit Buf(int64_t n, int offset = 0) : store(size_t(n + 16), std::numeric_limits<T>::quiet_NaN()) {
-    T* base = store.data();
-    while (reinterpret_cast<uintptr_t>(base) % 32) ++base;
-    p = base + offset;
-  }
-  Buf(const Tensor<T>& t, int offset = 0) : Buf(t.size(), offset) { std::copy(t.begin(), t.end(), p); }
-};
-
-template <class T>
-Tensor<T> as_tensor(const T* p, const Shape& s) {
-  Tensor<T> t(s);
-  std::copy(p, p + s.numel(), t.data());
-  return t;
-}
-
-// Equal element for element (a NaN equal to a NaN, a zero's sign included).
-bool same(const float* got, const Tensor<float>& want) {
-  for (int64_t i = 0; i < want.size(); ++i) {
-    const float a = got[i], b = want[i];
-    if (!((std::isnan(a) && std::isnan(b)) || (a == b && std::signbit(a) == std::signbit(b)))) return false;
-  }
-  return true;
-}
-
-Tensor<float> nhwc(const Tensor<float>& x) {
-  const Shape& s = x.shape();
-  const int64_t n = s[0], c = s[1], hw = s[2] * s[3];
-  Tensor<float> y(s);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t ch = 0; ch < c; ++ch)
-      for (int64_t q = 0; q < hw; ++q) y[(i * hw + q) * c + ch] = x[(i * c + ch) * hw + q];
-  return y;
-}
 
 // The case's CPU layer in float with its random parameters, buffers, inputs and dy; forward
 // and backward (a null dx where the case requests no gradient). x and dx are input 0's.
@@ -178,11 +143,11 @@ void emu_maxpool(const LayerCase<float, CPU>& c) {
     INFO("NHWC");
     s.c = int(xs[1]);
     s.channels_last = true;
-    Buf<float> x(nhwc(r.x)), dy(nhwc(r.dy)), y(r.y.size()), dx(r.x.size());
+    Buf<float> x(test::to_nhwc(r.x)), dy(test::to_nhwc(r.dy)), y(r.y.size()), dx(r.x.size());
     kernels::maxpool_forward<float>(s, x.p, y.p, nullptr);
     kernels::maxpool_backward<float>(s, x.p, dy.p, dx.p, nullptr);
-    CHECK(same(y.p, nhwc(r.y)));
-    CHECK(same(dx.p, nhwc(r.dx)));
+    CHECK(same(y.p, test::to_nhwc(r.y)));
+    CHECK(same(dx.p, test::to_nhwc(r.dx)));
   }
 }
 
@@ -249,10 +214,10 @@ void emu_conv(const LayerCase<float, CPU>& c) {
     CHECK(max_rel_error(as_tensor(db.p, {o}), ref.biases.grad) < 1e-5);
     // channels-last: rows of o channels
     const int64_t rows = n * plane;
-    Buf<float> yr(nhwc(y0));
+    Buf<float> yr(test::to_nhwc(y0));
     kernels::bias_add_rows<float>(rows, o, yr.p, bs.p, nullptr);
-    CHECK(same(yr.p, nhwc(want)));
-    const Tensor<float> dyn = nhwc(r.dy);
+    CHECK(same(yr.p, test::to_nhwc(want)));
+    const Tensor<float> dyn = test::to_nhwc(r.dy);
     Buf<float> dbr(o), pr(kernels::bias_grad_rows_scratch(rows, o));
     kernels::bias_grad_rows<float>(rows, o, dyn.data(), dbr.p, pr.p, nullptr);
     CHECK(max_rel_error(as_tensor(dbr.p, {o}), ref.biases.grad) < 1e-5);
@@ -266,13 +231,13 @@ void emu_flatten(const LayerCase<float, CPU>& c) {
   REQUIRE(s.rank() == 4);
   const int64_t n = s[0], ch = s[1], hw = s[2] * s[3];
   // forward in channels-last mode: the NHWC input back to C,H,W order, which is the CPU's y
-  Buf<float> x(nhwc(r.x)), y(r.y.size());
+  Buf<float> x(test::to_nhwc(r.x)), y(r.y.size());
   kernels::nhwc_to_nchw<float>(n, ch, hw, x.p, y.p, nullptr);
   CHECK(same(y.p, r.y));
   // backward: dy (C,H,W order) to the NHWC storage of the CPU's dx
   Buf<float> dx(r.dx.size());
   kernels::nchw_to_nhwc<float>(n, ch, hw, r.dy.data(), dx.p, nullptr);
-  CHECK(same(dx.p, nhwc(r.dx)));
+  CHECK(same(dx.p, test::to_nhwc(r.dx)));
 }
 
 // Affine's CUDA layer: affine (forward; backward dx = dy * scale) and channel_sums (dscale =
@@ -292,7 +257,7 @@ void emu_affine(const LayerCase<float, CPU>& c) {
     if (cl && xs.rank() != 4) continue;
     for (int offset : {0, 1}) {
       INFO((cl ? "NHWC" : "NCHW") << " buffer offset " << offset);
-      auto stored = [&](const Tensor<float>& t) { return cl ? nhwc(t) : clone(t); };
+      auto stored = [&](const Tensor<float>& t) { return cl ? test::to_nhwc(t) : clone(t); };
       Buf<float> x(stored(r.x), offset), dy(stored(r.dy), offset), y(r.y.size(), offset), dx(r.x.size(), offset);
       kernels::affine<float>(d.n, d.c, d.p, cl, x.p, sc, off, y.p, nullptr);
       CHECK(max_rel_error(as_tensor(y.p, xs), stored(r.y)) < 1e-6);
@@ -328,7 +293,7 @@ void emu_batch_norm(const LayerCase<float, CPU>& c) {
   for (bool cl : {false, true}) {
     if (cl && xs.rank() != 4) continue;
     INFO((cl ? "NHWC" : "NCHW"));
-    auto stored = [&](const Tensor<float>& t) { return cl ? nhwc(t) : clone(t); };
+    auto stored = [&](const Tensor<float>& t) { return cl ? test::to_nhwc(t) : clone(t); };
     Buf<float> x(stored(r.x)), dy(stored(r.dy)), dx(r.x.size());
     Buf<float> a(d.c), b(d.c), scale(d.c), unused(d.c), dgamma(d.c), dbeta(d.c);
     kernels::batch_norm_fold<float>(d.c, nullptr, nullptr, mean, var, bn.eps(), a.p, b.p, nullptr);
@@ -371,7 +336,7 @@ void emu_add(const LayerCase<float, CPU>& c) {
     if (cl && !all4d) continue;
     for (int offset : {0, 1}) {
       INFO((cl ? "NHWC" : "NCHW") << " buffer offset " << offset);
-      auto stored = [&](const Tensor<float>& t) { return cl ? nhwc(t) : clone(t); };
+      auto stored = [&](const Tensor<float>& t) { return cl ? test::to_nhwc(t) : clone(t); };
       std::vector<Buf<float>> x;
       x.reserve(r.xs.size());
       for (const auto& t : r.xs) x.emplace_back(stored(t), offset);
@@ -427,7 +392,7 @@ void emu_avgpool(const LayerCase<float, CPU>& c) {
   for (bool cl : {false, true}) {
     INFO((cl ? "NHWC" : "NCHW"));
     s.channels_last = cl;
-    auto stored = [&](const Tensor<float>& t) { return cl ? nhwc(t) : clone(t); };
+    auto stored = [&](const Tensor<float>& t) { return cl ? test::to_nhwc(t) : clone(t); };
     Buf<float> x(stored(r.x)), dy(stored(r.dy)), y(r.y.size()), dx(r.x.size());
     kernels::avgpool_forward<float>(s, x.p, y.p, nullptr);
     kernels::avgpool_backward<float>(s, x.p, dy.p, dx.p, nullptr);

@@ -83,16 +83,7 @@ TEST_CASE("Network gradients match finite differences through the whole chain", 
   net->backward(dz);
   for (auto& np : net->params()) {
     Tensor<double>& v = np.param->value;
-    Tensor<double> numeric(v.shape());
-    for (int64_t i = 0; i < v.size(); ++i) {
-      const double keep = v[i];
-      v[i] = keep + 1e-6;
-      const double up = eval();
-      v[i] = keep - 1e-6;
-      const double down = eval();
-      v[i] = keep;
-      numeric[i] = (up - down) / 2e-6;
-    }
+    const Tensor<double> numeric = test::numeric_gradient(v, eval, 1e-6);
     const double err = test::grad_error(np.param->grad, numeric);
     INFO(np.name << " gradient error " << err);
     CHECK(err < 1e-6);

@@ -1,5 +1,6 @@
 // The CPU side of the CUDA tests (see reference.hpp): the CPU layers on host copies.
 #include "cuda/reference.hpp"
+#include "cuda/host_assign.hpp"
 
 #include "graft/cpu.hpp"
 #include "graft/nn/network.hpp"
@@ -11,10 +12,14 @@ namespace test {
 namespace ref {
 
 namespace {
-template <class T, class U>
-void assign(Tensor<T>& dst, const Tensor<U>& src) {
-  dst.resize(src.shape());
-  for (int64_t i = 0; i < src.size(); ++i) dst[i] = static_cast<T>(src[i]);
+// layer's forward and backward on double copies of x and dy: y and dx into r.
+template <class L, class R>
+void forward_backward(L& layer, const Tensor<float>& x, const Tensor<float>& dy, R& r) {
+  Tensor<double> xd, dyd;
+  assign(xd, x);
+  assign(dyd, dy);
+  layer.forward(xd, r.y);
+  layer.backward(xd, r.y, dyd, &r.dx);
 }
 }  // namespace
 
@@ -25,12 +30,8 @@ Conv conv2d(const Window2d& win, const Tensor<float>& x, const Tensor<float>& w,
   conv.setup(x.shape(), ctx);
   assign(conv.weights.value, w);
   assign(conv.biases.value, b);
-  Tensor<double> xd, dyd;
-  assign(xd, x);
-  assign(dyd, dy);
   Conv r;
-  conv.forward(xd, r.y);
-  conv.backward(xd, r.y, dyd, &r.dx);
+  forward_backward(conv, x, dy, r);
   r.dw = clone(conv.weights.grad);
   r.db = clone(conv.biases.grad);
   return r;
@@ -47,12 +48,8 @@ Norm batch_norm(const Tensor<float>& x, const Tensor<float>& gamma, const Tensor
   assign(bn.offset.value, beta);
   assign(bn.running_mean, mean0);
   assign(bn.running_var, var0);
-  Tensor<double> xd, dyd;
-  assign(xd, x);
-  assign(dyd, dy);
   Norm r;
-  bn.forward(xd, r.y);
-  bn.backward(xd, r.y, dyd, &r.dx);
+  forward_backward(bn, x, dy, r);
   r.dscale = clone(bn.scale.grad);
   r.doffset = clone(bn.offset.grad);
   r.mean = clone(bn.running_mean);
@@ -66,12 +63,8 @@ Norm affine(const Tensor<float>& x, const Tensor<float>& scale, const Tensor<flo
   a.setup(x.shape(), ctx);
   assign(a.scale.value, scale);
   if (offset) assign(a.offset.value, *offset);
-  Tensor<double> xd, dyd;
-  assign(xd, x);
-  assign(dyd, dy);
   Norm r;
-  a.forward(xd, r.y);
-  a.backward(xd, r.y, dyd, &r.dx);
+  forward_backward(a, x, dy, r);
   r.dscale = clone(a.scale.grad);
   if (offset) r.doffset = clone(a.offset.grad);
   return r;
@@ -115,12 +108,8 @@ Linear linear(const Tensor<float>& x, const Tensor<float>& w, const Tensor<float
   fc.setup(x.shape(), ctx);
   assign(fc.weights.value, w);
   assign(fc.biases.value, b);
-  Tensor<double> xd, dyd;
-  assign(xd, x);
-  assign(dyd, dy);
   Linear r;
-  fc.forward(xd, r.y);
-  fc.backward(xd, r.y, dyd, &r.dx);
+  forward_backward(fc, x, dy, r);
   r.dw = clone(fc.weights.grad);
   r.db = clone(fc.biases.grad);
   return r;

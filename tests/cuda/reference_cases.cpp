@@ -1,5 +1,6 @@
 // The CPU side of test_cuda_layer_cases (see reference_cases.hpp).
 #include "cuda/reference_cases.hpp"
+#include "cuda/host_assign.hpp"
 
 #include "graft/cpu.hpp"
 #include "support/layer_cases.hpp"
@@ -7,14 +8,6 @@
 namespace graft {
 namespace test {
 namespace ref {
-
-namespace {
-template <class T, class U>
-void assign(Tensor<T>& dst, const Tensor<U>& src) {
-  dst.resize(src.shape());
-  for (int64_t i = 0; i < src.size(); ++i) dst[i] = static_cast<T>(src[i]);
-}
-}  // namespace
 
 namespace {
 template <class T>

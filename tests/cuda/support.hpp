@@ -13,6 +13,7 @@
 #include <string>
 
 #include "graft/cuda.hpp"
+#include "support/host_buffers.hpp"
 #include "support/random_fill.hpp"
 #include "support/skip.hpp"
 
@@ -68,29 +69,6 @@ template <class T>
 void poison(Tensor<T, CUDA>& t, const Shape& s) {
   t.resize(s);
   if (t.bytes()) GRAFT_CUDA_CHECK(cudaMemset(t.data(), 0xFF, t.bytes()));
-}
-
-// Host layout changes for the channels-last tests: the NHWC storage of a logical NCHW tensor,
-// and back (the shape stays the logical (n, c, h, w) in both).
-template <class T>
-Tensor<T> to_nhwc(const Tensor<T>& x) {
-  const Shape& s = x.shape();
-  const int64_t n = s[0], c = s[1], hw = s[2] * s[3];
-  Tensor<T> y(s);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t ch = 0; ch < c; ++ch)
-      for (int64_t q = 0; q < hw; ++q) y[(i * hw + q) * c + ch] = x[(i * c + ch) * hw + q];
-  return y;
-}
-template <class T>
-Tensor<T> to_nchw(const Tensor<T>& x) {
-  const Shape& s = x.shape();
-  const int64_t n = s[0], c = s[1], hw = s[2] * s[3];
-  Tensor<T> y(s);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t ch = 0; ch < c; ++ch)
-      for (int64_t q = 0; q < hw; ++q) y[(i * c + ch) * hw + q] = x[(i * hw + q) * c + ch];
-  return y;
 }
 
 // Tolerances on max|got - want| / max|want| (float outputs against double references):

@@ -240,15 +240,22 @@ def blob(msg, a, version, double):
         msg.data.extend(a.astype(np.float32).ravel().tolist())
 
 
-def prototxt(arch):
-    v1 = arch.get("version", 2) == 1
+def prototxt_head(arch, v1, name):
+    """The prototxt's first lines: the net's name and its data input (input and input_dim lines
+    in V1, an Input layer otherwise)."""
     n, c, h, w = arch["input"]
-    lines = ['name: "graft_test"']
+    lines = ['name: "%s"' % name]
     if v1:
         lines += ['input: "data"'] + ["input_dim: %d" % d for d in arch["input"]]
     else:
         lines += ['layer {', '  name: "data"', '  type: "Input"', '  top: "data"',
                   '  input_param { shape { dim: %d dim: %d dim: %d dim: %d } }' % (n, c, h, w), '}']
+    return lines
+
+
+def prototxt(arch):
+    v1 = arch.get("version", 2) == 1
+    lines = prototxt_head(arch, v1, "graft_test")
     blob_name = "data"
     for l in arch["layers"]:
         t = KINDS[l["type"]]
@@ -281,11 +288,11 @@ def prototxt(arch):
     return "\n".join(lines) + "\n"
 
 
-def cmd_write(d, arch):
-    version = arch.get("version", 2)
+def new_net(arch, version, name):
+    """An empty NetParameter (packed unless arch says not) named name, with the data input:
+    the net's input and input_dim in V1, an Input layer otherwise."""
     net = net_class(arch.get("packed", True))()
-    net.name = "graft_test"
-    rng = np.random.default_rng(arch.get("seed", 1))
+    net.name = name
     if version == 1:
         net.input.append("data")
         net.input_dim.extend(arch["input"])
@@ -293,14 +300,32 @@ def cmd_write(d, arch):
         data = net.layer.add()
         data.name, data.type = "data", "Input"
         data.top.append("data")
+    return net
+
+
+def add_layer(net, version, l):
+    """A new layer of net (V1's layers or layer) with l's name and its type's Caffe name."""
+    t = KINDS[l["type"]]
+    layer = net.layers.add() if version == 1 else net.layer.add()
+    layer.name = l["name"]
+    layer.type = V1_TYPES[t] if version == 1 else t
+    return layer
+
+
+def save_net(d, net, text):
+    """net as d/net.caffemodel, and the prototxt text as d/net.prototxt."""
+    with open(os.path.join(d, "net.caffemodel"), "wb") as fh:
+        fh.write(net.SerializeToString())
+    with open(os.path.join(d, "net.prototxt"), "w") as fh:
+        fh.write(text)
+
+
+def cmd_write(d, arch):
+    version = arch.get("version", 2)
+    net = new_net(arch, version, "graft_test")
+    rng = np.random.default_rng(arch.get("seed", 1))
     for l, shape in walk(arch):
-        t = KINDS[l["type"]]
-        layer = net.layers.add() if version == 1 else net.layer.add()
-        layer.name = l["name"]
-        if version == 1:
-            layer.type = V1_TYPES[t]
-        else:
-            layer.type = t
+        layer = add_layer(net, version, l)
         if l["type"] == "conv":
             w = rng.normal(0, 0.3, (l["out"], shape[0], l["k"], l["k"]))
         elif l["type"] == "fc":
@@ -310,10 +335,7 @@ def cmd_write(d, arch):
         blob(layer.blobs.add(), w, version, arch.get("double", False))
         if l.get("bias", True):
             blob(layer.blobs.add(), rng.normal(0, 0.3, (l["out"],)), version, arch.get("double", False))
-    with open(os.path.join(d, "net.caffemodel"), "wb") as fh:
-        fh.write(net.SerializeToString())
-    with open(os.path.join(d, "net.prototxt"), "w") as fh:
-        fh.write(prototxt(arch))
+    save_net(d, net, prototxt(arch))
 
 
 # ---- PyTorch forward ----
@@ -382,13 +404,7 @@ def graph_walk(arch):
 
 def graph_prototxt(arch):
     v1 = arch.get("version", 2) == 1
-    n, c, h, w = arch["input"]
-    lines = ['name: "graft_residual"']
-    if v1:
-        lines += ['input: "data"'] + ["input_dim: %d" % d for d in arch["input"]]
-    else:
-        lines += ['layer {', '  name: "data"', '  type: "Input"', '  top: "data"',
-                  '  input_param { shape { dim: %d dim: %d dim: %d dim: %d } }' % (n, c, h, w), '}']
+    lines = prototxt_head(arch, v1, "graft_residual")
     for l, bottoms, top in graph_layers(arch):
         t = KINDS[l["type"]]
         lines.append("layers {" if v1 else "layer {")
@@ -430,21 +446,10 @@ def graph_prototxt(arch):
 
 def graph_write(d, arch):
     version = arch.get("version", 2)
-    net = net_class(arch.get("packed", True))()
-    net.name = "graft_residual"
+    net = new_net(arch, version, "graft_residual")
     rng = np.random.default_rng(arch.get("seed", 1))
-    if version == 1:
-        net.input.append("data")
-        net.input_dim.extend(arch["input"])
-    else:
-        data = net.layer.add()
-        data.name, data.type = "data", "Input"
-        data.top.append("data")
     for l, bottoms, top, ins in graph_walk(arch):
-        t = KINDS[l["type"]]
-        layer = net.layers.add() if version == 1 else net.layer.add()
-        layer.name = l["name"]
-        layer.type = V1_TYPES[t] if version == 1 else t
+        layer = add_layer(net, version, l)
         layer.bottom.extend(bottoms)
         layer.top.append(top)
         c = ins[0][0]
@@ -467,10 +472,7 @@ def graph_write(d, arch):
                 blobs.append(rng.normal(0, 0.3, (c,)))
         for a in blobs:
             blob(layer.blobs.add(), a, version, arch.get("double", False))
-    with open(os.path.join(d, "net.caffemodel"), "wb") as fh:
-        fh.write(net.SerializeToString())
-    with open(os.path.join(d, "net.prototxt"), "w") as fh:
-        fh.write(graph_prototxt(arch))
+    save_net(d, net, graph_prototxt(arch))
 
 
 def graph_forward(model, arch, d):

@@ -38,6 +38,43 @@ inline double grad_error(const Tensor<double>& analytic, const Tensor<double>& n
   return num / den;
 }
 
+// Central differences (loss(v+e) - loss(v-e)) / 2e of loss() for every element of v; each
+// element is put back as it was.
+inline Tensor<double> numeric_gradient(Tensor<double>& v, const std::function<double()>& loss, double eps = 1e-6) {
+  Tensor<double> g(v.shape());
+  for (int64_t i = 0; i < v.size(); ++i) {
+    const double keep = v[i];
+    v[i] = keep + eps;
+    const double up = loss();
+    v[i] = keep - eps;
+    const double down = loss();
+    v[i] = keep;
+    g[i] = (up - down) / (2 * eps);
+  }
+  return g;
+}
+
+// Gradient outputs for backward_multi, poisoned (NaN) so that an element backward fails to
+// write is caught: dxs[i] sized as xs[i], and every parameter's grad sized as its value. The
+// pointers returned are &dxs[i], or null where skip(i) (that gradient is not requested).
+template <class T>
+std::vector<Tensor<T>*> poisoned_grads(Layer<T, CPU>& layer, const std::vector<Tensor<T>>& xs,
+                                       std::vector<Tensor<T>>& dxs,
+                                       const std::function<bool(size_t)>& skip = nullptr) {
+  dxs.resize(xs.size());
+  std::vector<Tensor<T>*> out;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    dxs[i].resize(xs[i].shape());
+    poison(dxs[i]);
+    out.push_back(skip && skip(i) ? nullptr : &dxs[i]);
+  }
+  for (auto* p : layer.params()) {
+    p->grad.resize(p->value.shape());
+    poison(p->grad);
+  }
+  return out;
+}
+
 // `before_forward` runs before every forward (dropout uses it to replay one mask).
 inline GradReport gradcheck(Layer<double, CPU>& layer, Tensor<double>& x, uint64_t seed,
                             const std::function<void()>& before_forward = [] {},
@@ -63,25 +100,12 @@ inline GradReport gradcheck(Layer<double, CPU>& layer, Tensor<double>& x, uint64
     poison(p->grad);
   }
   layer.backward(x, y, r, &dx);
-  auto numeric = [&](Tensor<double>& v) {
-    Tensor<double> g(v.shape());
-    for (int64_t i = 0; i < v.size(); ++i) {
-      const double keep = v[i];
-      v[i] = keep + eps;
-      const double up = loss();
-      v[i] = keep - eps;
-      const double down = loss();
-      v[i] = keep;
-      g[i] = (up - down) / (2 * eps);
-    }
-    return g;
-  };
   GradReport rep;
-  rep.input = grad_error(dx, numeric(x));
+  rep.input = grad_error(dx, numeric_gradient(x, loss, eps));
   for (auto* p : layer.params()) {
     if (!p->trainable) continue;
     Tensor<double> analytic = clone(p->grad);
-    rep.param[p->name] = grad_error(analytic, numeric(p->value));
+    rep.param[p->name] = grad_error(analytic, numeric_gradient(p->value, loss, eps));
   }
   return rep;
 }
@@ -104,27 +128,11 @@ inline GradReport gradcheck_multi(Layer<double, CPU>& layer, std::vector<Tensor<
     for (int64_t i = 0; i < yy.size(); ++i) s += yy[i] * r[i];
     return s;
   };
-  std::vector<Tensor<double>> dxs(xs.size());
-  std::vector<Tensor<double>*> out;
-  for (size_t i = 0; i < xs.size(); ++i) {
-    dxs[i].resize(xs[i].shape());
-    poison(dxs[i]);  // an element backward fails to write stays NaN
-    out.push_back(&dxs[i]);
-  }
-  layer.backward_multi(in, y, r, out);
+  std::vector<Tensor<double>> dxs;
+  layer.backward_multi(in, y, r, poisoned_grads(layer, xs, dxs));
   GradReport rep;
   for (size_t k = 0; k < xs.size(); ++k) {
-    Tensor<double>& v = xs[k];
-    Tensor<double> g(v.shape());
-    for (int64_t i = 0; i < v.size(); ++i) {
-      const double keep = v[i];
-      v[i] = keep + eps;
-      const double up = loss();
-      v[i] = keep - eps;
-      const double down = loss();
-      v[i] = keep;
-      g[i] = (up - down) / (2 * eps);
-    }
+    const Tensor<double> g = numeric_gradient(xs[k], loss, eps);
     double err = grad_error(dxs[k], g);
     for (int64_t i = 0; i < g.size(); ++i)
       if (std::isnan(dxs[k][i])) err = INFINITY;  // (grad_error's max would skip a NaN)
