@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -29,9 +30,11 @@ struct GradReport {
 };
 
 // err = max_i |a_i - n_i| / max(max_i |n_i|, 1e-8)
+// A NaN on either side is an infinite error (std::max would pass over it).
 inline double grad_error(const Tensor<double>& analytic, const Tensor<double>& numeric) {
   double num = 0, den = 1e-8;
   for (int64_t i = 0; i < numeric.size(); ++i) {
+    if (std::isnan(analytic[i]) || std::isnan(numeric[i])) return std::numeric_limits<double>::infinity();
     num = std::max(num, std::abs(analytic[i] - numeric[i]));
     den = std::max(den, std::abs(numeric[i]));
   }

@@ -84,9 +84,9 @@ struct Transform {
     t.border = size / 30;
     const int inner = size - 2 * t.border;
     t.resize_to = {inner, inner};
-    // The default filter, not nn::dlib_face_chip's triangle: stb's triangle filter fails an
-    // assertion (total < 1.1 in stbir__normalize_downsample_coefficients) on some reductions,
-    // 180 -> 140 for one, which would abort a loader thread.
+    // The default filter, as nn::dlib_face_chip: stb's triangle filter fails an assertion
+    // (total < 1.1 in stbir__normalize_downsample_coefficients) on some reductions, 180 -> 140
+    // for one, which would abort a loader thread.
     return t;
   }
   // Training chips: the face jittered before the border is added, as dlib trained its model

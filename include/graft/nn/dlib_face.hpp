@@ -329,9 +329,10 @@ inline data::Normalization dlib_face_normalization(const DlibFaceInfo& info) {
 // The chip dlib's network expects (get_face_chip_details(shape, 150, 0.25)) from a face crop
 // aligned as dlib's own 200-pixel chips with padding 0.2 (UTKFace's "aligned and cropped"
 // images match those to about a pixel): scale 0.7, i.e. the crop resized to 140x140, and a
-// 5-pixel black border, as dlib fills outside the source with 0. The resize is stb's triangle
-// filter (a tent widened to the reduction, so every source pixel counts); dlib's
-// extract_image_chip samples bilinearly, so pixels differ slightly from a chip dlib cuts.
+// 5-pixel black border, as dlib fills outside the source with 0. The resize is stb's default
+// filter (Mitchell when reducing), as data::Transform::dlib_face_chip uses: stb's triangle
+// filter fails an assertion on some reductions (180 -> 140) and would abort the program.
+// dlib's extract_image_chip samples bilinearly, so pixels differ slightly from a chip dlib cuts.
 // Against dlib's own landmark alignment this recipe's descriptors differ by about 0.13 on
 // average (mostly alignment, measured on 59 UTKFace crops), far below the 0.6 threshold.
 inline void dlib_face_chip(const data::Image& crop, data::Image& out, int size = 150) {
@@ -339,7 +340,7 @@ inline void dlib_face_chip(const data::Image& crop, data::Image& out, int size =
               ", expected a square face crop");
   const int border = size / 30, inner = size - 2 * border;  // 5 and 140 for 150
   data::Image small;
-  data::resize(crop, inner, inner, small, data::Filter::Triangle);
+  data::resize(crop, inner, inner, small, data::Filter::Default);
   out.resize(size, size);
   std::fill(out.rgb.begin(), out.rgb.end(), uint8_t(0));
   for (int y = 0; y < inner; ++y)
