@@ -26,6 +26,16 @@ void pool_run_forward(Plan& plan, const ConvGeometry& g, const Tensor<T, D>& x, 
   y.resize(Shape{g.n, g.c, g.oh, g.ow});
   plan.forward(g, x.data(), y.data());
 }
+// dx from dy; `where` names the layer in the shape error.
+template <class T, class D, class Plan>
+void pool_run_backward(Plan& plan, const ConvGeometry& g, const Tensor<T, D>& x, const Tensor<T, D>& y,
+                       const Tensor<T, D>& dy, Tensor<T, D>& dx, const std::string& where) {
+  const Shape ys{g.n, g.c, g.oh, g.ow};
+  GRAFT_CHECK(dy.shape() == ys && y.shape() == ys, where, ": output gradient has shape ", dy.shape().str(),
+              ", expected ", ys.str());
+  dx.resize(x.shape());
+  plan.backward(g, x.data(), y.data(), dy.data(), dx.data());
+}
 inline ConvGeometry pool_geometry(const Shape& in, const Window2d& win) {
   ConvGeometry g;
   g.n = in[0]; g.c = in[1]; g.h = in[2]; g.w = in[3];
@@ -68,13 +78,7 @@ class AvgPool2d : public Layer<T, D> {
     detail::pool_run_forward(plan_, geometry(x.shape()), x, y);
   }
   void backward(const Tensor<T, D>& x, const Tensor<T, D>& y, const Tensor<T, D>& dy, Tensor<T, D>* dx) override {
-    if (!dx) return;
-    const ConvGeometry g = geometry(x.shape());
-    const Shape ys{g.n, g.c, g.oh, g.ow};
-    GRAFT_CHECK(dy.shape() == ys && y.shape() == ys, this->where(), ": output gradient has shape ", dy.shape().str(),
-                ", expected ", ys.str());
-    dx->resize(x.shape());
-    plan_.backward(g, x.data(), y.data(), dy.data(), dx->data());
+    if (dx) detail::pool_run_backward(plan_, geometry(x.shape()), x, y, dy, *dx, this->where());
   }
 
   const Window2d& window() const { return win_; }
@@ -114,13 +118,7 @@ class GlobalAvgPool2d : public Layer<T, D> {
     detail::pool_run_forward(plan_, geometry(x.shape()), x, y);
   }
   void backward(const Tensor<T, D>& x, const Tensor<T, D>& y, const Tensor<T, D>& dy, Tensor<T, D>* dx) override {
-    if (!dx) return;
-    const ConvGeometry g = geometry(x.shape());
-    const Shape ys{g.n, g.c, 1, 1};
-    GRAFT_CHECK(dy.shape() == ys && y.shape() == ys, this->where(), ": output gradient has shape ", dy.shape().str(),
-                ", expected ", ys.str());
-    dx->resize(x.shape());
-    plan_.backward(g, x.data(), y.data(), dy.data(), dx->data());
+    if (dx) detail::pool_run_backward(plan_, geometry(x.shape()), x, y, dy, *dx, this->where());
   }
   typename Backend<D>::template PoolPlan<T>& plan() { return plan_; }
 
