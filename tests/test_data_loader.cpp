@@ -10,6 +10,7 @@
 #include <set>
 
 #include "graft/data.hpp"
+#include "graft/train/loader_source.hpp"
 #include "support/image_files.hpp"
 #include "support/skip.hpp"
 
@@ -153,6 +154,45 @@ TEST_CASE("Loader: without shuffling, dataset order; drop_last; restart mid-epoc
   CHECK(first->epoch == 0);
   Epoch zero = run_epoch(b, 0);
   CHECK(first->indices == std::vector<int64_t>(zero.indices.begin(), zero.indices.begin() + 4));
+}
+
+TEST_CASE("LoaderSource: a labels-only epoch has the loaded epoch's batches, indices and labels", "[data]") {
+  TempDir dir("loader");
+  Dataset d = make_dataset(dir, 23);
+  for (bool drop_last : {false, true}) {
+    LoaderOptions o;
+    o.batch_size = 5;
+    o.seed = 9;
+    o.drop_last = drop_last;
+    Loader loader(d, small_train(), o);
+    train::LoaderSource src(loader);
+    for (uint64_t epoch : {1u, 4u}) {
+      std::vector<std::vector<int64_t>> loaded, bare;
+      std::vector<int32_t> loaded_labels, bare_labels;
+      src.start(epoch);
+      while (const train::Batch* b = src.next()) {
+        REQUIRE(b->images.size() > 0);
+        loaded.push_back(b->indices);
+        loaded_labels.insert(loaded_labels.end(), b->labels.begin(), b->labels.end());
+      }
+      REQUIRE(src.start_labels_only(epoch));
+      while (const train::Batch* b = src.next()) {
+        CHECK(b->images.size() == 0);  // nothing decoded
+        REQUIRE(b->labels.size() == int64_t(b->indices.size()));
+        bare.push_back(b->indices);
+        bare_labels.insert(bare_labels.end(), b->labels.begin(), b->labels.end());
+      }
+      CHECK(bare == loaded);
+      CHECK(bare_labels == loaded_labels);
+      CHECK(loaded.size() == size_t(drop_last ? 4 : 5));
+      // start() after a labels-only epoch loads images again.
+      src.start(epoch);
+      const train::Batch* b = src.next();
+      REQUIRE(b != nullptr);
+      CHECK(b->images.size() > 0);
+      CHECK(b->indices == loaded[0]);
+    }
+  }
 }
 
 TEST_CASE("Loader: a worker's error reaches the caller with the file named", "[data]") {

@@ -359,3 +359,46 @@ TEST_CASE("arch dlib-face: a Linear head on fc or pool, loaded from a .dat by lo
   CHECK_THROWS_WITH(nn::load_weights_file(vgg->layers(), dat), Catch::Contains(dat + ": the network has no node conv1"));
   CHECK(nn::weights_kind(dat) == nn::WeightsKind::dlib);
 }
+
+TEST_CASE("arch dlib-face for training from scratch: BatchNorm in place of the affines; chip and trunk_norm described", "[dlib]") {
+  nn::ModelInfo m;
+  m.arch = "dlib-face";
+  m.vgg.input = 150;
+  m.classes = {"m", "f"};
+  m.trunk_norm = "batchnorm";
+  m.chip = "resize";
+  auto net = nn::build<float>(m);
+  // Each affine's place holds a learning BatchNorm2d named ..bnK, wired where the affine was.
+  CHECK(net->index_of("level3_b2_affine1") < 0);
+  REQUIRE(net->index_of("level3_b2_bn1") >= 0);
+  CHECK(std::string(net->find("level3_b2_bn1").type()) == "BatchNorm2d");
+  CHECK(net->learns("level3_b2_bn1"));
+  CHECK(net->inputs_of(size_t(net->index_of("level3_b2_relu1"))) == std::vector<int>{net->index_of("level3_b2_bn1")});
+  CHECK(net->inputs_of(size_t(net->index_of("level2_b1_add"))) ==
+        (std::vector<int>{net->index_of("level2_b1_pool"), net->index_of("level2_b1_bn2")}));
+  CHECK(net->shape_after(net->index_of("level4_b1_add")) == (Shape{1, 256, 4, 4}));
+  CHECK(net->output_shape() == (Shape{1, 2}));
+  // BatchNorm has no buffer-free shortcut: nothing below the head is frozen, so nothing is cached.
+  CHECK(nn::cache_boundary(*net) == 0);
+  // A training step runs and moves the running statistics.
+  net->initialize(3);
+  net->set_training(true);
+  Tensor<float> x(Shape{2, 3, 150, 150});
+  Rng rng(5);
+  for (auto& v : x) v = float(rng.normal());
+  const Tensor<float>& y = net->forward(x);
+  REQUIRE(y.shape() == (Shape{2, 2}));
+  for (float v : y) CHECK(std::isfinite(v));
+  // The description keeps both choices; an older description without them reads as dlib's.
+  const nn::ModelInfo back = nn::ModelInfo::parse(m.str(), "test");
+  CHECK(back.trunk_norm == "batchnorm");
+  CHECK(back.chip == "resize");
+  std::string old = m.str();
+  old = old.substr(0, old.find("chip="));
+  const nn::ModelInfo legacy = nn::ModelInfo::parse(old, "old");
+  CHECK(legacy.trunk_norm == "affine");
+  CHECK(legacy.chip == "dlib");
+  std::string bad = m.str();
+  bad.replace(bad.find("trunk_norm=batchnorm"), 20, "trunk_norm=groupnorm");
+  CHECK_THROWS_WITH(nn::ModelInfo::parse(bad, "bad.npz"), Catch::Contains("bad.npz") && Catch::Contains("groupnorm"));
+}

@@ -194,21 +194,33 @@ int run_extract(ExtractConfig c) {
   data::Dataset all = open_dataset(c.data);
   Splits sp = split_dataset(all, c.data);
   fs::create_directories(c.out);
-  std::printf("extracting %s features of %s: train %lld, test %lld images\n", c.layer.c_str(), all.name.c_str(),
-              static_cast<long long>(sp.train.size()), static_cast<long long>(sp.test.size()));
+  std::printf("extracting %s features of %s: train %lld, validation %lld, test %lld images\n", c.layer.c_str(),
+              all.name.c_str(), static_cast<long long>(sp.train.size()), static_cast<long long>(sp.val.size()),
+              static_cast<long long>(sp.test.size()));
   Tensor<float> ftr = extract_features(*net, sp.train, m, c.layer, c.batch, c.workers);
+  Tensor<float> fva = extract_features(*net, sp.val, m, c.layer, c.batch, c.workers);
   Tensor<float> fte = extract_features(*net, sp.test, m, c.layer, c.batch, c.workers);
   auto labels_of = [](const data::Dataset& ds) {
     Tensor<int32_t> l(Shape{ds.size()});
     for (int64_t i = 0; i < ds.size(); ++i) l[i] = ds.samples[size_t(i)].label;
     return l;
   };
-  Tensor<int32_t> ltr = labels_of(sp.train), lte = labels_of(sp.test);
+  Tensor<int32_t> ltr = labels_of(sp.train), lva = labels_of(sp.val), lte = labels_of(sp.test);
   io::write_npy(c.out + "/features_train.npy", ftr);
   io::write_npy(c.out + "/labels_train.npy", ltr);
+  io::write_npy(c.out + "/features_val.npy", fva);
+  io::write_npy(c.out + "/labels_val.npy", lva);
   io::write_npy(c.out + "/features_test.npy", fte);
   io::write_npy(c.out + "/labels_test.npy", lte);
-  std::printf("wrote %s/features_{train,test}.npy and labels_{train,test}.npy\n", c.out.c_str());
+  // The files in row order, for analyses by group (UTKFace's names carry age and race).
+  for (const auto* part : {&sp.train, &sp.val, &sp.test}) {
+    std::string list;
+    for (const auto& s : part->samples) list += s.path + "\n";
+    const char* name = part == &sp.train ? "train" : part == &sp.val ? "val" : "test";
+    train::write_text_file(c.out + "/files_" + name + ".txt", list);
+  }
+  std::printf("wrote %s/features_{train,val,test}.npy, labels_{train,val,test}.npy and files_{train,val,test}.txt\n",
+              c.out.c_str());
 
   // A softmax regression (one fully connected layer) on the features, on the same device.
   const int k = int(all.classes.size());

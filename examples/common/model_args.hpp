@@ -51,6 +51,9 @@ struct ModelArgs {
     if (a.has("norm")) info.norm = normalization(a.str("norm"));
     else if (!described && info.resnet()) info.norm = data::Normalization::imagenet();  // torchvision's
     info.resize = int(a.integer("resize", info.resize));
+    if (info.dlib_face()) info.chip = a.str("chip", info.chip);
+    if (info.chip != "dlib" && info.chip != "resize")
+      throw UsageError("--chip " + info.chip + ": dlib (dlib's face chip) or resize (the whole image)");
     if (info.arch == "caffe") from_prototxt(a.has("input"));
     if (info.arch == "vgg-face" && info.classes.empty())
       for (int i = 0; i < 2622; ++i) info.classes.push_back("id" + std::to_string(i));
@@ -95,7 +98,7 @@ inline const char* model_flags_help() {
   return "model:  --weights FILE [--prototxt FILE for a .caffemodel: without --arch, the network is the prototxt's]\n"
          "        [--arch vgg16|vgg-face|resnet18|resnet34|resnet50|caffe|dlib-face\n"
          "        --classes a,b,... --width W --input PX"
-         " --norm vgg-face|vgg-face-255|imagenet|unit --resize PX]   (a model.npz needs none of these)\n"
+         " --norm vgg-face|vgg-face-255|imagenet|unit --resize PX --chip dlib|resize]   (a model.npz needs none of these)\n"
          "        a torchvision state_dict (.npz of its arrays): --arch resnet18 --classes ... (input 224, --norm imagenet)\n"
          "        dlib's .dat (dlib-face, its means): the trunk; a model.npz graft-finetune wrote from it needs no flag\n";
 }

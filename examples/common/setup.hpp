@@ -131,10 +131,11 @@ inline Splits split_dataset(const data::Dataset& ds, const DataConfig& c) {
 }
 
 // Evaluation: shorter side to `resize` (default the input side), centre crop.
-// dlib-face: the face chip of a UTKFace-style crop (resized to 140, a 5-pixel black border).
+// dlib-face: the face chip of a UTKFace-style crop (resized to 140, a 5-pixel black border),
+// unless the model says chip=resize.
 inline data::Transform eval_transform(const nn::ModelInfo& m) {
   const int in = int(m.input());
-  if (m.dlib_face()) {
+  if (m.dlib_face() && m.chip == "dlib") {
     data::Transform t = data::Transform::dlib_face_chip(in);
     t.norm = m.norm;
     return t;
@@ -156,7 +157,7 @@ inline int augment_resize(int64_t input) { return int((input * 8 + 6) / 7); }
 inline data::Transform train_transform(const nn::ModelInfo& m, bool augment) {
   if (!augment) return eval_transform(m);
   const int in = int(m.input());
-  if (m.dlib_face()) {
+  if (m.dlib_face() && m.chip == "dlib") {
     data::Transform t = data::Transform::dlib_face_chip_train(in);
     t.norm = m.norm;
     return t;

@@ -30,7 +30,8 @@ struct TrainConfig {
   // pretrained model (its width, input, dropout, preprocessing), so that fine-tuning feeds
   // the trunk what it was trained on.
   bool arch_given = false, width_given = false, input_given = false, dropout_given = false, norm_given = false,
-       resize_given = false, scratch_given = false, stages_given = false, head_on_given = false;
+       resize_given = false, scratch_given = false, stages_given = false, head_on_given = false,
+       chip_given = false;
   std::string weights, prototxt;               // pretrained weights (.npz model, caffe-tensorflow .npy)
   std::vector<std::string> scratch{"fc8"};     // layers not loaded from the weights (a ResNet's: fc)
   std::string stages = "fc8:5";                // a ResNet's default: fc:5
@@ -79,6 +80,17 @@ struct TrainConfig {
       throw UsageError("--head-on " + model.head_on + ": fc (the 128-d descriptor) or pool (the 256-d pooled features)");
     if (head_on_given && model.arch != "dlib-face" && !nn::is_dlib_path(weights))
       throw UsageError("--head-on is for --arch dlib-face (or dlib's .dat as --weights)");
+    model.trunk_norm = a.str("trunk-norm", model.trunk_norm);
+    if (model.trunk_norm != "affine" && model.trunk_norm != "batchnorm")
+      throw UsageError("--trunk-norm " + model.trunk_norm + ": affine (dlib's frozen affines) or batchnorm (to train from random weights)");
+    if (a.has("trunk-norm") && model.arch != "dlib-face")
+      throw UsageError("--trunk-norm is for --arch dlib-face");
+    chip_given = a.has("chip");
+    model.chip = a.str("chip", model.chip);
+    if (model.chip != "dlib" && model.chip != "resize")
+      throw UsageError("--chip " + model.chip + ": dlib (dlib's face chip: 140 inside a 5-pixel border) or resize (the whole image to 150)");
+    if (chip_given && model.arch != "dlib-face" && !nn::is_dlib_path(weights))
+      throw UsageError("--chip is for --arch dlib-face (or dlib's .dat as --weights)");
     optimizer = a.str("optimizer", optimizer);
     lr = float(a.num("lr", lr));
     momentum = float(a.num("momentum", momentum));
@@ -125,7 +137,9 @@ inline const char* train_flags_help() {
          "model:  --arch vgg16|vgg-face|resnet18|resnet34|resnet50|caffe|dlib-face [--width W] [--input PX] [--dropout P (vgg)]\n"
          "        (caffe: the --prototxt's network, e.g. a ResNet, its output layer resized to the classes)\n"
          "        (dlib-face: dlib's face ResNet from its .dat, 150x150 chips, a new Linear \"head\" on\n"
-         "         --head-on fc (the 128-d descriptor, default) or pool (256-d); --scratch head --stages \"head:5,level4_b1_conv1:3:0.1\")\n"
+         "         --head-on fc (the 128-d descriptor, default) or pool (256-d); --scratch head --stages \"head:5,level4_b1_conv1:3:0.1\";\n"
+         "         --chip dlib (default: dlib's face chip, 140 inside a 5-pixel border) or resize (the whole image);\n"
+         "         --trunk-norm affine (dlib's, frozen) or batchnorm (in their place, to train from random weights))\n"
          "        [--norm vgg-face|vgg-face-255|imagenet|unit (default: vgg-face; imagenet for a ResNet)]\n"
          "        [--weights FILE (.npz model, caffe-tensorflow .npy, .caffemodel with --prototxt FILE,\n"
          "         torchvision state_dict .npz)] [--scratch fc8 (a ResNet's: fc)]\n"
@@ -160,6 +174,8 @@ inline void adopt_described_model(TrainConfig& c) {
   if (c.model.dlib_face() && from_file.dlib_face()) {
     c.model.dist_thresh = from_file.dist_thresh;
     if (!c.head_on_given) c.model.head_on = from_file.head_on;
+    c.model.trunk_norm = from_file.trunk_norm;  // the file's layers decide
+    if (!c.chip_given) c.model.chip = from_file.chip;
   }
   if (c.model.arch == "caffe" && c.model.prototxt.empty()) c.model.prototxt = from_file.prototxt;
   if (!c.width_given) c.model.vgg.width = from_file.vgg.width;
@@ -184,6 +200,9 @@ inline void adopt_dlib_file(TrainConfig& c) {
     c.model.vgg.input = 150;
     c.model.vgg.dropout = 0;
   }
+  if (c.model.trunk_norm != "affine")
+    throw UsageError(c.weights + " holds dlib's affines: --trunk-norm " + c.model.trunk_norm +
+                     " is for training the architecture from random weights (no --weights)");
   const io::DlibNet file = io::read_dlib(c.weights);
   nn::DlibFaceInfo info;
   for (int k = 0; k < 3; ++k) info.mean[k] = file.mean[k];

@@ -161,6 +161,18 @@ class Loader {
   }
 
   int64_t epoch() const { return epoch_; }
+  // The order of the dataset's samples in epoch `epoch` (the first samples_per_epoch() of
+  // it are served), for a consumer that needs the epoch's labels without its images.
+  std::vector<int64_t> epoch_order(int64_t epoch) const {
+    const int64_t n = ds_.size();
+    std::vector<int64_t> order(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) order[size_t(i)] = i;
+    if (opt_.shuffle) {
+      Rng rng(random::bits(opt_.seed ^ 0x73687566u /* "shuf" */, uint64_t(epoch)));
+      for (int64_t i = n; i > 1; --i) std::swap(order[size_t(i - 1)], order[rng.below(uint64_t(i))]);
+    }
+    return order;
+  }
   // Samples and batches of an epoch (before leaving out unreadable files).
   int64_t samples_per_epoch() const { return opt_.drop_last ? ds_.size() / opt_.batch_size * opt_.batch_size : ds_.size(); }
   int64_t batches_per_epoch() const { return (samples_per_epoch() + opt_.batch_size - 1) / opt_.batch_size; }
@@ -236,13 +248,7 @@ class Loader {
     next_pos_ = total_;  // no new claims; wait for samples in flight
     done_cv_.wait(lock, [&] { return in_flight_ == 0; });
     epoch_ = epoch;
-    const int64_t n = ds_.size();
-    order_.resize(size_t(n));
-    for (int64_t i = 0; i < n; ++i) order_[size_t(i)] = i;
-    if (opt_.shuffle) {
-      Rng rng(random::bits(opt_.seed ^ 0x73687566u /* "shuf" */, uint64_t(epoch)));
-      for (int64_t i = n; i > 1; --i) std::swap(order_[size_t(i - 1)], order_[rng.below(uint64_t(i))]);
-    }
+    order_ = epoch_order(epoch);
     total_ = samples_per_epoch();
     batches_ = batches_per_epoch();
     next_pos_ = 0;

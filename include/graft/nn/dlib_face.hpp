@@ -73,8 +73,10 @@ void build(Net* net, F&& f) {
 // order, so that the architecture and the loader cannot disagree.
 // descriptor = false leaves fc out of the network (not of the records): a head that reads the
 // pooled features then ends the network, with no unread node beside it.
+// batch_norm = true builds BatchNorm2d nodes named ..bn1, ..bn2 in place of the frozen
+// affines (the records keep dlib's): the architecture to train from random weights.
 template <class Net>
-std::vector<DlibFaceRecord> dlib_face_plan(Net* net, bool descriptor = true) {
+std::vector<DlibFaceRecord> dlib_face_plan(Net* net, bool descriptor = true, bool batch_norm = false) {
   using K = io::DlibKind;
   std::vector<DlibFaceRecord> recs;
   int64_t channels = 3;
@@ -86,7 +88,16 @@ std::vector<DlibFaceRecord> dlib_face_plan(Net* net, bool descriptor = true) {
   };
   auto affine = [&](const std::string& name) {
     recs.push_back({K::affine, name, channels, channels, 0, 0, 0});
-    build(net, [&](auto& n) { n.affine(name, true); });
+    if (batch_norm) {
+      const std::string bn = name.substr(0, name.size() - 7) + "bn" + name.substr(name.size() - 1);  // ..affineK -> ..bnK
+      build(net, [&](auto& n) { n.batch_norm(bn); });
+    } else {
+      build(net, [&](auto& n) { n.affine(name, true); });
+    }
+  };
+  // The node an affine record's output is in the network (its name, or its BatchNorm's).
+  auto out = [&](const std::string& name) {
+    return batch_norm ? name.substr(0, name.size() - 7) + "bn" + name.substr(name.size() - 1) : name;
   };
   auto relu = [&](const std::string& name) {
     recs.push_back({K::relu, "", 0, 0, 0, 0, 0});
@@ -110,10 +121,10 @@ std::vector<DlibFaceRecord> dlib_face_plan(Net* net, bool descriptor = true) {
       build(net, [&](auto& n) { n.from(x).avg_pool(p + "pool", 2, 2, 0, false, false); });
       // add_prev2: the pooled input (below) plus the branch (tag2), zero-padded to the larger.
       recs.push_back({K::add_prev, "", 0, 0, 0, 0, 0});
-      build(net, [&](auto& n) { n.sum(p + "add", {p + "pool", p + "affine2"}, true); });
+      build(net, [&](auto& n) { n.sum(p + "add", {p + "pool", out(p + "affine2")}, true); });
     } else {
       recs.push_back({K::add_prev, "", 0, 0, 0, 0, 0});
-      build(net, [&](auto& n) { n.sum(p + "add", {p + "affine2", x}, false); });
+      build(net, [&](auto& n) { n.sum(p + "add", {out(p + "affine2"), x}, false); });
     }
     relu(p + "relu");
     return p + "relu";
@@ -148,12 +159,15 @@ std::vector<DlibFaceRecord> dlib_face_plan(Net* net, bool descriptor = true) {
 
 // dlib's face ResNet on graft: 29 convs, 29 frozen affines, a 128-d fc without bias
 // (descriptor = false: the network ends at pool, the 256-d pooled features).
+// batch_norm = true: BatchNorm2d (learning, nodes ..bn1/..bn2) in place of the affines, to
+// train the architecture from random weights; such a network does not load dlib's file.
 template <class T = float, class D = CPU>
-std::unique_ptr<Network<T, D>> dlib_face_resnet(bool descriptor = true) {
+std::unique_ptr<Network<T, D>> dlib_face_resnet(bool descriptor = true, bool batch_norm = false) {
   auto net = std::make_unique<Network<T, D>>(Shape{3, 150, 150});
-  const auto recs = detail::dlib_face_plan(net.get(), descriptor);
-  for (const auto& r : recs)
-    if (r.kind == io::DlibKind::affine) net->freeze(r.node);
+  const auto recs = detail::dlib_face_plan(net.get(), descriptor, batch_norm);
+  if (!batch_norm)
+    for (const auto& r : recs)
+      if (r.kind == io::DlibKind::affine) net->freeze(r.node);
   return net;
 }
 

@@ -39,6 +39,14 @@ struct ModelInfo {
   // pooled features), and the .dat's dist_thresh (descriptors closer are one person).
   std::string head_on = "fc";
   double dist_thresh = 0.6;
+  // arch "dlib-face": how an image becomes the 150x150 input. "dlib": a UTKFace-style crop
+  // (dlib's own chip at size 200, padding 0.2) resized to 140 inside a 5-pixel black border,
+  // dlib's chip at size 150, padding 0.25, which the model was trained on; "resize": the
+  // whole image resized to 150 (the plain alternative, kept to measure the chip against).
+  std::string chip = "dlib";
+  // arch "dlib-face": "affine" (dlib's frozen affines, the pretrained trunk) or "batchnorm"
+  // (BatchNorm2d in their place: the architecture trained from random weights).
+  std::string trunk_norm = "affine";
 
   int64_t input() const { return vgg.input; }
   bool resnet() const { return is_resnet(arch); }
@@ -52,7 +60,9 @@ struct ModelInfo {
       return os.str();
     }
     if (dlib_face()) {
-      os << "dlib-face (dlib's face ResNet), head on " << head_on << ", input " << vgg.input;
+      os << "dlib-face (dlib's face ResNet), head on " << head_on << ", input " << vgg.input
+         << (chip == "dlib" ? ", dlib's face chip" : ", images resized whole")
+         << (trunk_norm == "batchnorm" ? ", BatchNorm in place of the affines" : "");
       return os.str();
     }
     os << arch << " width " << vgg.width << ", input " << vgg.input;
@@ -70,7 +80,7 @@ struct ModelInfo {
        << norm.mean[2] << "\nstd=" << norm.stddev[0] << "," << norm.stddev[1] << "," << norm.stddev[2]
        << "\nresize=" << resize << "\ntask=" << task << "\n";
     if (!prototxt.empty()) os << "prototxt=" << prototxt << "\n";
-    if (dlib_face()) os << "head_on=" << head_on << "\ndist_thresh=" << dist_thresh << "\n";
+    if (dlib_face()) os << "head_on=" << head_on << "\ndist_thresh=" << dist_thresh << "\nchip=" << chip << "\ntrunk_norm=" << trunk_norm << "\n";
     return os.str();
   }
 
@@ -123,6 +133,12 @@ struct ModelInfo {
       GRAFT_CHECK(m.head_on == "fc" || m.head_on == "pool", where, ": model description has head_on '", m.head_on,
                   "' (fc or pool)");
       m.dist_thresh = num("dist_thresh");
+      m.chip = kv.count("chip") ? kv["chip"] : "dlib";  // written since the chip could be turned off
+      GRAFT_CHECK(m.chip == "dlib" || m.chip == "resize", where, ": model description has chip '", m.chip,
+                  "' (dlib or resize)");
+      m.trunk_norm = kv.count("trunk_norm") ? kv["trunk_norm"] : "affine";
+      GRAFT_CHECK(m.trunk_norm == "affine" || m.trunk_norm == "batchnorm", where, ": model description has trunk_norm '",
+                  m.trunk_norm, "' (affine or batchnorm)");
     }
     return m;
   }
@@ -155,7 +171,9 @@ std::unique_ptr<Network<T, D>> build(const ModelInfo& m) {
     GRAFT_CHECK(m.head_on == "fc" || m.head_on == "pool", "model: arch dlib-face has its head on '", m.head_on,
                 "' (fc, the 128-d descriptor, or pool, the 256-d pooled features)");
     GRAFT_CHECK(m.vgg.input == 150, "model: arch dlib-face takes 150x150 chips, not input ", m.vgg.input);
-    auto net = dlib_face_resnet<T, D>(m.head_on == "fc");
+    GRAFT_CHECK(m.trunk_norm == "affine" || m.trunk_norm == "batchnorm", "model: arch dlib-face has trunk_norm '",
+                m.trunk_norm, "' (affine or batchnorm)");
+    auto net = dlib_face_resnet<T, D>(m.head_on == "fc", m.trunk_norm == "batchnorm");
     net->fc("head", int64_t(m.classes.size()));
     return net;
   }

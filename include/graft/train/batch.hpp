@@ -45,6 +45,11 @@ class BatchSource {
   // True when a sample's input is the same every epoch (no random augmentation), so that
   // features computed from it may be cached.
   virtual bool deterministic() const = 0;
+  // Begins an epoch whose batches carry labels and indices but no images (the same order and
+  // batches as start(epoch)), for a trainer that reads every input from its feature cache:
+  // decoding images nobody looks at cost 4-5x the epoch itself. False: not supported (the
+  // caller then uses start()).
+  virtual bool start_labels_only(uint64_t /*epoch*/) { return false; }
 };
 
 // A source over tensors already in memory (tests, features, small generated sets).

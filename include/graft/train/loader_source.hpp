@@ -2,7 +2,9 @@
 // batch tensors are views of the loader's buffers).
 #pragma once
 
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "graft/data/loader.hpp"
 #include "graft/train/batch.hpp"
@@ -18,8 +20,21 @@ class LoaderSource : public BatchSource {
   bool deterministic() const override {
     return !loader_.transform().random_crop && !loader_.transform().random_flip;
   }
-  void start(uint64_t epoch) override { loader_.start_epoch(int64_t(epoch)); }
+  void start(uint64_t epoch) override {
+    labels_only_ = false;
+    loader_.start_epoch(int64_t(epoch));
+  }
+  // The loader's order and batches for the epoch, with the labels from the dataset; no
+  // image is decoded.
+  bool start_labels_only(uint64_t epoch) override {
+    labels_only_ = true;
+    order_ = loader_.epoch_order(int64_t(epoch));
+    order_.resize(size_t(loader_.samples_per_epoch()));
+    pos_ = 0;
+    return true;
+  }
   const Batch* next() override {
+    if (labels_only_) return next_labels_only();
     const data::Batch* b = loader_.next();
     if (!b) return nullptr;
     batch_.images = Tensor<float>::view(const_cast<float*>(b->images.data()), b->images.shape());
@@ -29,8 +44,26 @@ class LoaderSource : public BatchSource {
   }
 
  private:
+  const Batch* next_labels_only() {
+    const int64_t total = int64_t(order_.size());
+    if (pos_ >= total) return nullptr;
+    const int64_t n = std::min<int64_t>(loader_.options().batch_size, total - pos_);
+    batch_.images = Tensor<float>();
+    labels_.resize(Shape{n});
+    batch_.indices.assign(order_.begin() + pos_, order_.begin() + pos_ + n);
+    const auto& samples = loader_.dataset().samples;
+    for (int64_t i = 0; i < n; ++i) labels_[i] = samples[size_t(batch_.indices[size_t(i)])].label;
+    batch_.labels = Tensor<int32_t>::view(labels_.data(), labels_.shape());
+    pos_ += n;
+    return &batch_;
+  }
+
   data::Loader& loader_;
   Batch batch_;
+  bool labels_only_ = false;
+  std::vector<int64_t> order_;
+  int64_t pos_ = 0;
+  Tensor<int32_t> labels_;
 };
 
 }  // namespace train

@@ -81,7 +81,7 @@ class Trainer {
     EpochStats st;
     int64_t correct = 0, batches = 0;
     const int64_t total_batches = -1;
-    src.start(epoch);
+    start(src, epoch, cache);
     auto params = net_.params(true);
     while (const Batch* bp = src.next()) {
       const Batch& b = *bp;
@@ -125,7 +125,7 @@ class Trainer {
     Evaluation ev;
     ev.confusion = Confusion(classes);
     int64_t cached = 0;
-    src.start(0);
+    start(src, 0, cache);
     while (const Batch* bp = src.next()) {
       const Batch& b = *bp;
       const Tensor<float, D>& logits = run_forward(b, cache, k, cached);
@@ -220,6 +220,12 @@ class Trainer {
     return n ? sum / double(n) : 0.0;
   }
 
+  // Begins an epoch of `src`; without its images when the cache holds every sample's features.
+  static void start(BatchSource& src, uint64_t epoch, const nn::FeatureCache<float>* cache) {
+    if (cache && cache->cached() == src.size() && src.start_labels_only(epoch)) return;
+    src.start(epoch);
+  }
+
   // The cache for this source at the current boundary, or null when caching cannot apply.
   nn::FeatureCache<float>* cache_for(BatchSource& src) {
     if (!o_.use_cache || !src.deterministic()) return nullptr;
@@ -249,6 +255,7 @@ class Trainer {
       ++cached_batches;
       return net_.forward(on_device(features_host_, features_dev_), k);
     }
+    GRAFT_CHECK(b.images.size() > 0, "trainer: a batch without images whose features are not all cached");
     const Tensor<float, D>& out = net_.forward(on_device(b.images, images_dev_));
     if (cache) {
       if constexpr (std::is_same<D, CPU>::value) {
