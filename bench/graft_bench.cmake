@@ -23,6 +23,14 @@ if(GRAFT_BUILD_TESTS)
   set_tests_properties(bench_graft_quick PROPERTIES LABELS "bench" TIMEOUT 600)
   add_test(NAME bench_graft_quick_dlib_face COMMAND graft-bench --quick --net dlib-face)
   set_tests_properties(bench_graft_quick_dlib_face PROPERTIES LABELS "bench" TIMEOUT 600)
+  if(GRAFT_TEST_PYTHON)
+    # compare_torch.py's dlib-face is graft's network: graft's weights, input and output
+    # (random weights, seed 1) against the PyTorch module's output
+    add_test(NAME bench_dlib_face_torch_check
+             COMMAND ${GRAFT_TEST_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/compare_torch.py check --net dlib-face
+                     --graft $<TARGET_FILE:graft-bench> --batch 2 --dlib-weights random)
+    set_tests_properties(bench_dlib_face_torch_check PROPERTIES LABELS "bench" TIMEOUT 600)
+  endif()
 endif()
 
 # graft-bench-dlib: dlib's own forward of its face ResNet, the peer of graft-bench --net
