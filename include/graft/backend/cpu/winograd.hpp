@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "graft/backend/cpu/context.hpp"
@@ -358,19 +359,32 @@ void convolve(Context<CPU>& ctx, const Tiling& tl, const T* x, const T* u, const
 
 }  // namespace winograd
 
-// The Winograd convolution of one layer: the transformed kernel is kept between calls
-// (recomputed every call, since the weights change every training step).
+// The Winograd convolution of one layer: the transformed kernel is kept between calls.
+// forward reuses it while the weights are the ones it was made from, compared value by value
+// with a copy kept for that (a frozen layer, inference: the weights never change, and the
+// comparison reads them once where the transform scatters 16/9 of them over 16 planes); any
+// change (a training step) transforms again. backward_data's flipped kernel is recomputed
+// every call; it shares the buffer, so the next forward transforms again.
 template <class T>
 class WinogradConv {
  public:
   void forward(Context<CPU>& ctx, const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
-    u_.resize(Shape{winograd::kTile * g.o * g.c});
-    winograd::filter_transform(w, g.o, g.c, false, u_.data());
+    const int64_t wsize = g.o * g.c * 9;
+    if (!(forward_u_ && uo_ == g.o && uc_ == g.c && std::memcmp(w, w_.data(), size_t(wsize) * sizeof(T)) == 0)) {
+      u_.resize(Shape{winograd::kTile * g.o * g.c});
+      winograd::filter_transform(w, g.o, g.c, false, u_.data());
+      w_.resize(Shape{wsize});
+      std::copy(w, w + wsize, w_.data());
+      uo_ = g.o;
+      uc_ = g.c;
+      forward_u_ = true;
+    }
     const winograd::Tiling tl(g.n, g.c, g.h, g.w, g.o, g.oh, g.ow, g.win.ph, g.win.pw);
     winograd::convolve(ctx, tl, x, u_.data(), b, y);
   }
 
   void backward_data(Context<CPU>& ctx, const ConvGeometry& g, const T* w, const T* dy, T* dx) {
+    forward_u_ = false;
     u_.resize(Shape{winograd::kTile * g.o * g.c});
     winograd::filter_transform(w, g.o, g.c, true, u_.data());
     const winograd::Tiling tl(g.n, g.o, g.oh, g.ow, g.c, g.h, g.w, 2 - g.win.ph, 2 - g.win.pw);
@@ -385,6 +399,7 @@ class WinogradConv {
     const winograd::Chunks ck = winograd::thread_chunks(tl, threads);
     const int64_t dsize = winograd::kTile * g.o * g.c;
     const int64_t per = winograd::kTile * (tl.c + tl.o) * ck.tiles;
+    forward_u_ = false;
     u_.resize(Shape{dsize * threads});  // one dU per thread
     T* buf = ctx.scratch<T>(size_t(per * threads));
     std::vector<char> used(size_t(threads), 0);
@@ -423,6 +438,11 @@ class WinogradConv {
 
  private:
   Tensor<T> u_;  // transformed kernel (or its gradient), 16 x O x C
+  // While forward_u_: u_ is the forward transform of w_ (compared as stored bytes: a NaN
+  // weight matches itself), for uo_ outputs and uc_ inputs.
+  Tensor<T> w_;
+  int64_t uo_ = 0, uc_ = 0;
+  bool forward_u_ = false;
 };
 
 }  // namespace cpu
