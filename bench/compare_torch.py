@@ -377,7 +377,7 @@ def check_dlib_face(a):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "dlib-face.npz")
         cmd = [a.graft, "--net", "dlib-face", "--mode", "forward", "--batch", str(a.batch), "--warmup", "0",
-               "--reps", "1", "--classes", str(a.classes), "--save", path, "--json"]
+               "--reps", "2", "--classes", str(a.classes), "--save", path, "--json"]
         if a.dlib_weights:
             cmd += ["--weights", a.dlib_weights]
         p = subprocess.run(cmd, capture_output=True, text=True)
