@@ -149,13 +149,13 @@ inline std::string learn_from(const Options& o) {
 // dlib-face builds it. Random weights unless --weights names dlib's .dat.
 template <class D>
 std::unique_ptr<nn::Network<float, D>> make_net(const Options& o) {
-  GRAFT_CHECK(o.net == "vgg16" || o.net == "dlib-face" || nn::is_resnet(o.net), "graft-bench: unknown --net ", o.net,
+  GRAFT_CHECK(o.net == "vgg16" || o.net == "dlib-face" || nn::is_resnet(o.net), "unknown --net ", o.net,
               " (known: vgg16, resnet18, resnet34, resnet50, dlib-face)");
-  GRAFT_CHECK(o.weights.empty() || o.net == "dlib-face", "graft-bench: --weights is for --net dlib-face (dlib's .dat)");
+  GRAFT_CHECK(o.weights.empty() || o.net == "dlib-face", "--weights is for --net dlib-face (dlib's .dat)");
   std::unique_ptr<nn::Network<float, D>> net;
   if (o.net == "dlib-face") {
-    GRAFT_CHECK(o.size == 150, "graft-bench: dlib-face takes 150x150 chips, not --size ", o.size);
-    GRAFT_CHECK(o.width == 1.0, "graft-bench: --width applies to vgg16 and the resnets, not dlib-face");
+    GRAFT_CHECK(o.size == 150, "dlib-face takes 150x150 chips, not --size ", o.size);
+    GRAFT_CHECK(o.width == 1.0, "--width applies to vgg16 and the resnets, not dlib-face");
     net = nn::dlib_face_resnet<float, D>(true);
     net->fc("head", o.classes);
   } else {
@@ -247,7 +247,7 @@ Json run_network(const Options& o) {
     if (!o.save.empty()) save_run(o.save, *net, x, net->output());
     j.num("gflop_per_image", fl.forward / 1e9);
   } else {
-    GRAFT_CHECK(o.save.empty(), "graft-bench: --save is for --mode forward");
+    GRAFT_CHECK(o.save.empty(), "--save is for --mode forward");
     net->set_training(true);
     train::Adam<float, D> opt;
     SoftmaxCrossEntropy<float, D> loss;
