@@ -19,6 +19,8 @@
 #include "graft/core/random.hpp"
 #include "graft/core/tensor.hpp"
 #include "graft/layers/layers.hpp"
+#include "graft/io/npz.hpp"
+#include "graft/nn/dlib_face.hpp"
 #include "graft/nn/nn.hpp"
 #include "graft/train/batch.hpp"
 #include "graft/train/optimizer.hpp"
@@ -43,6 +45,13 @@ struct Options {
   int uncached_epochs = 0;       // epochs actually run without the cache; 0: all of them
   std::string conv_impl;         // force one conv implementation ("" = the backend's choice)
   std::string only_layer;        // --layers: only this layer ("" = all)
+  // train mode: freeze everything, then let the nodes from this one on learn ("" = the
+  // net's default: dlib-face level4_b1_conv1, the top two levels; the others everything;
+  // "all" = everything)
+  std::string learn_from;
+  std::string weights;           // dlib-face: dlib's .dat to load ("" = random weights)
+  std::string save;              // an .npz of the weights, the input batch and the output
+  bool size_given = false;       // --size given (else dlib-face takes 150)
   uint64_t seed = 1;
 };
 
@@ -123,17 +132,74 @@ NetFlops count_flops(nn::Network<float, D>& net) {
   return f;
 }
 
-// The classifier a fine-tuning head stage trains: VGG's fc8, torchvision's fc.
-inline std::string head_name(const Options& o) { return o.net == "vgg16" ? "fc8" : "fc"; }
+// The classifier a fine-tuning head stage trains: VGG's fc8, torchvision's fc, the Linear
+// "head" that graft-finetune puts on dlib-face's descriptor.
+inline std::string head_name(const Options& o) {
+  return o.net == "vgg16" ? "fc8" : o.net == "dlib-face" ? "head" : "fc";
+}
 
+// The lowest node that learns in train mode ("all": every node).
+inline std::string learn_from(const Options& o) {
+  if (!o.learn_from.empty()) return o.learn_from;
+  return o.net == "dlib-face" ? "level4_b1_conv1" : "all";
+}
+
+// dlib-face: dlib's face ResNet (nn::dlib_face_resnet, 150x150 in, affines frozen) with a
+// Linear "head" of --classes outputs on the 128-d descriptor fc, as graft-finetune --arch
+// dlib-face builds it. Random weights unless --weights names dlib's .dat.
 template <class D>
 std::unique_ptr<nn::Network<float, D>> make_net(const Options& o) {
-  GRAFT_CHECK(o.net == "vgg16" || nn::is_resnet(o.net), "graft-bench: unknown --net ", o.net,
-              " (known: vgg16, resnet18, resnet34, resnet50)");
-  auto net = o.net == "vgg16" ? nn::vgg16<float, D>(o.classes, {o.width, o.size, 0.5f})
-                              : nn::resnet_by_name<float, D>(o.net, o.classes, {o.size, o.width});
+  GRAFT_CHECK(o.net == "vgg16" || o.net == "dlib-face" || nn::is_resnet(o.net), "unknown --net ", o.net,
+              " (known: vgg16, resnet18, resnet34, resnet50, dlib-face)");
+  GRAFT_CHECK(o.weights.empty() || o.net == "dlib-face", "--weights is for --net dlib-face (dlib's .dat)");
+  std::unique_ptr<nn::Network<float, D>> net;
+  if (o.net == "dlib-face") {
+    GRAFT_CHECK(o.size == 150, "dlib-face takes 150x150 chips, not --size ", o.size);
+    GRAFT_CHECK(o.width == 1.0, "--width applies to vgg16 and the resnets, not dlib-face");
+    net = nn::dlib_face_resnet<float, D>(true);
+    net->fc("head", o.classes);
+  } else {
+    net = o.net == "vgg16" ? nn::vgg16<float, D>(o.classes, {o.width, o.size, 0.5f})
+                           : nn::resnet_by_name<float, D>(o.net, o.classes, {o.size, o.width});
+  }
   net->initialize(o.seed);
+  if (!o.weights.empty()) nn::load_dlib_face(net->layers(), io::read_dlib(o.weights));
   return net;
+}
+
+// The scale of the random input: pixel-like (0..255 before a mean is taken) for the nets
+// that take raw pixels, dlib's (p - mean) / 256 for dlib-face.
+inline double input_scale(const Options& o) { return o.net == "dlib-face" ? 0.25 : 50.0; }
+
+// Train mode's freezing, as graft-finetune's stages do it: "all" unfreezes every node
+// (dlib-face's affines too); a node name freezes everything, then lets that node and every
+// later one learn (dlib-face's affines from there on too).
+template <class D>
+void apply_learn_from(nn::Network<float, D>& net, const Options& o) {
+  const std::string from = learn_from(o);
+  if (from == "all") {
+    net.unfreeze_all();
+    return;
+  }
+  net.freeze_all();
+  net.unfreeze_from(from);
+}
+
+// --save FILE.npz: the weights (caffe-tensorflow layouts: conv HWIO, fc (in, out)) as
+// "layer/param", the input batch as "graft/input" and the output as "graft/output", for a
+// peer to check that it computes the same network (compare_torch.py check).
+template <class D>
+void save_run(const std::string& path, nn::Network<float, D>& net, const Tensor<float, D>& x, const Tensor<float, D>& y) {
+  std::vector<io::NamedArray> arrays;
+  const io::WeightsDict w = nn::weights_of(net.layers());
+  for (const auto& l : w.layers())
+    for (const auto& p : l.params) arrays.push_back({l.name + "/" + p.name, p.array});
+  Tensor<float> h;
+  copy_to_host(x, h);
+  arrays.push_back({"graft/input", io::Array::from_tensor(h)});
+  copy_to_host(y, h);
+  arrays.push_back({"graft/output", io::Array::from_tensor(h)});
+  io::write_npz(path, arrays, io::Compression::stored);
 }
 
 template <class D>
@@ -159,7 +225,7 @@ Json run_network(const Options& o) {
   Context<D>& ctx = net->context();
   auto sync = [&] { BenchTraits<D>::sync(ctx); };
   Tensor<float, D> x, dz;
-  random_on_device<D>(Shape{o.batch, 3, o.size, o.size}, o.seed + 1, 50.0, x);  // pixel-like scale
+  random_on_device<D>(Shape{o.batch, 3, o.size, o.size}, o.seed + 1, input_scale(o), x);
   Json j;
   j.str("device", o.device);
   j.str("mode", o.mode);
@@ -167,14 +233,21 @@ Json run_network(const Options& o) {
   j.num("size", double(o.size));
   j.num("batch", double(o.batch));
   j.num("width", o.width);
+  if (o.net == "dlib-face") j.str("weights", o.weights.empty() ? "random" : o.weights);
+  if (o.mode == "train") {
+    apply_learn_from(*net, o);
+    j.str("learn_from", learn_from(o));
+  }
   const NetFlops fl = count_flops(*net);
   Timing t;
   if (o.mode == "forward") {
     net->set_training(false);
     t = time_reps(o.warmup, o.reps, [&] { net->forward(x); }, sync);
     GRAFT_CHECK(all_finite(net->output()), "graft-bench: the forward output is not finite");
+    if (!o.save.empty()) save_run(o.save, *net, x, net->output());
     j.num("gflop_per_image", fl.forward / 1e9);
   } else {
+    GRAFT_CHECK(o.save.empty(), "--save is for --mode forward");
     net->set_training(true);
     train::Adam<float, D> opt;
     SoftmaxCrossEntropy<float, D> loss;
@@ -208,7 +281,7 @@ Json run_network(const Options& o) {
 template <class D>
 Json run_head(const Options& o) {
   Tensor<float> images(Shape{o.images, 3, o.size, o.size});
-  fill_random(images, o.seed + 3, 50.0);
+  fill_random(images, o.seed + 3, input_scale(o));
   Tensor<int32_t> labels(Shape{o.images});
   for (int64_t i = 0; i < o.images; ++i) labels[i] = int32_t(i % o.classes);
   const int uncached = o.uncached_epochs > 0 ? std::min(o.uncached_epochs, o.epochs) : o.epochs;

@@ -1,6 +1,7 @@
 // graft-bench: times graft's networks and layers on a device.
 //
 //   graft-bench --net vgg16|resnet50 --size 224 --batch 8 --mode forward|train|head --device cpu|cuda --json
+//   graft-bench --net dlib-face --batch 16 --mode train [--learn-from level4_b1_conv1] [--weights MODEL.dat]
 //   graft-bench --layers            per-layer table: forward, backward-data, backward-filter
 //   graft-bench --quick             a tiny run of every mode (CI: proves it works, times nothing)
 //
@@ -31,8 +32,9 @@ namespace {
 
 void usage(FILE* f) {
   std::fprintf(f,
-      "usage: graft-bench [--net vgg16|resnet18|resnet34|resnet50] [--size 224] [--batch 8] [--mode forward|train|head]\n"
-      "                   [--device cpu|cuda] [--json] [--layers] [--quick]\n"
+      "usage: graft-bench [--net vgg16|resnet18|resnet34|resnet50|dlib-face] [--size 224] [--batch 8]\n"
+      "                   [--mode forward|train|head] [--device cpu|cuda] [--json] [--layers] [--quick]\n"
+      "                   [--learn-from NODE|all] [--weights MODEL.dat] [--save OUT.npz]\n"
       "                   [--width 1.0] [--classes 2] [--warmup 2] [--reps 5] [--peak GFLOPS]\n"
       "                   [--conv auto|im2col|winograd] [--images 4400] [--epochs 10]\n"
       "                   [--uncached-epochs K] [--layer NAME]\n"
@@ -40,7 +42,13 @@ void usage(FILE* f) {
       "  head: the fc8-only stage for --epochs epochs over --images images, with the feature\n"
       "  cache and recomputing the trunk (--uncached-epochs K runs only K of the latter and\n"
       "  extrapolates); --layers: every conv and fc shape, each pass and implementation;\n"
-      "  --width 0.25 --size 64: the reduced VGG16 geometry.\n");
+      "  --width 0.25 --size 64: the reduced VGG16 geometry.\n"
+      "  dlib-face: dlib's face ResNet (150x150, --size defaults to 150) with a Linear \"head\" of\n"
+      "  --classes outputs on its 128-d descriptor; random weights unless --weights names dlib's\n"
+      "  .dat (speed does not depend on them). train: --learn-from NODE freezes everything, then\n"
+      "  lets NODE and the later nodes learn (dlib-face default level4_b1_conv1, the top two\n"
+      "  levels; other nets: all). --save OUT.npz (forward): weights, input and output, for a\n"
+      "  peer's check (compare_torch.py check).\n");
 }
 
 Options parse(int argc, char** argv) {
@@ -55,7 +63,7 @@ Options parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--net") o.net = value(i);
-    else if (a == "--size") o.size = std::atoll(value(i).c_str());
+    else if (a == "--size") { o.size = std::atoll(value(i).c_str()); o.size_given = true; }
     else if (a == "--batch") o.batch = std::atoll(value(i).c_str());
     else if (a == "--mode") o.mode = value(i);
     else if (a == "--device") o.device = value(i);
@@ -72,6 +80,9 @@ Options parse(int argc, char** argv) {
     else if (a == "--images") o.images = std::atoll(value(i).c_str());
     else if (a == "--epochs") o.epochs = std::atoi(value(i).c_str());
     else if (a == "--uncached-epochs") o.uncached_epochs = std::atoi(value(i).c_str());
+    else if (a == "--learn-from") o.learn_from = value(i);
+    else if (a == "--weights") o.weights = value(i);
+    else if (a == "--save") o.save = value(i);
     else if (a == "--seed") o.seed = std::strtoull(value(i).c_str(), nullptr, 10);
     else if (a == "-h" || a == "--help") { usage(stdout); std::exit(0); }
     else {
@@ -80,6 +91,7 @@ Options parse(int argc, char** argv) {
       std::exit(2);
     }
   }
+  if (o.net == "dlib-face" && !o.size_given) o.size = 150;
   if (o.mode != "forward" && o.mode != "train" && o.mode != "head") {
     std::fprintf(stderr, "graft-bench: --mode must be forward, train or head, got %s\n", o.mode.c_str());
     std::exit(2);

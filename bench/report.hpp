@@ -73,8 +73,22 @@ int run(Options o) {
 
 // A tiny run of every mode and of the layer table: proves graft-bench works (CI). It times
 // nothing worth reading; each run still checks that its outputs are finite.
+// --net dlib-face: the net at its only size, batch 1, forward, train and head.
 template <class D>
 int quick(Options o) {
+  if (o.net == "dlib-face") {
+    o.batch = 1;
+    o.warmup = 0;
+    o.reps = 1;
+    o.images = 3;
+    o.epochs = 2;
+    for (const char* m : {"forward", "train", "head"}) {
+      o.mode = m;
+      const int rc = run<D>(o);
+      if (rc) return rc;
+    }
+    return 0;
+  }
   o.size = 32;
   o.width = 0.125;
   o.batch = 2;

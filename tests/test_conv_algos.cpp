@@ -123,6 +123,41 @@ TEST_CASE("Conv2d gradcheck through each algorithm (double)", "[conv][gradcheck]
   }
 }
 
+TEST_CASE("Winograd keeps its transformed kernel only while the weights are the same", "[conv]") {
+  Context<CPU> ctx;
+  Conv2d<float> conv("conv", 32, 32, 3, 1, 1);
+  const Shape xs{2, 32, 9, 7};
+  const Shape ys = conv.setup(xs, ctx);
+  fill_normal(conv.weights.value, 5, 0.1);
+  fill_normal(conv.biases.value, 6, 0.5);
+  Tensor<float> x(xs), dy(ys);
+  fill_normal(x, 7);
+  fill_normal(dy, 8);
+  auto forward = [&](cpu::ConvAlgo a) {
+    conv.plan().set_algorithm(a);
+    Tensor<float> y(ys);
+    poison(y);
+    conv.forward(x, y);
+    return y;
+  };
+  const Tensor<float> y1 = forward(cpu::ConvAlgo::winograd);
+  CHECK(max_rel_error(forward(cpu::ConvAlgo::winograd), y1) == 0);  // the kept kernel
+  // A weight changed in place (as an optimizer step does): the next forward sees it.
+  const float w123 = conv.weights.value[123];
+  conv.weights.value[123] += 0.5f;
+  const Tensor<float> ref2 = forward(cpu::ConvAlgo::im2col);
+  const Tensor<float> y2 = forward(cpu::ConvAlgo::winograd);
+  CHECK(max_rel_error(y2, ref2) < 5e-6);
+  CHECK(max_rel_error(y2, y1) > 1e-3);
+  // backward_data uses the buffer for the flipped kernel: forward after it is still right.
+  conv.weights.grad.resize(conv.weights.value.shape());
+  Tensor<float> dx(xs);
+  conv.backward(x, y2, dy, &dx);
+  CHECK(max_rel_error(forward(cpu::ConvAlgo::winograd), ref2) < 5e-6);
+  conv.weights.value[123] = w123;  // back to the first weights
+  CHECK(max_rel_error(forward(cpu::ConvAlgo::winograd), y1) == 0);
+}
+
 TEST_CASE("Convolution algorithms: selection and refusal", "[conv]") {
   Context<CPU> ctx;
   Conv2d<float> strided("strided", 4, 4, 3, 2, 1);
@@ -137,9 +172,13 @@ TEST_CASE("Convolution algorithms: selection and refusal", "[conv]") {
   g.win = Window2d{3, 3, 1, 1, 1, 1, false};
   cpu::ConvPlan<float> plan;
   CHECK(plan.chosen(g) == cpu::ConvAlgo::winograd);  // the default for VGG's deeper convolutions
+  g.c = g.o = 32;
+  CHECK(plan.chosen(g) == cpu::ConvAlgo::winograd);  // dlib's face ResNet's level 1
   g.c = 3;
   CHECK(plan.chosen(g) == cpu::ConvAlgo::im2col);    // too few channels to gain
-  g.c = 256;
+  g.c = 16;
+  CHECK(plan.chosen(g) == cpu::ConvAlgo::im2col);
+  g.c = g.o = 256;
   g.win.sh = 2;
   CHECK(plan.chosen(g) == cpu::ConvAlgo::im2col);    // strided: Winograd does not apply
 }

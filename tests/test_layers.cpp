@@ -1,7 +1,10 @@
 // Layers: known values, modes, and clear errors for bad shapes.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 
 #include "graft/cpu.hpp"
 #include "support/random_fill.hpp"
@@ -59,6 +62,68 @@ TEST_CASE("MaxPool2d: values, ceil mode and errors", "[layers]") {
   CHECK(floor_pool.setup(Shape{1, 2, 6, 6}, ctx) == Shape({1, 2, 2, 2}));
   CHECK_THROWS_WITH(pool.setup(Shape{1, 1, 1, 1}, ctx),
                     Catch::Contains("pool1 (MaxPool2d)") && Catch::Contains("smaller than the 2x2 window"));
+}
+
+// The first maximum of each window in row-major order, NaN winning (the CPU backend's rule),
+// written out plainly: the reference for the backend's fast path over windows inside the input.
+static float naive_max_pool(const Tensor<float>& x, int64_t n, int64_t c, int64_t i, int64_t j, const Window2d& k) {
+  const int64_t h = x.shape()[2], w = x.shape()[3];
+  const float* p = x.data() + (n * x.shape()[1] + c) * h * w;
+  int64_t best = -1;
+  float m = -std::numeric_limits<float>::infinity();
+  for (int64_t r = std::max<int64_t>(0, i * k.sh - k.ph); r < std::min<int64_t>(h, i * k.sh - k.ph + k.kh); ++r)
+    for (int64_t q = std::max<int64_t>(0, j * k.sw - k.pw); q < std::min<int64_t>(w, j * k.sw - k.pw + k.kw); ++q) {
+      if (best < 0) best = r * w + q;
+      const float v = p[r * w + q];
+      if (std::isnan(v)) return v;
+      if (v > m) {
+        m = v;
+        best = r * w + q;
+      }
+    }
+  return p[best];
+}
+
+TEST_CASE("MaxPool2d: the first maximum of every window, NaN winning, bit for bit", "[layers]") {
+  // values with ties, signed zeros, infinities and NaNs of two payloads
+  const float nan1 = std::numeric_limits<float>::quiet_NaN(), nan2 = -std::numeric_limits<float>::quiet_NaN();
+  const float values[] = {-1.0f, 0.0f, -0.0f, 1.0f, 2.0f, 2.0f, -std::numeric_limits<float>::infinity(), 0.5f, nan1, nan2};
+  struct Case {
+    int64_t h, w;
+    int k, s, p;
+    bool ceil;
+  };
+  const Case cases[] = {{72, 72, 3, 2, 0, false},  // dlib's pool1
+                        {9, 11, 3, 2, 1, false},  {8, 8, 2, 2, 0, false}, {7, 9, 3, 1, 1, false},
+                        {10, 13, 3, 2, 0, true},  {6, 5, 3, 3, 1, true},  {5, 5, 5, 1, 2, false},
+                        {4, 17, 2, 1, 0, false}};
+  Rng rng(77);
+  for (const Case& cs : cases) {
+    for (int nan_rate : {0, 50}) {  // without NaNs (the fast path everywhere), with some
+      Context<CPU> ctx;
+      MaxPool2d<float> pool("pool", cs.k, cs.s, cs.p, cs.ceil);
+      const Shape ys = pool.setup(Shape{2, 3, cs.h, cs.w}, ctx);
+      Tensor<float> x(Shape{2, 3, cs.h, cs.w}), y;
+      for (auto& v : x) {
+        const uint64_t r = rng.below(100);
+        v = nan_rate && r < 2 ? values[8 + r] : values[rng.below(8)];
+      }
+      pool.forward(x, y);
+      REQUIRE(y.shape() == ys);
+      const Window2d& k = pool.window();
+      int64_t bad = 0;
+      for (int64_t n = 0; n < ys[0]; ++n)
+        for (int64_t c = 0; c < ys[1]; ++c)
+          for (int64_t i = 0; i < ys[2]; ++i)
+            for (int64_t j = 0; j < ys[3]; ++j) {
+              const float want = naive_max_pool(x, n, c, i, j, k);
+              const float got = y.data()[((n * ys[1] + c) * ys[2] + i) * ys[3] + j];
+              if (std::memcmp(&want, &got, sizeof(float)) != 0) ++bad;
+            }
+      INFO(cs.h << "x" << cs.w << " window " << k.str() << (nan_rate ? " with NaNs" : ""));
+      CHECK(bad == 0);
+    }
+  }
 }
 
 TEST_CASE("Linear: flattening, errors", "[layers]") {

@@ -49,10 +49,13 @@ void im2col_rows(const ConvGeometry& g, const T* x, int64_t i0, int64_t i1, T* c
         for (int64_t j = lo; j < hi; ++j) row[j] = src[j + off];
         for (int64_t j = hi; j < g.ow; ++j) row[j] = T(0);
       } else {
-        for (int64_t j = 0; j < g.ow; ++j) {
-          const int64_t iw = j * k.sw - k.pw + kj;
-          row[j] = (iw >= 0 && iw < g.w) ? src[iw] : T(0);
-        }
+        // iw = j * sw + off: zeros where it falls outside, a strided copy in between
+        const int64_t sw = k.sw, off = kj - k.pw;
+        const int64_t lo = std::min<int64_t>(g.ow, off >= 0 ? 0 : (-off + sw - 1) / sw);
+        const int64_t hi = std::max<int64_t>(lo, std::min<int64_t>(g.ow, g.w - off <= 0 ? 0 : (g.w - off - 1) / sw + 1));
+        for (int64_t j = 0; j < lo; ++j) row[j] = T(0);
+        for (int64_t j = lo; j < hi; ++j) row[j] = src[j * sw + off];
+        for (int64_t j = hi; j < g.ow; ++j) row[j] = T(0);
       }
     }
   }

@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
+#include <vector>
 
 #include "graft/backend/cpu/context.hpp"
 #include "graft/backend/geometry.hpp"
@@ -81,16 +83,66 @@ struct AvgReduce {
   }
 };
 
-// y[plane, i, j] = reduce(window (i, j) of x's plane), every plane in parallel.
+// Max pooling of output row i's columns [j0, j1), whose windows lie inside the input (no
+// clipping): the window's elements in row-major order, each replacing the maximum only when
+// greater (the first maximum, as MaxReduce), over the whole run of outputs at once
+// (vectorisable). A window holding a NaN is redone by MaxReduce (its first NaN wins).
+template <class T>
+void max_pool_row_inside(const ConvGeometry& g, const T* xp, int64_t i, int64_t j0, int64_t j1, T* yrow,
+                         unsigned char* nan) {
+  const Window2d& k = g.win;
+  const int64_t sw = k.sw;
+  const T* base = xp + (i * k.sh - k.ph) * g.w - k.pw;
+  for (int64_t j = j0; j < j1; ++j) {
+    const T v = base[j * sw];
+    yrow[j] = v;
+    nan[j] = v != v;
+  }
+  for (int64_t dh = 0; dh < k.kh; ++dh)
+    for (int64_t dw = dh == 0 ? 1 : 0; dw < k.kw; ++dw) {
+      const T* src = base + dh * g.w + dw;
+      for (int64_t j = j0; j < j1; ++j) {
+        const T v = src[j * sw], m = yrow[j];
+        yrow[j] = v > m ? v : m;
+        nan[j] |= static_cast<unsigned char>(v != v);
+      }
+    }
+  for (int64_t j = j0; j < j1; ++j)
+    if (nan[j]) yrow[j] = MaxReduce<T>().forward(pool_span(g, i, j), xp, g.w);
+}
+
+// y[plane, i, j] = reduce(window (i, j) of x's plane), every plane in parallel. Max pooling
+// takes max_pool_row_inside for the windows inside the input (all of them without padding
+// and ceil mode), the same maximum as MaxReduce without a span and a branch per element.
 template <class T, class R>
 void pool_forward(const ConvGeometry& g, const T* x, T* y, const R& r) {
   const int64_t planes = g.n * g.c;
-#pragma omp parallel for schedule(static) if (planes * g.in_plane() >= kParallelMin)
-  for (int64_t pl = 0; pl < planes; ++pl) {
-    const T* xp = x + pl * g.in_plane();
-    T* yp = y + pl * g.out_plane();
-    for (int64_t i = 0; i < g.oh; ++i)
-      for (int64_t j = 0; j < g.ow; ++j) yp[i * g.ow + j] = r.forward(pool_span(g, i, j), xp, g.w);
+  constexpr bool is_max = std::is_same<R, MaxReduce<T>>::value;
+  const Window2d& k = g.win;
+  // output columns [ja, jb) and rows [ia, ib) have windows inside the input
+  auto inside_end = [](int64_t n, int64_t p, int64_t kk, int64_t st) { return n + p < kk ? 0 : (n + p - kk) / st + 1; };
+  const int64_t ja = std::min<int64_t>(g.ow, (k.pw + k.sw - 1) / k.sw);
+  const int64_t jb = std::max<int64_t>(ja, std::min<int64_t>(g.ow, inside_end(g.w, k.pw, k.kw, k.sw)));
+  const int64_t ia = std::min<int64_t>(g.oh, (k.ph + k.sh - 1) / k.sh);
+  const int64_t ib = std::max<int64_t>(ia, std::min<int64_t>(g.oh, inside_end(g.h, k.ph, k.kh, k.sh)));
+#pragma omp parallel if (planes * g.in_plane() >= kParallelMin)
+  {
+    std::vector<unsigned char> nan(is_max ? size_t(g.ow) : 0);
+#pragma omp for schedule(static)
+    for (int64_t pl = 0; pl < planes; ++pl) {
+      const T* xp = x + pl * g.in_plane();
+      T* yp = y + pl * g.out_plane();
+      for (int64_t i = 0; i < g.oh; ++i) {
+        T* yrow = yp + i * g.ow;
+        if (is_max && i >= ia && i < ib && jb > ja) {
+          for (int64_t j = 0; j < ja; ++j) yrow[j] = r.forward(pool_span(g, i, j), xp, g.w);
+          max_pool_row_inside(g, xp, i, ja, jb, yrow, nan.data());
+          for (int64_t j = jb; j < g.ow; ++j) yrow[j] = r.forward(pool_span(g, i, j), xp, g.w);
+          continue;
+        }
+        for (int64_t j = 0; j < g.ow; ++j) yrow[j] = r.forward(pool_span(g, i, j), xp, g.w);
+      }
+    }
   }
 }
 

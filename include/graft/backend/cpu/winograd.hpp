@@ -24,10 +24,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "graft/backend/cpu/context.hpp"
 #include "graft/backend/cpu/gemm.hpp"
+#include "graft/backend/cpu/parallel.hpp"
 #include "graft/backend/geometry.hpp"
 
 namespace graft {
@@ -68,55 +70,83 @@ void for_each_run(const Tiling& tl, int64_t t0, int64_t t1, F&& f) {
 
 // U[xi][o][c] = (G g G^T)[xi] for g = w[o][c] (OIHW, 3x3). With `transpose_flip` the kernel
 // used is g'[c][o] = rot180(w[o][c]) and U is indexed [xi][c][o] (backward_data).
+// U's planes run contiguous over their inner index (c, or o with the flip): per value of the
+// outer index the kernels of a row are first gathered tap by tap into contiguous lines, then
+// transformed a whole line at a time (vectorisable, contiguous stores into the 16 planes).
 template <class T>
 void filter_transform(const T* w, int64_t o_count, int64_t c_count, bool transpose_flip, T* u) {
   const int64_t plane = o_count * c_count;
-#pragma omp parallel for schedule(static)
-  for (int64_t o = 0; o < o_count; ++o) {
-    for (int64_t c = 0; c < c_count; ++c) {
-      const T* src = w + (o * c_count + c) * 9;
-      T g[9];
-      for (int i = 0; i < 9; ++i) g[i] = transpose_flip ? src[8 - i] : src[i];
-      T t[4][3];  // G g
-      for (int j = 0; j < 3; ++j) {
-        t[0][j] = g[j];
-        t[1][j] = T(0.5) * (g[j] + g[3 + j] + g[6 + j]);
-        t[2][j] = T(0.5) * (g[j] - g[3 + j] + g[6 + j]);
-        t[3][j] = g[6 + j];
+  const int64_t outer = transpose_flip ? c_count : o_count, inner = transpose_flip ? o_count : c_count;
+  const int64_t stride = transpose_flip ? c_count * 9 : 9;  // between kernels of consecutive inner
+#pragma omp parallel if (plane * 9 >= kParallelMin)
+  {
+    std::vector<T> buf(size_t(9 * inner));
+#pragma omp for schedule(static)
+    for (int64_t a = 0; a < outer; ++a) {
+      const T* base = transpose_flip ? w + a * 9 : w + a * c_count * 9;
+      for (int i = 0; i < 9; ++i) {
+        T* gi = buf.data() + i * inner;
+        const T* src = base + (transpose_flip ? 8 - i : i);
+        for (int64_t b = 0; b < inner; ++b) gi[b] = src[b * stride];
       }
-      const int64_t idx = transpose_flip ? c * o_count + o : o * c_count + c;
-      for (int i = 0; i < 4; ++i) {  // (G g) G^T
-        u[(4 * i + 0) * plane + idx] = t[i][0];
-        u[(4 * i + 1) * plane + idx] = T(0.5) * (t[i][0] + t[i][1] + t[i][2]);
-        u[(4 * i + 2) * plane + idx] = T(0.5) * (t[i][0] - t[i][1] + t[i][2]);
-        u[(4 * i + 3) * plane + idx] = t[i][2];
+      const T* g[9];
+      for (int i = 0; i < 9; ++i) g[i] = buf.data() + i * inner;
+      T* d[16];
+      for (int xi = 0; xi < 16; ++xi) d[xi] = u + xi * plane + a * inner;
+#pragma GCC ivdep
+      for (int64_t b = 0; b < inner; ++b) {
+        T t[4][3];  // G g
+        for (int j = 0; j < 3; ++j) {
+          const T g0 = g[j][b], g1 = g[3 + j][b], g2 = g[6 + j][b];
+          t[0][j] = g0;
+          t[1][j] = T(0.5) * (g0 + g1 + g2);
+          t[2][j] = T(0.5) * (g0 - g1 + g2);
+          t[3][j] = g2;
+        }
+        for (int i = 0; i < 4; ++i) {  // (G g) G^T
+          d[4 * i + 0][b] = t[i][0];
+          d[4 * i + 1][b] = T(0.5) * (t[i][0] + t[i][1] + t[i][2]);
+          d[4 * i + 2][b] = T(0.5) * (t[i][0] - t[i][1] + t[i][2]);
+          d[4 * i + 3][b] = t[i][2];
+        }
       }
     }
   }
 }
 
 // dW[o][c] = G^T dU[.][o][c] G (the adjoint of filter_transform without flip), overwriting dw.
+// Per output channel a whole row of c at a time (vectorisable), the 3x3 results through
+// contiguous lines, then interleaved into dW's OIHW order.
 template <class T>
 void filter_gradient(const T* du, int64_t o_count, int64_t c_count, T* dw) {
   const int64_t plane = o_count * c_count;
-#pragma omp parallel for schedule(static)
-  for (int64_t o = 0; o < o_count; ++o) {
-    for (int64_t c = 0; c < c_count; ++c) {
-      const int64_t idx = o * c_count + c;
-      T u[4][4];
-      for (int i = 0; i < 16; ++i) u[i / 4][i % 4] = du[i * plane + idx];
-      T t[3][4];  // G^T dU
-      for (int j = 0; j < 4; ++j) {
-        t[0][j] = u[0][j] + T(0.5) * (u[1][j] + u[2][j]);
-        t[1][j] = T(0.5) * (u[1][j] - u[2][j]);
-        t[2][j] = T(0.5) * (u[1][j] + u[2][j]) + u[3][j];
+#pragma omp parallel if (plane * 9 >= kParallelMin)
+  {
+    std::vector<T> buf(size_t(9 * c_count));
+#pragma omp for schedule(static)
+    for (int64_t o = 0; o < o_count; ++o) {
+      const T* s[16];
+      for (int xi = 0; xi < 16; ++xi) s[xi] = du + xi * plane + o * c_count;
+      T* g[9];
+      for (int i = 0; i < 9; ++i) g[i] = buf.data() + i * c_count;
+#pragma GCC ivdep
+      for (int64_t c = 0; c < c_count; ++c) {
+        T t[3][4];  // G^T dU
+        for (int j = 0; j < 4; ++j) {
+          const T u0 = s[j][c], u1 = s[4 + j][c], u2 = s[8 + j][c], u3 = s[12 + j][c];
+          t[0][j] = u0 + T(0.5) * (u1 + u2);
+          t[1][j] = T(0.5) * (u1 - u2);
+          t[2][j] = T(0.5) * (u1 + u2) + u3;
+        }
+        for (int i = 0; i < 3; ++i) {  // (G^T dU) G
+          g[3 * i + 0][c] = t[i][0] + T(0.5) * (t[i][1] + t[i][2]);
+          g[3 * i + 1][c] = T(0.5) * (t[i][1] - t[i][2]);
+          g[3 * i + 2][c] = T(0.5) * (t[i][1] + t[i][2]) + t[i][3];
+        }
       }
-      T* g = dw + idx * 9;
-      for (int i = 0; i < 3; ++i) {  // (G^T dU) G
-        g[3 * i + 0] = t[i][0] + T(0.5) * (t[i][1] + t[i][2]);
-        g[3 * i + 1] = T(0.5) * (t[i][1] - t[i][2]);
-        g[3 * i + 2] = T(0.5) * (t[i][1] + t[i][2]) + t[i][3];
-      }
+      T* out = dw + o * c_count * 9;
+      for (int i = 0; i < 9; ++i)
+        for (int64_t c = 0; c < c_count; ++c) out[c * 9 + i] = g[i][c];
     }
   }
 }
@@ -358,19 +388,32 @@ void convolve(Context<CPU>& ctx, const Tiling& tl, const T* x, const T* u, const
 
 }  // namespace winograd
 
-// The Winograd convolution of one layer: the transformed kernel is kept between calls
-// (recomputed every call, since the weights change every training step).
+// The Winograd convolution of one layer: the transformed kernel is kept between calls.
+// forward reuses it while the weights are the ones it was made from, compared value by value
+// with a copy kept for that (a frozen layer, inference: the weights never change, and the
+// comparison reads them once where the transform scatters 16/9 of them over 16 planes); any
+// change (a training step) transforms again. backward_data's flipped kernel is recomputed
+// every call; it shares the buffer, so the next forward transforms again.
 template <class T>
 class WinogradConv {
  public:
   void forward(Context<CPU>& ctx, const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
-    u_.resize(Shape{winograd::kTile * g.o * g.c});
-    winograd::filter_transform(w, g.o, g.c, false, u_.data());
+    const int64_t wsize = g.o * g.c * 9;
+    if (!(forward_u_ && uo_ == g.o && uc_ == g.c && std::memcmp(w, w_.data(), size_t(wsize) * sizeof(T)) == 0)) {
+      u_.resize(Shape{winograd::kTile * g.o * g.c});
+      winograd::filter_transform(w, g.o, g.c, false, u_.data());
+      w_.resize(Shape{wsize});
+      std::copy(w, w + wsize, w_.data());
+      uo_ = g.o;
+      uc_ = g.c;
+      forward_u_ = true;
+    }
     const winograd::Tiling tl(g.n, g.c, g.h, g.w, g.o, g.oh, g.ow, g.win.ph, g.win.pw);
     winograd::convolve(ctx, tl, x, u_.data(), b, y);
   }
 
   void backward_data(Context<CPU>& ctx, const ConvGeometry& g, const T* w, const T* dy, T* dx) {
+    forward_u_ = false;
     u_.resize(Shape{winograd::kTile * g.o * g.c});
     winograd::filter_transform(w, g.o, g.c, true, u_.data());
     const winograd::Tiling tl(g.n, g.o, g.oh, g.ow, g.c, g.h, g.w, 2 - g.win.ph, 2 - g.win.pw);
@@ -385,6 +428,7 @@ class WinogradConv {
     const winograd::Chunks ck = winograd::thread_chunks(tl, threads);
     const int64_t dsize = winograd::kTile * g.o * g.c;
     const int64_t per = winograd::kTile * (tl.c + tl.o) * ck.tiles;
+    forward_u_ = false;
     u_.resize(Shape{dsize * threads});  // one dU per thread
     T* buf = ctx.scratch<T>(size_t(per * threads));
     std::vector<char> used(size_t(threads), 0);
@@ -423,6 +467,11 @@ class WinogradConv {
 
  private:
   Tensor<T> u_;  // transformed kernel (or its gradient), 16 x O x C
+  // While forward_u_: u_ is the forward transform of w_ (compared as stored bytes: a NaN
+  // weight matches itself), for uo_ outputs and uc_ inputs.
+  Tensor<T> w_;
+  int64_t uo_ = 0, uc_ = 0;
+  bool forward_u_ = false;
 };
 
 }  // namespace cpu
