@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
     const std::string layer_arg = a.str("layer");
     const std::vector<std::string> files = a.positional();
     Embedder e = open_model(a);
-    a.finish();
+    a.finish(true);
     if (files.empty()) throw UsageError("no image files given");
     const std::string layer = layer_arg.empty() ? e.default_layer : layer_arg;
     const int li = e.net->index_of(layer);

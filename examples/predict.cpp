@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
     c.json = a.flag("json");
     c.device = a.str("device", c.device);
     c.files = a.positional();
-    a.finish();
+    a.finish(true);
     if (c.files.empty()) throw UsageError("no image files given");
     return on_device(c.device, c, &run_predict<graft::CPU>, predict_cuda);
   });

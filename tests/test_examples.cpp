@@ -198,6 +198,9 @@ TEST_CASE("The example programs reject bad command lines and missing data clearl
   const std::string log = tmp + "/log";
   CHECK(run(std::string(GRAFT_EX_FINETUNE) + " --no-such-option 1", log) == 2);
   CHECK(read_text(log).find("unknown option --no-such-option") != std::string::npos);
+  // A stray value (here after a flag) is refused, not ignored.
+  CHECK(run(std::string(GRAFT_EX_FINETUNE) + " --cache-once 3e-3 --out " + tmp + "/r", log) == 2);
+  CHECK(read_text(log).find("unexpected argument '3e-3'") != std::string::npos);
   CHECK(run(std::string(GRAFT_EX_FINETUNE) + " --data /nonexistent/faces --out " + tmp + "/r", log) == 2);
   CHECK(read_text(log).find("/nonexistent/faces does not exist") != std::string::npos);
   CHECK(run(std::string(GRAFT_EX_PREDICT) + " --weights " + tmp + "/missing.npz x.png", log) == 1);
@@ -468,4 +471,51 @@ TEST_CASE("graft-finetune --arch dlib-face from dlib's .dat, then graft-eval, gr
   const auto e = embeddings(read_text(runs + "/e.json"));
   REQUIRE(e.size() == 1);
   CHECK(e[0].size() == 128);  // the descriptor under the head
+}
+
+TEST_CASE("graft-finetune --arch dlib-face: --cache-once, --chip resize, --trunk-norm batchnorm, and their bad values",
+          "[examples][dlib]") {
+  const std::string model = dlib_model_or_skip();
+  test::TempDir tmpdir("examples-dlib-opts");
+  const std::string tmp = tmpdir.path().string(), data = tmp + "/faces", runs = tmp + "/runs";
+  std::system(("mkdir -p '" + data + "' '" + runs + "'").c_str());
+  make_faces(data);
+  const std::string common = " --data '" + data + "' --format utkface --batch 16 --workers 1 --val 0.2 --test 0.2";
+  // Two stages, one cache below both: the second stage's epoch reads the features the first
+  // stage's epoch computed (no refill), and the head stage ran level5 from them.
+  REQUIRE(run(std::string(GRAFT_EX_FINETUNE) + " --arch dlib-face --weights '" + model +
+                  "' --scratch head --stages head:1,level5_b1_conv1:1:0.1 --cache-once --chip resize" + common +
+                  " --out '" + runs + "/once'",
+              runs + "/once.log") == 0);
+  const std::string once = read_text(runs + "/once.log");
+  INFO(once);
+  CHECK(once.find("level5_b1_conv1") != std::string::npos);
+  // epoch 2 (the level5 stage) is from cached features: with a cache per stage it would refill
+  size_t e2 = once.find("\n2       level5_b1_conv1");
+  REQUIRE(e2 != std::string::npos);
+  CHECK(once.substr(e2, once.find('\n', e2 + 1) - e2).find("(from cached features)") != std::string::npos);
+  nn::ModelInfo info;
+  REQUIRE(nn::read_model_info(runs + "/once/model.npz", info));
+  CHECK(info.chip == "resize");
+  CHECK(info.trunk_norm == "affine");
+  CHECK(read_text(runs + "/once/report.html").find("once below every stage") != std::string::npos);
+  // From random weights with BatchNorm in the trunk; model.npz says so and graft-eval rebuilds it.
+  REQUIRE(run(std::string(GRAFT_EX_FINETUNE) + " --arch dlib-face --trunk-norm batchnorm --norm imagenet --stages all:1" +
+                  common + " --out '" + runs + "/scratch'",
+              runs + "/scratch.log") == 0);
+  REQUIRE(nn::read_model_info(runs + "/scratch/model.npz", info));
+  CHECK(info.trunk_norm == "batchnorm");
+  REQUIRE(run(std::string(GRAFT_EX_EVAL) + " --weights '" + runs + "/scratch/model.npz' --data '" + data +
+                  "' --format utkface --out '" + runs + "/scratch-eval'",
+              runs + "/scratch-eval.log") == 0);
+  // Bad values and combinations are usage errors that say what is wanted.
+  CHECK(run(std::string(GRAFT_EX_FINETUNE) + " --arch dlib-face --weights '" + model + "' --chip square" + common +
+                " --out '" + runs + "/bad1'", runs + "/bad1.log") == 2);
+  CHECK(read_text(runs + "/bad1.log").find("--chip square: dlib") != std::string::npos);
+  CHECK(run(std::string(GRAFT_EX_FINETUNE) + " --arch dlib-face --weights '" + model + "' --trunk-norm batchnorm" + common +
+                " --out '" + runs + "/bad2'", runs + "/bad2.log") == 2);
+  CHECK(read_text(runs + "/bad2.log").find("holds dlib's affines") != std::string::npos);
+  CHECK(run(std::string(GRAFT_EX_FINETUNE) + " --arch vgg16 --chip resize" + common + " --out '" + runs + "/bad3'",
+            runs + "/bad3.log") == 2);
+  CHECK(read_text(runs + "/bad3.log").find("--chip is for --arch dlib-face") != std::string::npos);
 }

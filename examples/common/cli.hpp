@@ -72,9 +72,13 @@ class Args {
   const std::vector<std::string>& positional() const { return positional_; }
 
   // After reading every option: anything given but never asked for is a mistake.
-  void finish() {
+  // Refuses options nobody asked for, and arguments that are not options unless the program
+  // takes some (a stray value, e.g. after a flag, must not be ignored silently).
+  void finish(bool takes_arguments = false) {
     for (const auto& kv : values_)
       if (!asked_.count(kv.first)) throw UsageError("unknown option --" + kv.first);
+    if (!takes_arguments && !positional_.empty())
+      throw UsageError("unexpected argument '" + positional_[0] + "' (this program takes options only)");
   }
 
  private:

@@ -43,6 +43,7 @@ struct TrainConfig {
   std::string device = "cpu";
   std::string out = "runs/finetune";
   bool augment = false, cache = true, resume = false;
+  bool cache_once = false;                     // one feature cache below every stage (fit's cache_once)
   bool tta = false;                            // the test evaluation averages each image with its mirror
   int64_t train_eval_max = 2000;               // training images evaluated each epoch (0: all)
   std::string backbone;                        // also save the weights here as caffe-tensorflow .npy
@@ -102,6 +103,7 @@ struct TrainConfig {
     out = a.str("out", out);
     augment = a.flag("augment");
     cache = !a.flag("no-cache");
+    cache_once = a.flag("cache-once");
     resume = a.flag("resume");
     tta = a.flag("tta");
     train_eval_max = a.integer("train-eval", train_eval_max);
@@ -145,6 +147,7 @@ inline const char* train_flags_help() {
          "         torchvision state_dict .npz)] [--scratch fc8 (a ResNet's: fc)]\n"
          "train:  --stages \"fc8:5,conv5_1:3:0.1\" [--optimizer adam|sgd] [--lr R] [--momentum M] [--weight-decay D]\n"
          "        [--schedule constant|step:E:G|cosine] [--batch N] [--workers N] [--augment] [--no-cache]\n"
+         "        [--cache-once (one feature cache below every stage, not one per stage)]\n"
          "        [--train-eval N] [--init-seed N] [--resume]\n"
          "run:    --device cpu|cuda --out DIR [--backbone FILE.npy]\n"
          "        [--tta (the test split's predictions average each image and its mirror image)]\n";
@@ -276,11 +279,13 @@ struct RunLoaders {
     return lo;
   }
   // A BatchNorm needs more than one value per channel while training, and a ResNet's layer4
-  // is 1x1 at small inputs (32x32), so a last training batch of a single image would fail
-  // there (as in PyTorch): a ResNet's training loader leaves such a batch out.
+  // is 1x1 at small inputs (32x32; dlib-face's level5 conv2 always is), so a last training
+  // batch of a single image would fail there (as in PyTorch): the training loader of a
+  // network with BatchNorm leaves such a batch out.
   static data::LoaderOptions train_options(const TrainConfig& c, const data::Dataset& train) {
     data::LoaderOptions lo = options(c, true);
-    lo.drop_last = c.model.resnet() && train.size() > c.batch && train.size() % c.batch == 1;
+    const bool batch_norm = c.model.resnet() || (c.model.dlib_face() && c.model.trunk_norm == "batchnorm");
+    lo.drop_last = batch_norm && train.size() > c.batch && train.size() % c.batch == 1;
     return lo;
   }
   static data::Dataset train_eval_set(const TrainConfig& c, const data::Dataset& train) {
@@ -299,6 +304,7 @@ std::vector<train::EpochRecord> fit_stages(train::Trainer<D>& trainer, RunLoader
   fo.schedule = c.schedule;
   fo.checkpoint = c.out + "/checkpoint.npz";
   fo.resume = c.resume;
+  fo.cache_once = c.cache_once;
   fo.seed = c.data.seed;
   std::unique_ptr<Progress> bar;
   fo.on_batch = [&](const train::BatchInfo& b) {
@@ -349,7 +355,7 @@ inline train::Report test_report(const TrainConfig& c, const RunData& d, const t
               {"optimizer", c.optimizer + ", learning rate " + g(c.lr)},
               {"training time", g(train_seconds) + " s"},
               {"augmentation", c.augment ? train_transform(c.model, true).str() : "none"},
-              {"feature cache", c.cache ? "on" : "off"}};
+              {"feature cache", c.cache ? (c.cache_once ? "on, once below every stage" : "on") : "off"}};
   return rep;
 }
 

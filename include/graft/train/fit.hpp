@@ -28,6 +28,11 @@ struct FitOptions {
   bool resume = false;                // continue from `checkpoint` when it exists
   int last_epoch = -1;                // stop after this epoch (-1: run every stage)
   uint64_t seed = 0;                  // recorded in checkpoints
+  // Cache the features once, at the cut below every stage's learners, instead of again at
+  // each stage's own cut: one pass over the frozen trunk for the whole run, at the price of
+  // running the layers between the cuts in the earlier stages' epochs (cheap when the later
+  // stages unfreeze only a small top, as dlib-face's level5).
+  bool cache_once = false;
   std::function<void(const BatchInfo&)> on_batch;
   // After each evaluation (epoch 0 too), with its record and the two evaluations.
   std::function<void(const EpochRecord&, const Evaluation* train, const Evaluation* val)> on_epoch;
@@ -94,6 +99,19 @@ std::vector<EpochRecord> fit(Trainer<D>& trainer, BatchSource& train, BatchSourc
     if (st.from == "all") net.unfreeze_all();
     else net.unfreeze_from(st.from);
   };
+  if (o.cache_once) {
+    // The lowest cut any cached stage has (a stage where everything learns has none).
+    const bool was = net.training();
+    net.set_training(true);  // the boundary is taken in training mode, as the trainer does
+    size_t lowest = 0;
+    for (size_t s = 0; s < o.stages.size(); ++s) {
+      enter_stage(int(s));
+      const size_t k = nn::cache_boundary(net);
+      if (k > 0 && (lowest == 0 || k < lowest)) lowest = k;
+    }
+    net.set_training(was);
+    trainer.set_cache_limit(lowest);
+  }
   if (first == 1) {
     if (total > 0) enter_stage(0);  // epoch 0's cache boundary is the first stage's
     EpochRecord r0;

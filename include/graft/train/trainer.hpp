@@ -158,6 +158,10 @@ class Trainer {
   // Forgets cached features (call when what is frozen changes; done automatically when
   // the cache boundary moves).
   void clear_cache() { caches_.clear(); }
+  // Caches at most up to node k (a cut; 0: no limit), below the current stage's own cut when
+  // that is higher: fit's cache_once sets the lowest cut of all its stages, so that one cache
+  // serves every stage. Everything below the current cut is frozen, so below k too.
+  void set_cache_limit(size_t k) { cache_limit_ = k; }
   size_t cache_boundary() const { return boundary_; }
   nn::Network<float, D>& network() { return net_; }
   Optimizer<float, D>& optimizer() {
@@ -232,7 +236,8 @@ class Trainer {
     // The boundary is taken in training mode: dropout must not be inside the cached prefix.
     const bool was = net_.training();
     net_.set_training(true);
-    const size_t k = nn::cache_boundary(net_);
+    size_t k = nn::cache_boundary(net_);
+    if (k > 0 && cache_limit_ > 0 && cache_limit_ < k) k = cache_limit_;
     net_.set_training(was);
     if (k != boundary_) {
       caches_.clear();
@@ -277,6 +282,7 @@ class Trainer {
   Tensor<float> features_host_, probs_host_, probs_mean_, mirrored_;
   std::map<const BatchSource*, std::unique_ptr<nn::FeatureCache<float>>> caches_;
   size_t boundary_ = 0;
+  size_t cache_limit_ = 0;
 };
 
 }  // namespace train
