@@ -319,6 +319,21 @@ def counted_gflop(torch, model, size, train):
     return (fwd + sum(c for c, learns in rows if learns) + sum(c for i, (c, _) in enumerate(rows) if i > low)) / 1e9
 
 
+def train_step(torch, model, x, labels, params):
+    """One training step as graft-bench's train mode times it: forward, cross-entropy,
+    backward, Adam on `params` (gradients set to None, no zeroing pass)."""
+    opt = torch.optim.Adam(params, lr=1e-3)
+    lossf = torch.nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = lossf(model(x), labels)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
 def measure_dlib_face(a):
     torch = setup_torch(a)
     torch.manual_seed(a.seed)
@@ -349,16 +364,7 @@ def measure_dlib_face(a):
     else:
         model.train()
         labels = torch.randint(0, a.classes, (a.batch,))
-        params = [p for p in model.parameters() if p.requires_grad]
-        opt = torch.optim.Adam(params, lr=1e-3)
-        lossf = torch.nn.CrossEntropyLoss()
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            loss = lossf(model(x), labels)
-            loss.backward()
-            opt.step()
-            return loss
+        step = train_step(torch, model, x, labels, [p for p in model.parameters() if p.requires_grad])
     secs = timer.time(step, a.warmup, a.reps)
     med = statistics.median(secs)
     out = {"peer": "pytorch", "torch": torch.__version__, "device": a.device, "mode": a.mode, "net": a.net,
@@ -443,15 +449,7 @@ def measure_network(a):
     else:
         model.train()
         labels = torch.randint(0, a.classes, (a.batch,), device=dev)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        lossf = torch.nn.CrossEntropyLoss()
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            loss = lossf(model(x), labels)
-            loss.backward()
-            opt.step()
-            return loss
+        step = train_step(torch, model, x, labels, model.parameters())
         # forward + weight gradient everywhere, input gradient above the first layer
         gflop = 3 * fwd_gflop - first_gflop
     secs = timer.time(step, a.warmup, a.reps)

@@ -10,16 +10,24 @@
 
 using namespace graft;
 
-TEST_CASE("fit: stages, epoch-0 evaluation, learning on a separable problem", "[network]") {
-  // Two classes of 8x8 images: the mean of channel 0 tells them apart.
-  const int n = 64;
-  Tensor<float> images(Shape{n, 1, 8, 8});
-  Tensor<int32_t> labels(Shape{n});
-  test::fill_normal(images, 1, 0.5);
+namespace {
+// Two classes of n 8x8 images: the mean of channel 0 (+-shift) tells them apart.
+void separable(int n, uint64_t seed, float shift, Tensor<float>& images, Tensor<int32_t>& labels) {
+  images.resize(Shape{n, 1, 8, 8});
+  labels.resize(Shape{n});
+  test::fill_normal(images, seed, 0.5);
   for (int i = 0; i < n; ++i) {
     labels[i] = i % 2;
-    for (int p = 0; p < 64; ++p) images[i * 64 + p] += labels[i] ? 1.0f : -1.0f;
+    for (int p = 0; p < 64; ++p) images[i * 64 + p] += labels[i] ? shift : -shift;
   }
+}
+}  // namespace
+
+TEST_CASE("fit: stages, epoch-0 evaluation, learning on a separable problem", "[network]") {
+  const int n = 64;
+  Tensor<float> images;
+  Tensor<int32_t> labels;
+  separable(n, 1, 1.0f, images, labels);
   nn::Network<float> net(Shape{1, 8, 8});
   net.conv("conv1", 4, 3, 1, 1).relu().max_pool("pool1", 2, 2).fc("fc2", 8).relu().fc("fc3", 2);
   net.initialize(4);
@@ -52,14 +60,9 @@ TEST_CASE("fit: stages, epoch-0 evaluation, learning on a separable problem", "[
 }
 
 TEST_CASE("fit: cache_once caches below every stage once, and trains as the per-stage cache does", "[network]") {
-  const int n = 48;
-  Tensor<float> images(Shape{n, 1, 8, 8});
-  Tensor<int32_t> labels(Shape{n});
-  test::fill_normal(images, 3, 0.5);
-  for (int i = 0; i < n; ++i) {
-    labels[i] = i % 2;
-    for (int p = 0; p < 64; ++p) images[i * 64 + p] += labels[i] ? 0.5f : -0.5f;
-  }
+  Tensor<float> images;
+  Tensor<int32_t> labels;
+  separable(48, 3, 0.5f, images, labels);
   // conv1 stays frozen; fc2 learns in the second stage, fc3 in both.
   auto run = [&](bool once, std::vector<size_t>& boundaries, std::vector<int64_t>& cached) {
     nn::Network<float> net(Shape{1, 8, 8});
