@@ -76,18 +76,20 @@ int run(Options o) {
 // --net dlib-face: the net at its only size, batch 1, forward, train and head.
 template <class D>
 int quick(Options o) {
+  auto every_mode = [&] {
+    for (const char* m : {"forward", "train", "head"}) {
+      o.mode = m;
+      if (const int rc = run<D>(o)) return rc;
+    }
+    return 0;
+  };
   if (o.net == "dlib-face") {
     o.batch = 1;
     o.warmup = 0;
     o.reps = 1;
     o.images = 3;
     o.epochs = 2;
-    for (const char* m : {"forward", "train", "head"}) {
-      o.mode = m;
-      const int rc = run<D>(o);
-      if (rc) return rc;
-    }
-    return 0;
+    return every_mode();
   }
   o.size = 32;
   o.width = 0.125;
@@ -96,11 +98,7 @@ int quick(Options o) {
   o.reps = 2;
   o.images = 12;
   o.epochs = 3;
-  for (const char* m : {"forward", "train", "head"}) {
-    o.mode = m;
-    const int rc = run<D>(o);
-    if (rc) return rc;
-  }
+  if (const int rc = every_mode()) return rc;
   o.layers = true;
   if (o.peak <= 0) o.peak = -1;  // no peak measurement in CI: fractions are left out
   return run<D>(o);
