@@ -202,11 +202,19 @@ void save_run(const std::string& path, nn::Network<float, D>& net, const Tensor<
   io::write_npz(path, arrays, io::Compression::stored);
 }
 
+// --conv NAME: every convolution that has that algorithm runs it (the others keep theirs).
 template <class D>
 void apply_conv_impl(nn::Network<float, D>& net, const std::string& impl) {
   if (impl.empty()) return;
-  for (auto* l : net.layers())
-    if (auto* c = dynamic_cast<Conv2d<float, D>*>(l)) BenchTraits<D>::select(c->plan(), impl);
+  int applied = 0;
+  for (auto* l : net.layers()) {
+    if (l->implementation_kind() != "convolution") continue;
+    const auto v = l->implementations();
+    if (impl != "auto" && std::find(v.begin(), v.end(), impl) == v.end()) continue;
+    l->use_implementation(impl);
+    ++applied;
+  }
+  GRAFT_CHECK(applied > 0, "graft-bench: no convolution of this network has the implementation '", impl, "'");
 }
 
 inline void put_timing(Json& j, const Timing& t, int64_t images) {
@@ -351,78 +359,85 @@ Json run_head(const Options& o) {
   return j;
 }
 
-// ---- --layers: every conv and fc shape of the network, each pass, each implementation ----
+// ---- --layers: every node of the network, each pass, each implementation it has ----
+// Each node's own layer runs on random inputs of its set-up shapes (batch o.batch), in
+// training mode. "backward-data" is the input gradient with the layer's parameters frozen;
+// "backward-filter" the parameters' gradients alone. The layer is asked what it can run
+// (implementations()), never told apart by its type.
 struct LayerRow {
   std::string layer, shape, impl, pass;
   double gflop = 0, ms = 0;
 };
 
+inline std::string layer_shape_label(const Shape& in, const Shape& out) {
+  std::string s = std::to_string(in[1]) + "->" + std::to_string(out[1]);
+  if (in.rank() == 4) s += " @" + std::to_string(in[2]) + "x" + std::to_string(in[3]);
+  return s;
+}
+
+template <class D>
+void time_layer(const Options& o, Layer<float, D>& l, Context<D>& ctx, size_t seed, std::vector<LayerRow>& rows) {
+  std::vector<Shape> shapes = l.input_shapes();
+  std::vector<Tensor<float, D>> xs(shapes.size()), dxs(shapes.size());
+  std::vector<const Tensor<float, D>*> xp;
+  std::vector<Tensor<float, D>*> dxp;
+  for (size_t k = 0; k < shapes.size(); ++k) {
+    std::vector<int64_t> d = shapes[k].dims();
+    d[0] = o.batch;
+    shapes[k] = Shape(d);
+    random_on_device<D>(shapes[k], o.seed + 10 + seed * 7 + k, 1.0, xs[k]);
+    dxs[k].resize(shapes[k]);
+    xp.push_back(&xs[k]);
+    dxp.push_back(&dxs[k]);
+  }
+  const Shape ys = l.output_shape_multi(shapes);
+  Tensor<float, D> y(ys), dy;
+  random_on_device<D>(ys, o.seed + 20 + seed, 1.0, dy);
+  auto sync = [&] { BenchTraits<D>::sync(ctx); };
+  const std::string shape = layer_shape_label(shapes[0], ys);
+  const double gf = l.flops(shapes) / 1e9;
+  const std::vector<Param<float, D>*> params = l.params();
+  std::vector<bool> trainable;
+  for (auto* p : params) trainable.push_back(p->trainable);
+  auto set_trainable = [&](bool on) { for (auto* p : params) p->trainable = on; };
+  std::vector<std::string> impls = l.implementations();
+  if (impls.empty()) impls.push_back("auto");
+  l.set_training(true);
+  for (const std::string& impl : impls) {
+    if (!o.conv_impl.empty() && l.implementation_kind() == "convolution" && impl != o.conv_impl) continue;
+    l.use_implementation(impl);
+    const std::string label = impl == "auto" ? "graft" : impl;
+    auto add = [&](const char* pass, const Timing& t) {
+      rows.push_back({l.name(), shape, label, pass, gf, t.median() * 1e3});
+    };
+    const int wu = std::max(1, o.warmup - 1);
+    add("forward", time_reps(wu, o.reps, [&] { l.forward_multi(xp, y); }, sync));
+    set_trainable(false);
+    add("backward-data", time_reps(wu, o.reps, [&] { l.backward_multi(xp, y, dy, dxp); }, sync));
+    if (!params.empty()) {
+      set_trainable(true);
+      const std::vector<Tensor<float, D>*> none(xp.size(), nullptr);
+      add("backward-filter", time_reps(wu, o.reps, [&] { l.backward_multi(xp, y, dy, none); }, sync));
+    }
+    bool finite = all_finite(y);
+    for (const auto& dx : dxs) finite = finite && all_finite(dx);
+    for (auto* p : params) finite = finite && all_finite(p->grad);
+    GRAFT_CHECK(finite, "graft-bench: ", l.name(), " (", label, ") wrote a non-finite value");
+  }
+  l.use_implementation("auto");
+  for (size_t k = 0; k < params.size(); ++k) params[k]->trainable = trainable[k];
+}
+
 template <class D>
 std::vector<LayerRow> run_layers(const Options& o) {
   auto net = make_net<D>(o);
   std::vector<LayerRow> rows;
-  const int64_t n = o.batch;
   for (size_t i = 0; i < net->size(); ++i) {
     auto& l = net->layer(i);
     if (!o.only_layer.empty() && l.name() != o.only_layer) continue;
-    const Shape in1 = net->shape_after(int(i) - 1);
-    if (auto* c0 = dynamic_cast<Conv2d<float, D>*>(&l)) {
-      Context<D> ctx;
-      Conv2d<float, D> conv(l.name(), c0->in_channels(), c0->out_channels(), c0->window());
-      const Shape xs{n, in1[1], in1[2], in1[3]};
-      const Shape ys = conv.setup(xs, ctx);
-      conv.initialize(o.seed);
-      ConvGeometry g;
-      g.n = n; g.c = xs[1]; g.h = xs[2]; g.w = xs[3];
-      g.o = ys[1]; g.oh = ys[2]; g.ow = ys[3];
-      g.win = c0->window();
-      Tensor<float, D> x, dy, y(ys), dx(xs), dw(conv.weights.value.shape());
-      random_on_device<D>(xs, o.seed + 10 + i, 1.0, x);
-      random_on_device<D>(ys, o.seed + 20 + i, 1.0, dy);
-      auto sync = [&] { BenchTraits<D>::sync(ctx); };
-      const std::string shape = std::to_string(g.c) + "->" + std::to_string(g.o) + " @" +
-                                std::to_string(g.h) + "x" + std::to_string(g.w);
-      auto& plan = conv.plan();
-      const float* w = conv.weights.value.data();
-      const float* b = conv.biases.value.data();
-      for (const std::string& impl : BenchTraits<D>::conv_impls(g)) {
-        if (!o.conv_impl.empty() && impl != o.conv_impl) continue;
-        BenchTraits<D>::select(plan, impl);
-        auto add = [&](const char* pass, const Timing& t) {
-          rows.push_back({l.name(), shape, impl, pass, g.forward_flops() / 1e9, t.median() * 1e3});
-        };
-        const int wu = std::max(1, o.warmup - 1);
-        add("forward", time_reps(wu, o.reps, [&] { plan.forward(g, x.data(), w, b, y.data()); }, sync));
-        add("backward-data", time_reps(wu, o.reps, [&] { plan.backward_data(g, w, dy.data(), dx.data()); }, sync));
-        add("backward-filter", time_reps(wu, o.reps, [&] { plan.backward_filter(g, x.data(), dy.data(), dw.data()); }, sync));
-        GRAFT_CHECK(all_finite(y) && all_finite(dx) && all_finite(dw),
-                    "graft-bench: ", l.name(), " (", impl, ") wrote a non-finite value");
-      }
-    } else if (auto* fc = dynamic_cast<Linear<float, D>*>(&l)) {
-      Context<D> ctx;
-      const int64_t in = fc->in_features(), out = fc->out_features();
-      Tensor<float, D> x, dy, w, b, y(Shape{n, out}), dx(Shape{n, in}), dw(Shape{out, in}), db(Shape{out});
-      random_on_device<D>(Shape{n, in}, o.seed + 30 + i, 1.0, x);
-      random_on_device<D>(Shape{n, out}, o.seed + 40 + i, 1.0, dy);
-      random_on_device<D>(Shape{out, in}, o.seed + 50 + i, 0.01, w);
-      random_on_device<D>(Shape{out}, o.seed + 60 + i, 0.1, b);
-      auto sync = [&] { BenchTraits<D>::sync(ctx); };
-      const std::string shape = std::to_string(in) + "->" + std::to_string(out);
-      const double gf = 2.0 * double(n) * double(in) * double(out) / 1e9;
-      const int wu = std::max(1, o.warmup - 1);
-      auto add = [&](const char* pass, const Timing& t) {
-        rows.push_back({l.name(), shape, BenchTraits<D>::gemm_name(), pass, gf, t.median() * 1e3});
-      };
-      add("forward", time_reps(wu, o.reps, [&] {
-        Backend<D>::linear_forward(ctx, n, in, out, x.data(), w.data(), b.data(), y.data()); }, sync));
-      add("backward-data", time_reps(wu, o.reps, [&] {
-        Backend<D>::linear_backward_data(ctx, n, in, out, dy.data(), w.data(), dx.data()); }, sync));
-      add("backward-filter", time_reps(wu, o.reps, [&] {
-        Backend<D>::linear_backward_params(ctx, n, in, out, x.data(), dy.data(), dw.data(), db.data()); }, sync));
-      GRAFT_CHECK(all_finite(y) && all_finite(dx) && all_finite(dw),
-                  "graft-bench: ", l.name(), " wrote a non-finite value");
-    }
+    time_layer<D>(o, l, net->context(), i, rows);
   }
+  GRAFT_CHECK(!rows.empty(), "graft-bench: --layer ", o.only_layer, ": no such node");
   return rows;
 }
 

@@ -16,17 +16,6 @@ template <>
 struct BenchTraits<CPU> {
   static void sync(Context<CPU>&) {}
 
-  // The conv implementations the host backend can run for this geometry.
-  static std::vector<std::string> conv_impls(const ConvGeometry& g) {
-    std::vector<std::string> v;
-    for (cpu::ConvAlgo a : {cpu::ConvAlgo::im2col, cpu::ConvAlgo::winograd})
-      if (cpu::conv_algo_applies(a, g)) v.push_back(cpu::conv_algo_name(a));
-    return v;
-  }
-  static void select(cpu::ConvPlan<float>& plan, const std::string& impl) {
-    plan.set_algorithm(cpu::parse_conv_algo(impl));
-  }
-  static std::string gemm_name() { return cpu::gemm_library(); }
   static std::string describe() {
     return std::string("cpu, ") + std::to_string(Context<CPU>::threads()) + " threads, GEMM " +
            cpu::gemm_library();

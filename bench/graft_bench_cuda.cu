@@ -1,8 +1,8 @@
 // graft-bench --device cuda: the benchmark core (bench_core.hpp) on the CUDA backend.
 // Compiled only when the CUDA backend is part of the build (bench/graft_bench.cmake); no
 // Eigen here. Written against the device-generic API only (Network<float, CUDA>, Tensor,
-// copy_from_host, Backend<CUDA>::linear_*, the plan of Conv2d): the CUDA backend's own
-// algorithm choices (cuDNN, the hand-written kernels) plug in through conv_impls/select.
+// copy_from_host, the layers' own forward/backward): the CUDA backend's algorithm choices
+// (cuDNN, the hand-written kernels) are the layers' implementations() by name.
 #include <cuda_runtime.h>
 
 #include <string>
@@ -19,11 +19,6 @@ template <>
 struct BenchTraits<CUDA> {
   // Whole-device synchronisation: timings then cover every queued kernel.
   static void sync(Context<CUDA>&) { cudaDeviceSynchronize(); }
-  // The plan's own choice for now; the CUDA backend can list its algorithms here.
-  static std::vector<std::string> conv_impls(const ConvGeometry&) { return {"auto"}; }
-  template <class Plan>
-  static void select(Plan&, const std::string&) {}
-  static std::string gemm_name() { return "cublas"; }
   static std::string describe() { return "cuda"; }
   static double measure_peak() { return 0; }  // unknown: pass --peak for fractions
 };

@@ -46,13 +46,15 @@ inline void print_layers(const Options& o, const std::vector<LayerRow>& rows, do
   }
   std::printf("per-layer, batch %lld, input %lldx%lld, peak %.1f GFLOP/s (FLOP = 2 MAC; fraction = achieved / peak)\n",
               (long long)o.batch, (long long)o.size, (long long)o.size, peak);
-  std::printf("%-8s %-20s %-9s %-16s %8s %9s %9s %7s\n", "layer", "shape", "impl", "pass", "GFLOP",
+  int wl = 8;  // the widest node name (ResNets' are dotted paths)
+  for (const auto& r : rows) wl = std::max(wl, int(r.layer.size()));
+  std::printf("%-*s %-20s %-9s %-16s %8s %9s %9s %7s\n", wl, "layer", "shape", "impl", "pass", "GFLOP",
               "ms", "GFLOP/s", "peak");
   for (const auto& r : rows) {
     const double gf = r.ms > 0 ? r.gflop / r.ms * 1e3 : 0;
     char frac[16] = "      -";
     if (peak > 0) std::snprintf(frac, sizeof frac, "%6.1f%%", 100 * gf / peak);
-    std::printf("%-8s %-20s %-9s %-16s %8.2f %9.2f %9.1f %s\n", r.layer.c_str(), r.shape.c_str(),
+    std::printf("%-*s %-20s %-9s %-16s %8.2f %9.2f %9.1f %s\n", wl, r.layer.c_str(), r.shape.c_str(),
                 r.impl.c_str(), r.pass.c_str(), r.gflop, r.ms, gf, frac);
   }
 }

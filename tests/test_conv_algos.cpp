@@ -182,3 +182,47 @@ TEST_CASE("Convolution algorithms: selection and refusal", "[conv]") {
   g.win.sh = 2;
   CHECK(plan.chosen(g) == cpu::ConvAlgo::im2col);    // strided: Winograd does not apply
 }
+
+// The centre (graft-bench, bench/gpu) asks a layer what it can run and picks by name; the
+// layer answers for its own geometry and refuses, naming itself, what does not apply.
+TEST_CASE("Layers list their implementations and run the one picked by name", "[conv]") {
+  Context<CPU> ctx;
+  Conv2d<float> same("same", 4, 4, 3, 1, 1), strided("strided", 4, 4, 3, 2, 1);
+  same.setup(Shape{2, 4, 8, 8}, ctx);
+  strided.setup(Shape{2, 4, 8, 8}, ctx);
+  CHECK(same.implementation_kind() == "convolution");
+  CHECK(same.implementations() == std::vector<std::string>{"im2col", "winograd"});
+  CHECK(strided.implementations() == std::vector<std::string>{"im2col"});
+  CHECK_THROWS_WITH(strided.use_implementation("winograd"),
+                    Catch::Contains("strided (Conv2d)") && Catch::Contains("does not apply"));
+  CHECK_THROWS_WITH(same.use_implementation("fft"), Catch::Contains("unknown convolution algorithm"));
+
+  // Picking by name runs that algorithm: forcing Winograd on a layer whose automatic choice
+  // is im2col (4 channels) gives im2col's output within float rounding, and a different
+  // rounding than im2col's own (so the pick took effect).
+  fill_normal(same.weights.value, 5, 0.3);
+  Tensor<float> x(Shape{2, 4, 8, 8}), y_auto, y_im2col, y_wino;
+  fill_normal(x, 6);
+  same.forward(x, y_auto);
+  same.use_implementation("im2col");
+  same.forward(x, y_im2col);
+  same.use_implementation("winograd");
+  CHECK(same.plan().algorithm() == cpu::ConvAlgo::winograd);
+  same.forward(x, y_wino);
+  same.use_implementation("auto");
+  CHECK(same.plan().algorithm() == cpu::ConvAlgo::automatic);
+  CHECK(max_rel_error(y_auto, y_im2col) == 0.0);
+  CHECK(max_rel_error(y_wino, y_im2col) < 5e-6);
+  CHECK(max_rel_error(y_wino, y_im2col) > 0.0);
+
+  MaxPool2d<float> pool("pool", 2, 2);
+  pool.setup(Shape{2, 4, 8, 8}, ctx);
+  CHECK(pool.implementation_kind() == "pooling");
+  CHECK_NOTHROW(pool.use_implementation("graft"));
+  CHECK_THROWS_WITH(pool.use_implementation("cudnn"), Catch::Contains("pool (MaxPool2d)"));
+  ReLU<float> relu("relu");
+  CHECK(relu.implementation_kind().empty());
+  CHECK(relu.implementations().empty());
+  CHECK_NOTHROW(relu.use_implementation("auto"));
+  CHECK_THROWS_WITH(relu.use_implementation("winograd"), Catch::Contains("relu (ReLU): has one implementation"));
+}

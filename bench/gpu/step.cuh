@@ -7,6 +7,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -43,9 +44,14 @@ inline void bench_step(const StepOptions& o, Report& rep) {
   Context<CUDA>& ctx = net->context();
   ctx.set_tf32(o.tf32);
   ctx.set_channels_last(o.channels_last);
+  // Each layer is asked what it can run, never told apart by type: the conv choice goes to
+  // every convolution that has it (graft's kernel: the 3x3 ones), the pool choice to max and
+  // average pooling alike.
   for (auto* l : net->layers()) {
-    if (auto* c = dynamic_cast<Conv2d<float, CUDA>*>(l)) c->plan().set_impl(o.conv);
-    if (auto* p = dynamic_cast<MaxPool2d<float, CUDA>*>(l)) p->plan().set_impl(o.pool);
+    const std::string kind = l->implementation_kind();
+    const char* want = kind == "convolution" ? to_string(o.conv) : kind == "pooling" ? to_string(o.pool) : nullptr;
+    const auto v = l->implementations();
+    if (want && std::find(v.begin(), v.end(), want) != v.end()) l->use_implementation(want);
   }
   net->set_training(true);
   SoftmaxCrossEntropy<float, CUDA> loss;

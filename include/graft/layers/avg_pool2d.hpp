@@ -83,6 +83,9 @@ class AvgPool2d : public Layer<T, D> {
 
   const Window2d& window() const { return win_; }
   bool count_pad() const { return count_pad_; }
+  std::string implementation_kind() const override { return "pooling"; }
+  std::vector<std::string> implementations() const override { return plan_.implementations(geometry(this->input_shape())); }
+  void use_implementation(const std::string& s) override { plan_.use_implementation(s, geometry(this->input_shape()), this->where()); }
   typename Backend<D>::template PoolPlan<T>& plan() { return plan_; }
 
  protected:
@@ -120,6 +123,9 @@ class GlobalAvgPool2d : public Layer<T, D> {
   void backward(const Tensor<T, D>& x, const Tensor<T, D>& y, const Tensor<T, D>& dy, Tensor<T, D>* dx) override {
     if (dx) detail::pool_run_backward(plan_, geometry(x.shape()), x, y, dy, *dx, this->where());
   }
+  std::string implementation_kind() const override { return "pooling"; }
+  std::vector<std::string> implementations() const override { return plan_.implementations(geometry(this->input_shape())); }
+  void use_implementation(const std::string& s) override { plan_.use_implementation(s, geometry(this->input_shape()), this->where()); }
   typename Backend<D>::template PoolPlan<T>& plan() { return plan_; }
 
  protected:

@@ -97,6 +97,9 @@ class Conv2d : public Layer<T, D> {
   const Window2d& window() const { return win_; }
   bool has_bias() const { return has_bias_; }
   // The backend's plan (the CUDA one chooses its algorithm per layer).
+  std::string implementation_kind() const override { return "convolution"; }
+  std::vector<std::string> implementations() const override { return plan_.implementations(geometry(this->input_shape())); }
+  void use_implementation(const std::string& s) override { plan_.use_implementation(s, geometry(this->input_shape()), this->where()); }
   typename Backend<D>::template ConvPlan<T>& plan() { return plan_; }
 
   Param<T, D> weights, biases;

@@ -16,6 +16,9 @@
 //   counters()    integers that make it reproducible (dropout's seed and step): checkpoints
 //   file_layout() how a parameter is laid out in caffe-tensorflow files
 //   flops()       the forward pass's floating-point operations, for the benchmarks
+//   implementation_kind(), implementations(), use_implementation()
+//                 the backend's ways to run it ("im2col", "winograd"; "cudnn", "graft"),
+//                 chosen by name in benchmarks and tests
 #pragma once
 
 #include <cstdint>
@@ -132,6 +135,18 @@ class Layer {
   // included); a multiply-add counts 2. Memory-bound layers (ReLU, pooling, BatchNorm, Add)
   // say 0, so that a fraction of the peak counts the products alone.
   virtual double flops(const std::vector<Shape>& /*inputs*/) const { return 0.0; }
+
+  // ---- how the backend runs it ----
+  // What the choice is about ("convolution", "pooling"), so that a benchmark can force one
+  // convolution algorithm on every layer that has it; empty: the layer has one way to run.
+  virtual std::string implementation_kind() const { return ""; }
+  // The implementations that apply to the layer as set up, by name.
+  virtual std::vector<std::string> implementations() const { return {}; }
+  // Runs `name` from now on ("auto": the backend's choice); graft::Error naming the layer
+  // when it does not apply.
+  virtual void use_implementation(const std::string& name) {
+    GRAFT_CHECK(name == "auto", where(), ": has one implementation, asked for '", name, "'");
+  }
 
   // Draws initial parameter values and seeds any random stream (seeded; the scheme is
   // documented on each layer).

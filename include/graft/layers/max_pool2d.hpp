@@ -49,6 +49,9 @@ class MaxPool2d : public Layer<T, D> {
   }
 
   const Window2d& window() const { return win_; }
+  std::string implementation_kind() const override { return "pooling"; }
+  std::vector<std::string> implementations() const override { return plan_.implementations(geometry(this->input_shape())); }
+  void use_implementation(const std::string& s) override { plan_.use_implementation(s, geometry(this->input_shape()), this->where()); }
   typename Backend<D>::template PoolPlan<T>& plan() { return plan_; }
 
  protected:

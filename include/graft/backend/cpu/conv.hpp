@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "graft/backend/cpu/context.hpp"
 #include "graft/backend/cpu/conv_algo.hpp"
@@ -24,6 +26,20 @@ class ConvPlan {
   // Which algorithm runs (automatic: the fastest that applies to the call's geometry).
   void set_algorithm(ConvAlgo a) { algo_ = a; }
   ConvAlgo algorithm() const { return algo_; }
+  // By name, for benchmarks and tests: the algorithms that apply to g, and one of them (or
+  // "auto") to run from now on.
+  std::vector<std::string> implementations(const ConvGeometry& g) const {
+    std::vector<std::string> v;
+    for (ConvAlgo a : {ConvAlgo::im2col, ConvAlgo::winograd})
+      if (conv_algo_applies(a, g)) v.push_back(conv_algo_name(a));
+    return v;
+  }
+  void use_implementation(const std::string& name, const ConvGeometry& g, const std::string& where) {
+    const ConvAlgo a = parse_conv_algo(name);
+    GRAFT_CHECK(conv_algo_applies(a, g), where, ": convolution algorithm ", name, " does not apply to a ",
+                g.win.str(), " window");
+    algo_ = a;
+  }
 
   // The algorithm a call with geometry g runs.
   ConvAlgo chosen(const ConvGeometry& g) const {

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -167,6 +168,12 @@ class PoolPlan {
   void set_mode(PoolMode m) { mode_ = m; }
   PoolMode mode() const { return mode_; }
   void setup(Context<CPU>&, const ConvGeometry&) {}
+  // One implementation on the host (the benchmarks ask).
+  std::vector<std::string> implementations(const ConvGeometry&) const { return {"graft"}; }
+  void use_implementation(const std::string& name, const ConvGeometry&, const std::string& where) {
+    GRAFT_CHECK(name == "auto" || name == "graft", where, ": unknown pooling implementation '", name,
+                "' (the host has: auto, graft)");
+  }
 
   void forward(const ConvGeometry& g, const T* x, T* y) {
     if (mode_ == PoolMode::Max) return pool_forward(g, x, y, MaxReduce<T>{});

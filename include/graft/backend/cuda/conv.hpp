@@ -89,6 +89,17 @@ class ConvPlan {
 
   void set_impl(ConvImpl impl) { impl_ = impl; }
   ConvImpl impl() const { return impl_; }
+  // By name, for benchmarks and tests ("auto" is cuDNN).
+  std::vector<std::string> implementations(const ConvGeometry& g) const {
+    if (graft_supports(g)) return {"cudnn", "graft"};
+    return {"cudnn"};
+  }
+  void use_implementation(const std::string& name, const ConvGeometry& g, const std::string& where) {
+    GRAFT_CHECK(name == "auto" || name == "cudnn" || (name == "graft" && graft_supports(g)), where,
+                ": convolution implementation '", name, "' does not apply to a ", g.win.str(),
+                " window (known: auto, cudnn, graft for float 3x3)");
+    impl_ = name == "graft" ? ConvImpl::Graft : ConvImpl::Cudnn;
+  }
   // Whether graft's kernel can run this geometry (float, 3x3): otherwise set_impl(Graft) fails
   // at the first call.
   static bool graft_supports(const ConvGeometry& g) {

@@ -48,6 +48,13 @@ class PoolPlan {
   PoolMode mode() const { return mode_; }
   void set_impl(PoolImpl impl) { impl_ = impl; }
   PoolImpl impl() const { return impl_; }
+  // By name, for benchmarks and tests ("auto" is graft's kernels; cuDNN where it fits).
+  std::vector<std::string> implementations(const ConvGeometry&) const { return {"graft", "cudnn"}; }
+  void use_implementation(const std::string& name, const ConvGeometry&, const std::string& where) {
+    GRAFT_CHECK(name == "auto" || name == "graft" || name == "cudnn", where, ": unknown pooling implementation '",
+                name, "' (known: auto, graft, cudnn)");
+    impl_ = name == "cudnn" ? PoolImpl::Cudnn : PoolImpl::Graft;
+  }
   PoolImpl impl_used(const ConvGeometry& g) {
     if (impl_ == PoolImpl::Graft) return PoolImpl::Graft;
     describe(g);
