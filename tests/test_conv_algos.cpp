@@ -47,7 +47,7 @@ struct Case {
 };
 
 template <class T>
-void compare(const Case& k, double tol, uint64_t seed) {
+void compare(const Case& k, double tol, uint64_t seed, cpu::ConvAlgo algo = cpu::ConvAlgo::winograd) {
   Context<CPU> ctx;
   Conv2d<T> conv("conv", k.c, k.o, k.win);
   const Shape ys = conv.setup(Shape{k.n, k.c, k.h, k.w}, ctx);
@@ -57,10 +57,10 @@ void compare(const Case& k, double tol, uint64_t seed) {
   fill_normal(x, seed + 2);
   fill_normal(dy, seed + 3);
   const Outputs<T> ref = run(conv, cpu::ConvAlgo::im2col, x, dy);
-  const Outputs<T> wg = run(conv, cpu::ConvAlgo::winograd, x, dy);
+  const Outputs<T> wg = run(conv, algo, x, dy);
   const double ey = max_rel_error(wg.y, ref.y), edx = max_rel_error(wg.dx, ref.dx),
                edw = max_rel_error(wg.dw, ref.dw);
-  INFO("input (" << k.n << ", " << k.c << ", " << k.h << ", " << k.w << ") -> " << k.o << ", window "
+  INFO(cpu::conv_algo_name(algo) << ": input (" << k.n << ", " << k.c << ", " << k.h << ", " << k.w << ") -> " << k.o << ", window "
                  << k.win.str() << ": errors y " << ey << ", dx " << edx << ", dw " << edw);
   CHECK(ey < tol);
   CHECK(edx < tol);
@@ -102,10 +102,32 @@ TEST_CASE("Winograd equals im2col for odd sizes and every padding (double)", "[c
   };
   uint64_t seed = 40;
   for (const auto& k : cases) compare<double>(k, 1e-12, seed += 10);
+  for (const auto& k : cases) compare<double>(k, 1e-12, seed += 10, cpu::ConvAlgo::winograd4);
+}
+
+// F(4x4, 3x3): its constants (up to 8 in A, 5 in B, 1/24 in G) cost a few bits more than
+// F(2x2, 3x3)'s in float32: measured here up to 1.3e-5 for y and dx at 128-512 channels
+// (F(2x2, 3x3): 7e-7), 2.7e-6 at 3; dw is F(2x2)'s.
+TEST_CASE("Winograd F(4x4,3x3) equals im2col (float): VGG16's and dlib's face ResNet's shapes", "[conv]") {
+  const int64_t pairs[][2] = {{3, 64}, {64, 64}, {64, 128}, {128, 256}, {256, 512}, {512, 512}};
+  Rng rng(2025);
+  for (const auto& p : pairs) {
+    const int64_t n = 1 + int64_t(rng.below(3)), h = 4 + int64_t(rng.below(21)),
+                  w = 4 + int64_t(rng.below(21));
+    compare<float>({n, p[0], h, w, p[1], {3, 3, 1, 1, 1, 1, false}}, 3e-5, 200 + uint64_t(p[1]),
+                   cpu::ConvAlgo::winograd4);
+  }
+  const Case dlib[] = {{4, 32, 35, 35, 32, {3, 3, 1, 1, 1, 1, false}},
+                       {4, 64, 17, 17, 64, {3, 3, 1, 1, 1, 1, false}},
+                       {4, 128, 8, 8, 128, {3, 3, 1, 1, 1, 1, false}},
+                       {4, 256, 4, 4, 256, {3, 3, 1, 1, 1, 1, false}},
+                       {2, 64, 56, 57, 64, {3, 3, 1, 1, 1, 1, false}}};
+  uint64_t seed = 300;
+  for (const auto& k : dlib) compare<float>(k, 3e-5, seed += 10, cpu::ConvAlgo::winograd4);
 }
 
 TEST_CASE("Conv2d gradcheck through each algorithm (double)", "[conv][gradcheck]") {
-  for (cpu::ConvAlgo a : {cpu::ConvAlgo::im2col, cpu::ConvAlgo::winograd}) {
+  for (cpu::ConvAlgo a : {cpu::ConvAlgo::im2col, cpu::ConvAlgo::winograd, cpu::ConvAlgo::winograd4}) {
     for (const Window2d win : {Window2d{3, 3, 1, 1, 1, 1, false}, Window2d{3, 3, 1, 1, 0, 2, false}}) {
       Context<CPU> ctx;
       Conv2d<double> conv("conv_algo", 3, 4, win);
@@ -171,9 +193,15 @@ TEST_CASE("Convolution algorithms: selection and refusal", "[conv]") {
   g.n = 1; g.c = 256; g.h = 8; g.w = 8; g.o = 256; g.oh = 8; g.ow = 8;
   g.win = Window2d{3, 3, 1, 1, 1, 1, false};
   cpu::ConvPlan<float> plan;
-  CHECK(plan.chosen(g) == cpu::ConvAlgo::winograd);  // the default for VGG's deeper convolutions
+  CHECK(plan.chosen(g) == cpu::ConvAlgo::winograd4);  // 8x8: F(4x4) tiles it exactly
   g.c = g.o = 32;
-  CHECK(plan.chosen(g) == cpu::ConvAlgo::winograd);  // dlib's face ResNet's level 1
+  g.h = g.w = g.oh = g.ow = 35;
+  CHECK(plan.chosen(g) == cpu::ConvAlgo::winograd4);  // dlib's face ResNet's level 1
+  g.h = g.w = g.oh = g.ow = 17;
+  CHECK(plan.chosen(g) == cpu::ConvAlgo::winograd);   // its level 2: F(4x4)'s 5x5 tiles waste too much
+  g.h = g.w = g.oh = g.ow = 4;
+  CHECK(plan.chosen(g) == cpu::ConvAlgo::winograd);   // too small a plane for F(4x4)
+  g.h = g.w = g.oh = g.ow = 8;
   g.c = 3;
   CHECK(plan.chosen(g) == cpu::ConvAlgo::im2col);    // too few channels to gain
   g.c = 16;
@@ -191,7 +219,7 @@ TEST_CASE("Layers list their implementations and run the one picked by name", "[
   same.setup(Shape{2, 4, 8, 8}, ctx);
   strided.setup(Shape{2, 4, 8, 8}, ctx);
   CHECK(same.implementation_kind() == "convolution");
-  CHECK(same.implementations() == std::vector<std::string>{"im2col", "winograd"});
+  CHECK(same.implementations() == std::vector<std::string>{"im2col", "winograd", "winograd4"});
   CHECK(strided.implementations() == std::vector<std::string>{"im2col"});
   CHECK_THROWS_WITH(strided.use_implementation("winograd"),
                     Catch::Contains("strided (Conv2d)") && Catch::Contains("does not apply"));

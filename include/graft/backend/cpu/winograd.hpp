@@ -38,7 +38,8 @@ namespace winograd {
 
 constexpr int kTile = 16;  // positions of a 4x4 transformed tile
 
-// Tiling of one convolution (or of the transposed one for backward_data).
+// Tiling of one convolution (or of the transposed one for backward_data) into m x m output
+// tiles (m = 2 here, 4 for F(4x4, 3x3) in winograd4.hpp).
 struct Tiling {
   int64_t n, c, h, w;       // input
   int64_t o, oh, ow;        // output
@@ -46,10 +47,10 @@ struct Tiling {
   int64_t th, tw, per_img;  // tiles per column, per row, per image
   int64_t total;            // tiles in the batch
   Tiling(int64_t n_, int64_t c_, int64_t h_, int64_t w_, int64_t o_, int64_t oh_, int64_t ow_,
-         int64_t ph_, int64_t pw_)
+         int64_t ph_, int64_t pw_, int64_t m = 2)
       : n(n_), c(c_), h(h_), w(w_), o(o_), oh(oh_), ow(ow_), ph(ph_), pw(pw_) {
-    th = (oh + 1) / 2;
-    tw = (ow + 1) / 2;
+    th = (oh + m - 1) / m;
+    tw = (ow + m - 1) / m;
     per_img = th * tw;
     total = n * per_img;
   }
@@ -349,24 +350,40 @@ struct Chunks {
   int64_t tiles, count;
 };
 // Chunks for threads that each take whole chunks: about kThreadBudget elements of data
-// each, at least kMinChunkTiles tiles, at least one chunk per thread, evened out.
-inline Chunks thread_chunks(const Tiling& tl, int threads) {
-  const int64_t most = std::max(kMinChunkTiles, kThreadBudget / (kTile * (tl.c + tl.o)));
+// each, at least min_tiles tiles, at least one chunk per thread, evened out.
+inline Chunks thread_chunks(const Tiling& tl, int threads, int64_t positions = kTile,
+                            int64_t min_tiles = kMinChunkTiles) {
+  const int64_t most = std::max(min_tiles, kThreadBudget / (positions * (tl.c + tl.o)));
   const int64_t count = std::max<int64_t>((tl.total + most - 1) / most, std::min<int64_t>(threads, tl.total));
   const int64_t tiles = (tl.total + count - 1) / count;
   return {tiles, (tl.total + tiles - 1) / tiles};
 }
 
-// y = conv(x, u) + bias where u holds the transformed kernel [xi][o][c] (tl.o outputs).
-// Each thread takes whole chunks (input transform, 16 one-thread products, output
-// transform), so a chunk's data stays in that core's caches and no thread waits for
-// another between the steps.
-template <class T>
+// F(2x2, 3x3)'s transforms, as convolve() takes them.
+struct F2x2 {
+  static constexpr int kOut = 2, kPositions = kTile;
+  static constexpr int64_t kMinTiles = kMinChunkTiles;
+  template <class T>
+  static void input(const Tiling& tl, const T* x, int64_t t0, int64_t t1, int64_t ld, T* v) {
+    input_transform(tl, x, t0, t1, ld, v, false);
+  }
+  template <class T>
+  static void output(const Tiling& tl, const T* m, int64_t t0, int64_t t1, int64_t ld, const T* bias, T* y) {
+    output_transform(tl, m, t0, t1, ld, bias, y, false);
+  }
+};
+
+// y = conv(x, u) + bias where u holds the transformed kernel [xi][o][c] (tl.o outputs), with
+// the transforms of V (F2x2, or F4x4 of winograd4.hpp). Each thread takes whole chunks
+// (input transform, one one-thread product per position, output transform), so a chunk's
+// data stays in that core's caches and no thread waits for another between the steps.
+template <class T, class V = F2x2>
 void convolve(Context<CPU>& ctx, const Tiling& tl, const T* x, const T* u, const T* bias, T* y) {
+  constexpr int P = V::kPositions;
   const int threads = Context<CPU>::threads();
-  const Chunks ck = thread_chunks(tl, threads);
+  const Chunks ck = thread_chunks(tl, threads, P, V::kMinTiles);
   const int64_t tb = ck.tiles, chunks = ck.count;
-  const int64_t per = kTile * (tl.c + tl.o) * tb;
+  const int64_t per = P * (tl.c + tl.o) * tb;
   T* buf = ctx.scratch<T>(size_t(per * threads));
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t ch = 0; ch < chunks; ++ch) {
@@ -375,49 +392,72 @@ void convolve(Context<CPU>& ctx, const Tiling& tl, const T* x, const T* u, const
 #else
     T* v = buf;
 #endif
-    T* m = v + kTile * tl.c * tb;
+    T* m = v + P * tl.c * tb;
     const int64_t t0 = ch * tb, t1 = std::min(tl.total, t0 + tb), len = t1 - t0;
     if (len <= 0) continue;
-    input_transform(tl, x, t0, t1, len, v, false);
-    for (int xi = 0; xi < kTile; ++xi)
+    V::input(tl, x, t0, t1, len, v);
+    for (int xi = 0; xi < P; ++xi)
       gemm_serial<T>(false, false, tl.o, len, tl.c, T(1), u + xi * tl.o * tl.c, tl.c,
                      v + xi * tl.c * len, len, T(0), m + xi * tl.o * len, len);
-    output_transform(tl, m, t0, t1, len, bias, y, false);
+    V::output(tl, m, t0, t1, len, bias, y);
   }
 }
 
+// The transformed kernel of a forward, kept while the weights are the ones it was made from:
+// compared value by value with a copy kept for that (a frozen layer, inference: the weights
+// never change, and the comparison reads them once where the transform scatters them over
+// the planes); any change (a training step) transforms again. The buffer doubles as the
+// backward passes' scratch, which drops what it kept.
+template <class T>
+class KeptKernel {
+ public:
+  template <class Transform>
+  const T* forward(const T* w, int64_t o, int64_t c, int64_t positions, Transform&& transform) {
+    const int64_t wsize = o * c * 9;
+    if (!(kept_ && o_ == o && c_ == c && std::memcmp(w, w_.data(), size_t(wsize) * sizeof(T)) == 0)) {
+      u_.resize(Shape{positions * o * c});
+      transform(u_.data());
+      w_.resize(Shape{wsize});
+      std::copy(w, w + wsize, w_.data());
+      o_ = o;
+      c_ = c;
+      kept_ = true;
+    }
+    return u_.data();
+  }
+  // n elements for a backward pass (the kept kernel is dropped).
+  T* scratch(int64_t n) {
+    kept_ = false;
+    u_.resize(Shape{n});
+    return u_.data();
+  }
+
+ private:
+  Tensor<T> u_;
+  Tensor<T> w_;  // compared as stored bytes: a NaN weight matches itself
+  int64_t o_ = 0, c_ = 0;
+  bool kept_ = false;
+};
+
 }  // namespace winograd
 
-// The Winograd convolution of one layer: the transformed kernel is kept between calls.
-// forward reuses it while the weights are the ones it was made from, compared value by value
-// with a copy kept for that (a frozen layer, inference: the weights never change, and the
-// comparison reads them once where the transform scatters 16/9 of them over 16 planes); any
-// change (a training step) transforms again. backward_data's flipped kernel is recomputed
-// every call; it shares the buffer, so the next forward transforms again.
+// The Winograd convolution of one layer: the transformed kernel is kept between forwards
+// (KeptKernel). backward_data's flipped kernel is recomputed every call in the same buffer.
 template <class T>
 class WinogradConv {
  public:
   void forward(Context<CPU>& ctx, const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
-    const int64_t wsize = g.o * g.c * 9;
-    if (!(forward_u_ && uo_ == g.o && uc_ == g.c && std::memcmp(w, w_.data(), size_t(wsize) * sizeof(T)) == 0)) {
-      u_.resize(Shape{winograd::kTile * g.o * g.c});
-      winograd::filter_transform(w, g.o, g.c, false, u_.data());
-      w_.resize(Shape{wsize});
-      std::copy(w, w + wsize, w_.data());
-      uo_ = g.o;
-      uc_ = g.c;
-      forward_u_ = true;
-    }
+    const T* u = kept_.forward(w, g.o, g.c, winograd::kTile,
+                               [&](T* dst) { winograd::filter_transform(w, g.o, g.c, false, dst); });
     const winograd::Tiling tl(g.n, g.c, g.h, g.w, g.o, g.oh, g.ow, g.win.ph, g.win.pw);
-    winograd::convolve(ctx, tl, x, u_.data(), b, y);
+    winograd::convolve(ctx, tl, x, u, b, y);
   }
 
   void backward_data(Context<CPU>& ctx, const ConvGeometry& g, const T* w, const T* dy, T* dx) {
-    forward_u_ = false;
-    u_.resize(Shape{winograd::kTile * g.o * g.c});
-    winograd::filter_transform(w, g.o, g.c, true, u_.data());
+    T* u = kept_.scratch(winograd::kTile * g.o * g.c);
+    winograd::filter_transform(w, g.o, g.c, true, u);
     const winograd::Tiling tl(g.n, g.o, g.oh, g.ow, g.c, g.h, g.w, 2 - g.win.ph, 2 - g.win.pw);
-    winograd::convolve(ctx, tl, dy, u_.data(), static_cast<const T*>(nullptr), dx);
+    winograd::convolve(ctx, tl, dy, static_cast<const T*>(u), static_cast<const T*>(nullptr), dx);
   }
 
   // Each thread accumulates its chunks' products into a gradient of its own (16 x O x C);
@@ -428,8 +468,7 @@ class WinogradConv {
     const winograd::Chunks ck = winograd::thread_chunks(tl, threads);
     const int64_t dsize = winograd::kTile * g.o * g.c;
     const int64_t per = winograd::kTile * (tl.c + tl.o) * ck.tiles;
-    forward_u_ = false;
-    u_.resize(Shape{dsize * threads});  // one dU per thread
+    T* dus = kept_.scratch(dsize * threads);  // one dU per thread
     T* buf = ctx.scratch<T>(size_t(per * threads));
     std::vector<char> used(size_t(threads), 0);
 #pragma omp parallel for schedule(dynamic, 1)
@@ -441,7 +480,7 @@ class WinogradConv {
 #endif
       T* v = buf + per * tid;
       T* z = v + winograd::kTile * tl.c * ck.tiles;
-      T* du = u_.data() + dsize * tid;
+      T* du = dus + dsize * tid;
       const int64_t t0 = ch * ck.tiles, t1 = std::min(tl.total, t0 + ck.tiles), len = t1 - t0;
       if (len <= 0) continue;
       winograd::input_transform(tl, x, t0, t1, len, v, false);
@@ -452,11 +491,11 @@ class WinogradConv {
         gemm_serial<T>(false, true, tl.o, tl.c, len, T(1), z + xi * tl.o * len, len,
                        v + xi * tl.c * len, len, beta, du + xi * tl.o * tl.c, tl.c);
     }
-    T* du = u_.data();
+    T* du = dus;
     bool first = used[0] != 0;
     for (int t = 1; t < threads; ++t) {
       if (!used[size_t(t)]) continue;
-      const T* other = u_.data() + dsize * t;
+      const T* other = dus + dsize * t;
       const bool copy_only = !first;
 #pragma omp parallel for schedule(static)
       for (int64_t i = 0; i < dsize; ++i) du[i] = copy_only ? other[i] : du[i] + other[i];
@@ -466,12 +505,7 @@ class WinogradConv {
   }
 
  private:
-  Tensor<T> u_;  // transformed kernel (or its gradient), 16 x O x C
-  // While forward_u_: u_ is the forward transform of w_ (compared as stored bytes: a NaN
-  // weight matches itself), for uo_ outputs and uc_ inputs.
-  Tensor<T> w_;
-  int64_t uo_ = 0, uc_ = 0;
-  bool forward_u_ = false;
+  winograd::KeptKernel<T> kept_;  // the transformed kernel, or the backward passes' scratch
 };
 
 }  // namespace cpu
