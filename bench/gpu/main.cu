@@ -2,7 +2,8 @@
 //
 //   graft-bench-gpu [--peaks] [--layers] [--kernels] [--step] [--all]
 //                   [--batch 64] [--size 224] [--classes 1000] [--conv cudnn|graft]
-//                   [--pool graft|cudnn] [--channels-last] [--fp32] [--steps 10] [--reps 20] [--quick]
+//                   [--pool graft|cudnn] [--channels-last] [--fp32] [--precision fp32|bf16]
+//                   [--steps 10] [--reps 20] [--quick]
 //                   [--json FILE] [--tag TEXT]
 //
 // --peaks    the card's measured copy bandwidth and SGEMM rates (every table is a fraction
@@ -10,7 +11,9 @@
 // --layers   every VGG16 conv shape with cuDNN and with graft's kernel, and fc6/7/8
 // --kernels  graft's memory-bound kernels vs the copy bandwidth, pooling/softmax vs cuDNN
 // --step     the VGG16 training step (forward + backward + Adam) in images/s; with
-//            --channels-last its 4-D activations are NHWC (Context<CUDA>::set_channels_last)
+//            --channels-last its 4-D activations are NHWC (Context<CUDA>::set_channels_last);
+//            --precision bf16: bf16 convolutions and fc layers, float32 accumulation
+//            (Context<CUDA>::set_precision; the row's math says bf16)
 // Without a CUDA device it says so and exits 0, so that scripts run everywhere.
 #include <cstdio>
 #include <cstdlib>
@@ -31,6 +34,7 @@ namespace {
                "graft-bench-gpu: %s\n"
                "usage: graft-bench-gpu [--peaks] [--layers] [--kernels] [--step] [--all] [--batch N] [--size N]\n"
                "       [--classes N] [--conv cudnn|graft] [--pool graft|cudnn] [--channels-last] [--fp32] [--steps N]\n"
+               "       [--precision fp32|bf16 (the --step network's)]\n"
                "       [--net vgg16|resnet50 (the --step network)]\n"
                "       [--reps N] [--quick] [--json FILE] [--tag TEXT]\n",
                why);
@@ -64,6 +68,12 @@ int main(int argc, char** argv) {
     else if (a == "--quick") quick = true;
     else if (a == "--fp32") tf32 = false;
     else if (a == "--channels-last") so.channels_last = true;
+    else if (a == "--precision") {
+      if (i + 1 >= argc) usage("--precision needs a value");
+      const std::string v = argv[++i];
+      if (v != "fp32" && v != "bf16") usage("--precision takes fp32 or bf16");
+      so.precision = parse_precision(v);
+    }
     else if (a == "--net") {
       if (i + 1 >= argc) usage("--net needs a value");
       so.net = argv[++i];

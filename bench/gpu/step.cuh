@@ -28,6 +28,7 @@ struct StepOptions {
   int warmup = 3, steps = 10;
   bool tf32 = true;
   bool channels_last = false;  // Context<CUDA>::set_channels_last: NHWC activations
+  Precision precision = Precision::FP32;  // Context<CUDA>::set_precision: bf16 convolutions and fc layers
   ConvImpl conv = ConvImpl::Cudnn;
   PoolImpl pool = PoolImpl::Graft;
   std::string tag;  // a label for this run in the JSON (e.g. the round of an interleaved comparison)
@@ -44,6 +45,7 @@ inline void bench_step(const StepOptions& o, Report& rep) {
   Context<CUDA>& ctx = net->context();
   ctx.set_tf32(o.tf32);
   ctx.set_channels_last(o.channels_last);
+  ctx.set_precision(o.precision);
   // Each layer is asked what it can run, never told apart by type: the conv choice goes to
   // every convolution that has it (graft's kernel: the 3x3 ones), the pool choice to max and
   // average pooling alike.
@@ -81,14 +83,16 @@ inline void bench_step(const StepOptions& o, Report& rep) {
   const double ips = double(o.batch) / (t.median_ms * 1e-3);
   line("");
   const char* layout = o.channels_last ? "channels-last" : "nchw";
+  // the math of the products: bf16 (float32 accumulation), else TF32 or FP32
+  const char* math = o.precision == Precision::BF16 ? "bf16" : o.tf32 ? "tf32" : "fp32";
   line("graft %s training step (fwd+bwd+Adam), batch %lld, %lldx%lld, %s, layout %s, conv %s, pool %s%s%s:",
-       name, (long long)o.batch, (long long)o.size, (long long)o.size, o.tf32 ? "TF32" : "FP32", layout, to_string(o.conv),
+       name, (long long)o.batch, (long long)o.size, (long long)o.size, math, layout, to_string(o.conv),
        to_string(o.pool), o.tag.empty() ? "" : ", ", o.tag.c_str());
   line("  %.2f ms/step (median of %d; min %.2f, max %.2f), %.1f images/s, loss %.4f, device memory in use %.1f GiB",
        t.median_ms, t.reps, t.min_ms, t.max_ms, ips, last_loss, double(total_b - free_b) / double(1 << 30));
   GRAFT_CHECK(std::isfinite(last_loss), "graft-bench-gpu: the training step's loss is not finite (", last_loss, ")");
   rep.write(Report::Record("step").str("net", o.net).str("framework", "graft").str("conv", to_string(o.conv))
-                .str("pool", to_string(o.pool)).str("layout", layout).str("math", o.tf32 ? "tf32" : "fp32").str("tag", o.tag)
+                .str("pool", to_string(o.pool)).str("layout", layout).str("math", math).str("tag", o.tag)
                 .num("batch", double(o.batch)).num("size", double(o.size)).num("classes", double(o.classes))
                 .num("ms_per_batch", t.median_ms).num("min_ms", t.min_ms).num("max_ms", t.max_ms)
                 .num("images_per_second", ips).num("steps", t.reps).num("loss", last_loss)

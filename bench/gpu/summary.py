@@ -2,8 +2,9 @@
 """The closing table of bench/gpu-check, from the JSON lines of graft-bench-gpu and torch_step.py.
 
 usage: summary.py BENCH_JSONL [TESTS_SUMMARY_FILE]
-Prints a short table: device and measured peaks, test results, the VGG16 training step
-(graft vs PyTorch, median over the interleaved rounds, and the ratio), the per-layer
+Prints a short table: device and measured peaks, test results, the training steps per
+network, precision and batch (graft vs PyTorch, median over the interleaved rounds, and the
+ratio; PyTorch's bf16 rows are torch.autocast(bfloat16)), the per-layer
 cuDNN-vs-graft times, and the memory-bound kernels' fraction of the copy bandwidth.
 """
 import json
@@ -54,13 +55,16 @@ def main():
         except OSError:
             out("tests: (no summary file)")
 
+    # one table per network, precision (tf32, fp32, bf16) and batch: ratios only within one
     all_steps = [r for r in recs if r["section"] == "step"]
-    nets = []
+    tables = []
     for r in all_steps:
-        if r.get("net", "vgg16") not in nets:
-            nets.append(r.get("net", "vgg16"))
-    for net in nets:
-        steps = [r for r in all_steps if r.get("net", "vgg16") == net]
+        k = (r.get("net", "vgg16"), r.get("math", "tf32"), int(r["batch"]))
+        if k not in tables:
+            tables.append(k)
+    for net, math, batch in tables:
+        steps = [r for r in all_steps
+                 if (r.get("net", "vgg16"), r.get("math", "tf32"), int(r["batch"])) == (net, math, batch)]
         groups = defaultdict(list)
         for r in steps:
             if r["framework"] == "graft":

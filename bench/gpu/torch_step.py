@@ -4,7 +4,10 @@
 The same network (VGG16: 13 3x3 convolutions with ReLU, five 2x2 max pools, fc6/fc7 4096 with
 ReLU and dropout 0.5, fc8; resnet50: torchvision's, in training mode), the same batch of random images and labels, the same step: forward,
 cross-entropy, backward, Adam (PyTorch's defaults: foreach on CUDA), loss.item() every step.
-cudnn.benchmark is on; TF32 is on for convolutions and matrix products unless --fp32. Both
+cudnn.benchmark is on; TF32 is on for convolutions and matrix products unless --fp32. With
+--bf16 the forward and the loss run under torch.autocast("cuda", dtype=torch.bfloat16) (bf16
+convolutions and matrix products, float32 master weights and Adam), the peer of graft's
+--precision bf16; no loss scaling (bf16 has float32's range). Both
 memory formats are timed unless --format says which (channels-last is often faster on tensor
 cores); the summary takes the faster. Timed with CUDA events, median of --steps after warm-up.
 
@@ -52,7 +55,8 @@ def run(args, channels_last):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), labels)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.bf16):
+            loss = loss_fn(model(x), labels)
         loss.backward()
         opt.step()
         return loss.item()
@@ -85,6 +89,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--format", choices=["both", "nchw", "channels_last"], default="both")
     ap.add_argument("--fp32", action="store_true", help="TF32 off")
+    ap.add_argument("--bf16", action="store_true", help="torch.autocast(bfloat16) mixed precision")
     ap.add_argument("--json", default="", help="append one JSON line per run to this file")
     ap.add_argument("--tag", default="")
     ap.add_argument("--quick", action="store_true", help="tiny shapes, two steps: proves the script runs")
@@ -102,20 +107,21 @@ def main():
     torch.backends.cudnn.benchmark = True
     torch.backends.cudnn.allow_tf32 = not args.fp32
     torch.backends.cuda.matmul.allow_tf32 = not args.fp32
+    math = "bf16" if args.bf16 else "fp32" if args.fp32 else "tf32"
     formats = ["nchw", "channels_last"] if args.format == "both" else [args.format]
     for fmt in formats:
         med, lo, hi, loss, used = run(args, fmt == "channels_last")
         ips = args.batch / (med * 1e-3)
         name = {"vgg16": "VGG16", "resnet50": "ResNet-50"}[args.net]
         print(f"torch {torch.__version__} {name} training step (fwd+bwd+Adam), batch {args.batch}, "
-              f"{args.size}x{args.size}, {'FP32' if args.fp32 else 'TF32'}, {fmt}"
+              f"{args.size}x{args.size}, {math.upper()}, {fmt}"
               f"{', ' + args.tag if args.tag else ''}:\n"
               f"  {med:.2f} ms/step (median of {args.steps}; min {lo:.2f}, max {hi:.2f}), {ips:.1f} images/s, "
               f"loss {loss:.4f}, peak memory {used / 2**30:.1f} GiB", flush=True)
         if args.json:
             rec = {"section": "step", "net": args.net, "framework": "torch", "torch": torch.__version__,
                    "cudnn": torch.backends.cudnn.version(), "memory_format": fmt,
-                   "math": "fp32" if args.fp32 else "tf32", "tag": args.tag, "batch": args.batch,
+                   "math": math, "tag": args.tag, "batch": args.batch,
                    "size": args.size, "classes": args.classes, "ms_per_batch": med, "min_ms": lo, "max_ms": hi,
                    "images_per_second": ips, "steps": args.steps, "loss": loss}
             with open(args.json, "a") as f:

@@ -19,6 +19,17 @@
 // logical elements than the CPU does (VGG drops only 2-D fc outputs). Set it before the first
 // forward: changing it leaves earlier activations in the old layout (Network::backward refuses).
 //
+// bf16 mixed precision (set_precision(Precision::BF16); FP32 by default), for float layers:
+// convolutions (cuDNN, bf16 x/w/y with float32 compute) and fully connected layers (cuBLAS
+// GemmEx, bf16 operands, float32 accumulation and output) round their operands to bf16 at the
+// call, in bf16_scratch() buffers, and widen the result back to float32 (a convolution's y,
+// dx and dw are bf16 as cuDNN writes them, as under torch.autocast; a product from cuBLAS is
+// float32 directly). Activations between layers, master weights, gradients, optimizer state,
+// the loss and every reduction stay float32, and checkpoints are unchanged. So far this buys
+// the tensor cores' bf16 rate, not the halved memory traffic of bf16 activations, which need
+// the layers' buffers in bf16 (the kernels' bf16 forms exist: tests/test_bf16_emu.cpp).
+// graft's own convolution kernel is float/TF32 only and refuses bf16 mode.
+//
 // Errors name the layer being run: Layer::ctx() calls enter() with the layer's name.
 #pragma once
 
@@ -35,7 +46,9 @@
 #include "graft/backend/cuda/check.hpp"
 #include "graft/backend/cuda/memory.hpp"
 #include "graft/backend/geometry.hpp"
+#include "graft/core/bf16.hpp"
 #include "graft/core/device.hpp"
+#include "graft/core/precision.hpp"
 #include "graft/core/tensor.hpp"
 
 namespace graft {
@@ -101,6 +114,11 @@ class Context<CUDA> {
   bool channels_last() const { return channels_last_; }
   void set_channels_last(bool on) { channels_last_ = on; }
 
+  // bf16 mixed precision for float layers (see the top of this file). FP32 by default.
+  Precision precision() const { return precision_; }
+  void set_precision(Precision p) { precision_ = p; }
+  bool bf16() const { return precision_ == Precision::BF16; }
+
   // Which softmax the loss uses (graft's fused kernel by default).
   cuda::SoftmaxImpl softmax_impl() const { return softmax_impl_; }
   void set_softmax_impl(cuda::SoftmaxImpl impl) { softmax_impl_ = impl; }
@@ -124,6 +142,14 @@ class Context<CUDA> {
   template <class T>
   T* loss_scratch(size_t count) {
     return static_cast<T*>(grow(loss_scratch_, count * sizeof(T)));
+  }
+
+  // bf16 copies of a product's operands and result (bf16 mode): three slots (0: x or dx,
+  // 1: weights or their gradient, 2: y or dy), same growth rule; valid until the next call
+  // for the same slot.
+  ::graft::bf16* bf16_scratch(int slot, size_t count) {
+    GRAFT_CHECK(slot >= 0 && slot < 3, "Context<CUDA>::bf16_scratch: slot ", slot, " (0, 1 or 2)");
+    return static_cast<::graft::bf16*>(grow(bf16_[slot], count * sizeof(::graft::bf16)));
   }
 
   // Pinned host memory for small read-backs (at least `bytes`); valid until the next call.
@@ -195,8 +221,9 @@ class Context<CUDA> {
   cublasHandle_t cublas_ = nullptr;
   bool tf32_ = true;
   bool channels_last_ = false;
+  Precision precision_ = Precision::FP32;
   cuda::SoftmaxImpl softmax_impl_ = cuda::SoftmaxImpl::Graft;
-  Tensor<unsigned char, CUDA> workspace_, scratch_, loss_scratch_;
+  Tensor<unsigned char, CUDA> workspace_, scratch_, loss_scratch_, bf16_[3];
   size_t workspace_limit_ = size_t(2) << 30;
   void* staging_ = nullptr;
   size_t staging_bytes_ = 0;

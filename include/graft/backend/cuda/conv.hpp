@@ -16,6 +16,13 @@
 // into a KRSC copy owned by the plan before forward and backward data (all of VGG16's conv
 // weights: 59 MB, microseconds); backward filter writes KRSC into the context's scratch and
 // transposes it into dw. The bias kernels take the channels-last variants (channel = index % o).
+//
+// In the context's bf16 mode (Context<CUDA>::set_precision, float layers, cuDNN only) each pass
+// rounds its operands to bf16 into the context's bf16_scratch() (x: slot 0, the weights: slot 1,
+// dy: slot 2), runs cuDNN with bf16 tensors and float32 compute (cuDNN's pseudo-bf16
+// configuration: tensor cores, float accumulation), and widens the bf16 result into the float
+// output (forward: with the bias added in the same pass, kernels/convert.cuh). Its algorithms
+// are searched and cached separately (the cache key's data type is bf16).
 #pragma once
 
 #include <cudnn.h>
@@ -27,6 +34,7 @@
 #include "graft/backend/geometry.hpp"
 #include "kernels/bias.cuh"
 #include "kernels/conv.cuh"
+#include "kernels/convert.cuh"
 #include "kernels/layout.cuh"
 
 namespace graft {
@@ -112,8 +120,8 @@ class ConvPlan {
       return ConvImpl::Cudnn;
     return impl_;
   }
-  // The algorithms cuDNN chose for g (after a call with g).
-  const ConvAlgos& cudnn_algos(const ConvGeometry& g) { return ctx().conv_algos(g, CudnnType<T>::value); }
+  // The algorithms cuDNN chose for g (after a call with g), for the context's precision.
+  const ConvAlgos& cudnn_algos(const ConvGeometry& g) { return ctx().conv_algos(g, data_type()); }
 
   void forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
     if (use_graft(g, 0)) {
@@ -123,6 +131,10 @@ class ConvPlan {
     describe(g);
     Context<CUDA>& c = ctx();
     if (nhwc_) w = krsc(g, w);
+    if (bf16_) {
+      bf16_forward(g, x, w, b, y);
+      return;
+    }
     AlgoChoice& a = c.conv_algos(g, CudnnType<T>::value).forward;
     if (a.algo < 0) find_forward(a, x, w, y);
     set_math(a.math);
@@ -144,6 +156,10 @@ class ConvPlan {
     describe(g);
     Context<CUDA>& c = ctx();
     if (nhwc_) w = krsc(g, w);
+    if (bf16_) {
+      bf16_backward_data(g, w, dy, dx);
+      return;
+    }
     AlgoChoice& a = c.conv_algos(g, CudnnType<T>::value).backward_data;
     if (a.algo < 0) find_backward_data(a, w, dy, dx);
     set_math(a.math);
@@ -162,6 +178,14 @@ class ConvPlan {
     Context<CUDA>& c = ctx();
     T* dw_krsc = nhwc_ ? c.scratch<T>(static_cast<size_t>(g.o * g.kernel_volume())) : nullptr;
     T* out = nhwc_ ? dw_krsc : dw;
+    if (bf16_) {
+      bf16_backward_filter(g, x, dy, out);
+      if (nhwc_)
+        in_scope(scope_, [&] {
+          kernels::transpose<T>(g.o, int64_t(g.win.kh) * g.win.kw, g.c, dw_krsc, dw, c.stream());
+        });
+      return;
+    }
     AlgoChoice& a = c.conv_algos(g, CudnnType<T>::value).backward_filter;
     if (a.algo < 0) find_backward_filter(a, x, dy, out);
     set_math(a.math);
@@ -198,6 +222,8 @@ class ConvPlan {
     if (impl_ != ConvImpl::Graft) return false;
     GRAFT_CHECK(!ctx().channels_last(), scope_, ": graft's convolution kernel needs NCHW activations, and the "
                 "context is in channels-last mode; use ConvImpl::Cudnn for this layer or set_channels_last(false)");
+    GRAFT_CHECK(!ctx().bf16(), scope_, ": graft's convolution kernel is float32/TF32 only, and the context is in "
+                "bf16 mode; use ConvImpl::Cudnn for this layer or set_precision(Precision::FP32)");
     GRAFT_CHECK(graft_supports(g), scope_, ": graft's convolution kernel handles float 3x3 kernels only (this layer: ",
                 g.win.str(), sizeof(T) == 8 ? ", double" : "", "); use ConvImpl::Cudnn");
     return impl_used(g, pass) == ConvImpl::Graft;
@@ -238,26 +264,102 @@ class ConvPlan {
     return wt_.data();
   }
 
+  // bf16 mode applies to float layers; a double layer in a bf16 context is refused.
+  bool want_bf16() {
+    if (!ctx().bf16()) return false;
+    GRAFT_CHECK((std::is_same<T, float>::value), scope_, ": bf16 precision needs float layers (this one is double)");
+    return true;
+  }
+  cudnnDataType_t data_type() { return want_bf16() ? CUDNN_DATA_BFLOAT16 : CudnnType<T>::value; }
+
   void describe(const ConvGeometry& g) {
-    const bool nhwc = ctx().channels_last();
-    if (described_ && g == last_ && nhwc == nhwc_) return;
-    const cudnnDataType_t dt = CudnnType<T>::value;
+    const bool nhwc = ctx().channels_last(), bf16 = want_bf16();
+    if (described_ && g == last_ && nhwc == nhwc_ && bf16 == bf16_) return;
+    const cudnnDataType_t dt = bf16 ? CUDNN_DATA_BFLOAT16 : CudnnType<T>::value;
+    const cudnnDataType_t compute = bf16 ? CUDNN_DATA_FLOAT : dt;  // bf16: float32 accumulation
     // Dimensions are given as (n, c, h, w) in every format; the format says how they are stored.
     const cudnnTensorFormat_t f = nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
     GRAFT_CUDA_CHECK_IN(scope_, cudnnSetTensor4dDescriptor(xd_.d, f, dt, int(g.n), int(g.c), int(g.h), int(g.w)));
     GRAFT_CUDA_CHECK_IN(scope_, cudnnSetTensor4dDescriptor(yd_.d, f, dt, int(g.n), int(g.o), int(g.oh), int(g.ow)));
     GRAFT_CUDA_CHECK_IN(scope_, cudnnSetFilter4dDescriptor(wd_.d, dt, f, int(g.o), int(g.c), g.win.kh, g.win.kw));
     GRAFT_CUDA_CHECK_IN(scope_, cudnnSetConvolution2dDescriptor(cd_.d, g.win.ph, g.win.pw, g.win.sh, g.win.sw, 1, 1,
-                                                                CUDNN_CROSS_CORRELATION, dt));
+                                                                CUDNN_CROSS_CORRELATION, compute));
     last_ = g;
     nhwc_ = nhwc;
+    bf16_ = bf16;
     described_ = true;
   }
   // Tensor cores (TF32 for float) only when the context allows them.
+  // (bf16 operands always run on them.)
   cudnnMathType_t search_math() const {
+    if (bf16_) return CUDNN_TENSOR_OP_MATH;
     return (std::is_same<T, float>::value && ctx_->tf32()) ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
   }
   void set_math(cudnnMathType_t m) { GRAFT_CUDA_CHECK_IN(scope_, cudnnSetConvolutionMathType(cd_.d, m)); }
+
+  // ---- bf16 mode (float layers; w already in cuDNN's order) ----
+  // x (or dy) rounded to bf16 into a slot of the context's bf16 scratch.
+  bf16* rounded(int slot, int64_t n, const T* src) {
+    Context<CUDA>& c = ctx();
+    bf16* dst = c.bf16_scratch(slot, static_cast<size_t>(n));
+    in_scope(scope_, [&] { kernels::to_bf16(n, f(src), dst, c.stream()); });
+    return dst;
+  }
+  int64_t x_count(const ConvGeometry& g) const { return g.n * g.c * g.h * g.w; }
+  int64_t y_count(const ConvGeometry& g) const { return g.n * g.o * g.out_plane(); }
+  int64_t w_count(const ConvGeometry& g) const { return g.o * g.kernel_volume(); }
+
+  void bf16_forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
+    Context<CUDA>& c = ctx();
+    const bf16* xb = rounded(0, x_count(g), x);
+    const bf16* wb = rounded(1, w_count(g), w);
+    bf16* yb = c.bf16_scratch(2, static_cast<size_t>(y_count(g)));
+    AlgoChoice& a = c.conv_algos(g, CUDNN_DATA_BFLOAT16).forward;
+    if (a.algo < 0) find_forward(a, xb, wb, yb);
+    set_math(a.math);
+    const float one = 1, zero = 0;
+    GRAFT_CUDA_CHECK_IN(scope_, cudnnConvolutionForward(c.cudnn(), &one, xd_.d, xb, wd_.d, wb, cd_.d,
+                                                        cudnnConvolutionFwdAlgo_t(a.algo), c.workspace(a.workspace),
+                                                        a.workspace, &zero, yd_.d, yb));
+    in_scope(scope_, [&] {
+      if (!b)
+        kernels::from_bf16(y_count(g), yb, f(y), c.stream());
+      else if (nhwc_)
+        kernels::from_bf16_bias_rows(g.n * g.out_plane(), g.o, yb, f(b), f(y), c.stream());
+      else
+        kernels::from_bf16_bias(g.n, g.o, g.out_plane(), yb, f(b), f(y), c.stream());
+    });
+  }
+  void bf16_backward_data(const ConvGeometry& g, const T* w, const T* dy, T* dx) {
+    Context<CUDA>& c = ctx();
+    const bf16* wb = rounded(1, w_count(g), w);
+    const bf16* dyb = rounded(2, y_count(g), dy);
+    bf16* dxb = c.bf16_scratch(0, static_cast<size_t>(x_count(g)));
+    AlgoChoice& a = c.conv_algos(g, CUDNN_DATA_BFLOAT16).backward_data;
+    if (a.algo < 0) find_backward_data(a, wb, dyb, dxb);
+    set_math(a.math);
+    const float one = 1, zero = 0;
+    GRAFT_CUDA_CHECK_IN(scope_, cudnnConvolutionBackwardData(c.cudnn(), &one, wd_.d, wb, yd_.d, dyb, cd_.d,
+                                                             cudnnConvolutionBwdDataAlgo_t(a.algo),
+                                                             c.workspace(a.workspace), a.workspace, &zero, xd_.d, dxb));
+    in_scope(scope_, [&] { kernels::from_bf16(x_count(g), dxb, f(dx), c.stream()); });
+  }
+  // dw (float, cuDNN's filter order) = the bf16 gradient cuDNN writes, widened.
+  void bf16_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
+    Context<CUDA>& c = ctx();
+    const bf16* xb = rounded(0, x_count(g), x);
+    const bf16* dyb = rounded(2, y_count(g), dy);
+    bf16* dwb = c.bf16_scratch(1, static_cast<size_t>(w_count(g)));
+    AlgoChoice& a = c.conv_algos(g, CUDNN_DATA_BFLOAT16).backward_filter;
+    if (a.algo < 0) find_backward_filter(a, xb, dyb, dwb);
+    set_math(a.math);
+    const float one = 1, zero = 0;
+    GRAFT_CUDA_CHECK_IN(scope_, cudnnConvolutionBackwardFilter(c.cudnn(), &one, xd_.d, xb, yd_.d, dyb, cd_.d,
+                                                               cudnnConvolutionBwdFilterAlgo_t(a.algo),
+                                                               c.workspace(a.workspace), a.workspace, &zero, wd_.d,
+                                                               dwb));
+    in_scope(scope_, [&] { kernels::from_bf16(w_count(g), dwb, f(dw), c.stream()); });
+  }
 
   // Workspace for the search: the limit, or half the free memory if that is less. A separate
   // allocation, freed afterwards, so that the context keeps only what the chosen algorithms need.
@@ -278,7 +380,7 @@ class ConvPlan {
       }
     GRAFT_FAIL(scope_, ": cuDNN found no working ", pass, " algorithm for this convolution");
   }
-  void find_forward(AlgoChoice& a, const T* x, const T* w, T* y) {
+  void find_forward(AlgoChoice& a, const void* x, const void* w, void* y) {
     set_math(search_math());
     Tensor<unsigned char, CUDA> ws(Shape{static_cast<int64_t>(search_bytes())});
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
@@ -288,7 +390,7 @@ class ConvPlan {
                                     CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, perf, ws.data(), ws.bytes()));
     pick(a, perf, count, "forward");
   }
-  void find_backward_data(AlgoChoice& a, const T* w, const T* dy, T* dx) {
+  void find_backward_data(AlgoChoice& a, const void* w, const void* dy, void* dx) {
     set_math(search_math());
     Tensor<unsigned char, CUDA> ws(Shape{static_cast<int64_t>(search_bytes())});
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
@@ -298,7 +400,7 @@ class ConvPlan {
                                     CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, perf, ws.data(), ws.bytes()));
     pick(a, perf, count, "backward-data");
   }
-  void find_backward_filter(AlgoChoice& a, const T* x, const T* dy, T* dw) {
+  void find_backward_filter(AlgoChoice& a, const void* x, const void* dy, void* dw) {
     set_math(search_math());
     Tensor<unsigned char, CUDA> ws(Shape{static_cast<int64_t>(search_bytes())});
     cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
@@ -318,6 +420,7 @@ class ConvPlan {
   ConvGeometry last_;
   bool described_ = false;
   bool nhwc_ = false;      // the layout the descriptors were made for (the context's, at describe())
+  bool bf16_ = false;      // the precision they were made for (bf16 tensors, float compute)
   Tensor<T, CUDA> wt_;     // channels-last mode: the weights in KRSC order
 };
 
