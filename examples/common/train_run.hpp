@@ -9,11 +9,13 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common/cli.hpp"
 #include "common/progress.hpp"
 #include "common/setup.hpp"
+#include "graft/core/precision.hpp"
 #include "graft/io.hpp"
 #include "graft/nn/nn.hpp"
 #include "graft/train/loader_source.hpp"
@@ -41,6 +43,10 @@ struct TrainConfig {
   int64_t batch = 32;
   int workers = 2;
   std::string device = "cpu";
+  // CUDA only: bf16 mixed precision (Context<CUDA>::set_precision) and the activations' layout
+  // (channels-last by default on CUDA: NHWC, the faster layout for cuDNN's tensor cores).
+  std::string precision = "fp32";
+  std::string layout;                          // "" = the device's default
   std::string out = "runs/finetune";
   bool augment = false, cache = true, resume = false;
   bool cache_once = false;                     // one feature cache below every stage (fit's cache_once)
@@ -129,7 +135,17 @@ struct TrainConfig {
       model.vgg.dropout = 0;
     }
     if (device != "cpu" && device != "cuda") throw UsageError("unknown --device " + device + " (cpu or cuda)");
+    precision = a.str("precision", precision);
+    if (precision != "fp32" && precision != "bf16") throw UsageError("unknown --precision " + precision + " (fp32 or bf16)");
+    layout = a.str("layout", layout);
+    if (!layout.empty() && layout != "nchw" && layout != "channels-last")
+      throw UsageError("unknown --layout " + layout + " (nchw or channels-last)");
+    if (device == "cpu" && precision == "bf16")
+      throw UsageError("--precision bf16 runs on the GPU only (--device cuda); the CPU computes in fp32");
+    if (device == "cpu" && layout == "channels-last")
+      throw UsageError("--layout channels-last is the GPU's (--device cuda); the CPU keeps NCHW");
   }
+  bool channels_last() const { return device == "cuda" && layout != "nchw"; }
 };
 
 inline const char* train_flags_help() {
@@ -150,6 +166,8 @@ inline const char* train_flags_help() {
          "        [--cache-once (one feature cache below every stage, not one per stage)]\n"
          "        [--train-eval N] [--init-seed N] [--resume]\n"
          "run:    --device cpu|cuda --out DIR [--backbone FILE.npy]\n"
+         "        [--precision fp32|bf16 (cuda: bf16 convolutions and fc layers, float32 accumulation and weights)]\n"
+         "        [--layout channels-last|nchw (cuda's activations; default channels-last)]\n"
          "        [--tta (the test split's predictions average each image and its mirror image)]\n";
 }
 
@@ -342,7 +360,9 @@ inline train::Report test_report(const TrainConfig& c, const RunData& d, const t
   };
   double train_seconds = 0;
   for (const auto& r : history) train_seconds += r.seconds;
-  rep.info = {{"device", c.device},
+  const std::string dev = c.device == "cuda" ? "cuda, " + c.precision + ", " + (c.channels_last() ? "channels-last" : "nchw")
+                                             : c.device;
+  rep.info = {{"device", dev},
               {"data", d.all.name + ", task " + c.data.task + ", train " + std::to_string(d.sp.train.size()) +
                            " (subset " + g(c.data.subset) + "), validation " + std::to_string(d.sp.val.size()) +
                            ", test " + std::to_string(d.sp.test.size())},
@@ -389,6 +409,10 @@ int run_train(TrainConfig c) {
   auto net = nn::build<float, D>(c.model);
   net->initialize(c.init_seed);
   load_pretrained(*net, c);
+  if constexpr (std::is_same<D, CUDA>::value) {  // (read() refused both on the CPU)
+    net->context().set_precision(parse_precision(c.precision));
+    net->context().set_channels_last(c.channels_last());
+  }
   auto opt = make_optimizer<D>(c);
   RunLoaders loaders(c, d.sp);
 
