@@ -6,6 +6,10 @@
 // (momentum buffer; Adam's m, v and step count) kept by the parameter's name, so a
 // parameter unfrozen later starts fresh while the others continue. Each parameter's rate
 // is lr * lr_scale (a schedule) * Param::lr_mult, its decay weight_decay * decay_mult.
+//
+// A step gathers every tensor's update and hands them to the backend at once
+// (Backend<D>::adam_update_multi / sgd_update_multi): on CUDA one launch per 24 tensors
+// instead of one per tensor; on the CPU the same single-tensor loops as before.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "graft/backend/optim_items.hpp"
 #include "graft/core/error.hpp"
 #include "graft/core/tensor.hpp"
 #include "graft/layers/layer.hpp"
@@ -46,14 +51,13 @@ class Optimizer {
   // are skipped), on the context's device.
   template <class Range>
   void step(Context<D>& ctx, const Range& params, float lr_scale = 1.0f) {
-    for (const auto& np : params) {
-      Param<T, D>* p = np.param;
-      if (!p->trainable) continue;
-      GRAFT_CHECK(p->grad.shape() == p->value.shape(), "optimizer: ", np.name,
-                  " has no gradient of its shape ", p->value.shape().str(),
+    for (const auto& np : params)  // every check before any update: a refused step changes nothing
+      GRAFT_CHECK(!np.param->trainable || np.param->grad.shape() == np.param->value.shape(), "optimizer: ", np.name,
+                  " has no gradient of its shape ", np.param->value.shape().str(),
                   " (was backward run with it trainable?)");
-      update(ctx, *p, state_[np.name], lr_scale);
-    }
+    for (const auto& np : params)
+      if (np.param->trainable) update(ctx, *np.param, state_[np.name], lr_scale);
+    finish(ctx);
     ++steps_;
   }
   int64_t steps() const { return steps_; }
@@ -62,7 +66,9 @@ class Optimizer {
   std::map<std::string, ParamState<T, D>>& state() { return state_; }
 
  protected:
+  // Queues (or runs) one parameter's update; finish() runs what was queued, once per step.
   virtual void update(Context<D>& ctx, Param<T, D>& p, ParamState<T, D>& s, float lr_scale) = 0;
+  virtual void finish(Context<D>& /*ctx*/) {}
   static Tensor<T, D>& zeroed(ParamState<T, D>& s, const char* key, const Shape& shape) {
     Tensor<T, D>& t = s.tensors[key];
     if (t.shape() != shape) {
@@ -98,13 +104,24 @@ class Sgd : public Optimizer<T, D> {
   void update(Context<D>& ctx, Param<T, D>& p, ParamState<T, D>& s, float lr_scale) override {
     T* buf = o_.momentum != 0 ? this->zeroed(s, "momentum", p.value.shape()).data() : nullptr;
     ++s.step;
-    Backend<D>::sgd_update(ctx, p.value.size(), p.value.data(), p.grad.data(), buf,
-                           o_.lr * lr_scale * p.lr_mult, o_.momentum,
-                           o_.weight_decay * p.decay_mult, o_.nesterov);
+    (void)ctx;
+    SgdItem<T> it;
+    it.w = p.value.data();
+    it.g = p.grad.data();
+    it.buf = buf;
+    it.n = p.value.size();
+    it.lr = o_.lr * lr_scale * p.lr_mult;
+    it.weight_decay = o_.weight_decay * p.decay_mult;
+    pending_.push_back(it);
+  }
+  void finish(Context<D>& ctx) override {
+    if (!pending_.empty()) Backend<D>::sgd_update_multi(ctx, pending_.data(), pending_.size(), o_.momentum, o_.nesterov);
+    pending_.clear();
   }
 
  private:
   SgdOptions o_;
+  std::vector<SgdItem<T>> pending_;  // this step's tensors (capacity kept: no allocation per step)
 };
 
 struct AdamOptions {
@@ -131,13 +148,26 @@ class Adam : public Optimizer<T, D> {
     T* m = this->zeroed(s, "m", p.value.shape()).data();
     T* v = this->zeroed(s, "v", p.value.shape()).data();
     ++s.step;
-    Backend<D>::adam_update(ctx, p.value.size(), p.value.data(), p.grad.data(), m, v,
-                            o_.lr * lr_scale * p.lr_mult, o_.beta1, o_.beta2, o_.eps,
-                            o_.weight_decay * p.decay_mult, s.step);
+    (void)ctx;
+    AdamItem<T> it;
+    it.w = p.value.data();
+    it.g = p.grad.data();
+    it.m = m;
+    it.v = v;
+    it.n = p.value.size();
+    it.lr = o_.lr * lr_scale * p.lr_mult;
+    it.weight_decay = o_.weight_decay * p.decay_mult;
+    it.step = s.step;
+    pending_.push_back(it);
+  }
+  void finish(Context<D>& ctx) override {
+    if (!pending_.empty()) Backend<D>::adam_update_multi(ctx, pending_.data(), pending_.size(), o_.beta1, o_.beta2, o_.eps);
+    pending_.clear();
   }
 
  private:
   AdamOptions o_;
+  std::vector<AdamItem<T>> pending_;  // this step's tensors (capacity kept: no allocation per step)
 };
 
 }  // namespace train

@@ -7,6 +7,7 @@
 #include "graft/backend/cpu/context.hpp"
 #include "graft/core/error.hpp"
 #include "graft/backend/geometry.hpp"
+#include "graft/backend/optim_items.hpp"
 #include "graft/core/shape.hpp"
 #include "graft/backend/cpu/conv.hpp"
 #include "graft/backend/cpu/elementwise.hpp"
@@ -186,6 +187,23 @@ struct Backend<CPU> {
   static void adam_update(Context<CPU>&, int64_t n, T* w, const T* g, T* m, T* v, float lr,
                           float beta1, float beta2, float eps, float weight_decay, int64_t step) {
     cpu::adam_update(n, w, g, m, v, lr, beta1, beta2, eps, weight_decay, step);
+  }
+  // Multi-tensor forms (the optimizers' step): the single-tensor updates, one after another.
+  template <class T>
+  static void adam_update_multi(Context<CPU>& ctx, const AdamItem<T>* items, size_t count, float beta1, float beta2,
+                                float eps) {
+    for (size_t i = 0; i < count; ++i) {
+      const AdamItem<T>& it = items[i];
+      adam_update(ctx, it.n, it.w, it.g, it.m, it.v, it.lr, beta1, beta2, eps, it.weight_decay, it.step);
+    }
+  }
+  template <class T>
+  static void sgd_update_multi(Context<CPU>& ctx, const SgdItem<T>* items, size_t count, float momentum,
+                               bool nesterov) {
+    for (size_t i = 0; i < count; ++i) {
+      const SgdItem<T>& it = items[i];
+      sgd_update(ctx, it.n, it.w, it.g, it.buf, it.lr, momentum, it.weight_decay, nesterov);
+    }
   }
   // The sizes of a rank 1..4 shape's axes, then 1s.
   static void dims4(const Shape& s, int64_t d[4]) {

@@ -246,6 +246,18 @@ struct Backend<CUDA> {
     });
   }
 
+  // Multi-tensor forms (the optimizers' step): one launch per kernels::kMultiTensors tensors.
+  template <class T>
+  static void adam_update_multi(Context<CUDA>& ctx, const AdamItem<T>* items, size_t count, float beta1,
+                                float beta2, float eps) {
+    cuda::in_scope(ctx.scope(), [&] { kernels::adam_update_multi<T>(items, count, beta1, beta2, eps, ctx.stream()); });
+  }
+  template <class T>
+  static void sgd_update_multi(Context<CUDA>& ctx, const SgdItem<T>* items, size_t count, float momentum,
+                               bool nesterov) {
+    cuda::in_scope(ctx.scope(), [&] { kernels::sgd_update_multi<T>(items, count, momentum, nesterov, ctx.stream()); });
+  }
+
   // The first label outside [0, k), or -1 (labels on the device: read back, waiting for the stream).
   static int64_t first_bad_label(Context<CUDA>& ctx, int64_t n, int64_t k, const int32_t* labels) {
     if (n <= 0) return -1;
