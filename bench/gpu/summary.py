@@ -70,7 +70,7 @@ def main():
             if r["framework"] == "graft":
                 key = f"graft (conv {r['conv']}, pool {r['pool']}, {r.get('layout', 'nchw')})"
             else:
-                key = f"torch {r.get('torch', '')} ({r['memory_format']})"
+                key = f"torch {r.get('torch', '')} ({r.get('mode', 'eager')}, {r['memory_format']})"
             groups[key].append(r)
         first = steps[0]
         name = {"vgg16": "VGG16", "resnet50": "ResNet-50"}.get(net, net)

@@ -7,7 +7,8 @@ cross-entropy, backward, Adam (PyTorch's defaults: foreach on CUDA), loss.item()
 cudnn.benchmark is on; TF32 is on for convolutions and matrix products unless --fp32. With
 --bf16 the forward and the loss run under torch.autocast("cuda", dtype=torch.bfloat16) (bf16
 convolutions and matrix products, float32 master weights and Adam), the peer of graft's
---precision bf16; no loss scaling (bf16 has float32's range). Both
+--precision bf16; no loss scaling (bf16 has float32's range). --compile wraps the model in
+torch.compile (compiled during the warm-up steps, outside the timing). Both
 memory formats are timed unless --format says which (channels-last is often faster on tensor
 cores); the summary takes the faster. Timed with CUDA events, median of --steps after warm-up.
 
@@ -50,13 +51,14 @@ def run(args, channels_last):
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
+    fwd = torch.compile(model) if args.compile else model
     opt = torch.optim.Adam(model.parameters(), lr=1e-5)
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def step():
         opt.zero_grad(set_to_none=True)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.bf16):
-            loss = loss_fn(model(x), labels)
+            loss = loss_fn(fwd(x), labels)
         loss.backward()
         opt.step()
         return loss.item()
@@ -73,7 +75,7 @@ def run(args, channels_last):
         end.synchronize()
         times.append(start.elapsed_time(end))
     used = torch.cuda.max_memory_allocated()
-    del model, opt, x
+    del model, fwd, opt, x
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
     return statistics.median(times), min(times), max(times), loss, used
@@ -90,6 +92,7 @@ def main():
     ap.add_argument("--format", choices=["both", "nchw", "channels_last"], default="both")
     ap.add_argument("--fp32", action="store_true", help="TF32 off")
     ap.add_argument("--bf16", action="store_true", help="torch.autocast(bfloat16) mixed precision")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model (compiled in the warm-up)")
     ap.add_argument("--json", default="", help="append one JSON line per run to this file")
     ap.add_argument("--tag", default="")
     ap.add_argument("--quick", action="store_true", help="tiny shapes, two steps: proves the script runs")
@@ -113,14 +116,15 @@ def main():
         med, lo, hi, loss, used = run(args, fmt == "channels_last")
         ips = args.batch / (med * 1e-3)
         name = {"vgg16": "VGG16", "resnet50": "ResNet-50"}[args.net]
-        print(f"torch {torch.__version__} {name} training step (fwd+bwd+Adam), batch {args.batch}, "
+        mode = "compiled" if args.compile else "eager"
+        print(f"torch {torch.__version__} {mode} {name} training step (fwd+bwd+Adam), batch {args.batch}, "
               f"{args.size}x{args.size}, {math.upper()}, {fmt}"
               f"{', ' + args.tag if args.tag else ''}:\n"
               f"  {med:.2f} ms/step (median of {args.steps}; min {lo:.2f}, max {hi:.2f}), {ips:.1f} images/s, "
               f"loss {loss:.4f}, peak memory {used / 2**30:.1f} GiB", flush=True)
         if args.json:
             rec = {"section": "step", "net": args.net, "framework": "torch", "torch": torch.__version__,
-                   "cudnn": torch.backends.cudnn.version(), "memory_format": fmt,
+                   "cudnn": torch.backends.cudnn.version(), "memory_format": fmt, "mode": mode,
                    "math": math, "tag": args.tag, "batch": args.batch,
                    "size": args.size, "classes": args.classes, "ms_per_batch": med, "min_ms": lo, "max_ms": hi,
                    "images_per_second": ips, "steps": args.steps, "loss": loss}
