@@ -4,6 +4,10 @@
 // compared with cuDNN's on the full-size tensors (max |graft - cudnn| / max |cudnn|). The
 // "cudnn-nhwc" rows are cuDNN in the context's channels-last mode (NHWC activations, KRSC
 // filters), timed as the layer runs them: the weight transposes and the bias add included.
+// The "cudnn-bf16" rows are channels-last in the context's bf16 mode (bf16 tensors, float32
+// compute), with the operands' conversions included, as a layer runs them; their fraction is
+// of the measured bf16 GEMM peak and their "vs" column compares with the cudnn-nhwc row (TF32
+// or FP32 on the same data). fc6/7/8 get "cublas-bf16" rows the same way.
 #pragma once
 
 #include <cstring>
@@ -81,18 +85,20 @@ inline void bench_layers(Context<CUDA>& ctx, const Peaks& peaks, const LayerOpti
     ConvGeometry g;
     g.n = o.batch; g.c = spec.c; g.h = side; g.w = side; g.o = spec.o; g.oh = ys[2]; g.ow = ys[3];
     g.win = conv.window();
-    Tensor<float, CUDA> x(xs), dy(ys), y[3], dx[3], dw[3];
+    Tensor<float, CUDA> x(xs), dy(ys), y[4], dx[4], dw[4];
     fill_uniform(x, seed++, -1, 1, ctx.stream());
     fill_uniform(dy, seed++, -1, 1, ctx.stream());
     fill_uniform(conv.biases.value, seed++, -1, 1, ctx.stream());  // weights: He-initialised, random
     const float* w = conv.weights.value.data();
     const float* b = conv.biases.value.data();
     const double flops = g.forward_flops();
-    for (int k = 0; k < 3; ++k) {  // cuDNN, graft, cuDNN channels-last
+    for (int k = 0; k < 4; ++k) {  // cuDNN, graft, cuDNN channels-last, cuDNN channels-last bf16
       const ConvImpl impl = k == 1 ? ConvImpl::Graft : ConvImpl::Cudnn;
-      const char* impl_name = k == 2 ? "cudnn-nhwc" : to_string(impl);
+      const char* impl_name = k == 3 ? "cudnn-bf16" : k == 2 ? "cudnn-nhwc" : to_string(impl);
+      const double kpeak = k == 3 ? peaks.bf16_tflops : peak;
       conv.plan().set_impl(impl);
-      ctx.set_channels_last(k == 2);
+      ctx.set_channels_last(k >= 2);
+      ctx.set_precision(k == 3 ? Precision::BF16 : Precision::FP32);
       y[k].resize(ys);
       dx[k].resize(xs);
       dw[k].resize(conv.weights.value.shape());
@@ -105,20 +111,22 @@ inline void bench_layers(Context<CUDA>& ctx, const Peaks& peaks, const LayerOpti
         });
         const double gflops = flops / (t.median_ms * 1e-3) / 1e9;
         double diff = -1;
-        if (k == 1) {
-          const Tensor<float, CUDA>* out[2][3] = {{&y[0], &dx[0], &dw[0]}, {&y[1], &dx[1], &dw[1]}};
-          diff = relative_difference(ctx, out[1][pass]->size(), out[1][pass]->data(), out[0][pass]->data());
+        if (k == 1 || k == 3) {  // graft against cuDNN (NCHW); bf16 against cuDNN channels-last
+          const int ref = k == 1 ? 0 : 2;
+          const Tensor<float, CUDA>* got[3] = {&y[k], &dx[k], &dw[k]};
+          const Tensor<float, CUDA>* want[3] = {&y[ref], &dx[ref], &dw[ref]};
+          diff = relative_difference(ctx, got[pass]->size(), got[pass]->data(), want[pass]->data());
         }
-        const std::string used = k == 2 ? impl_name : to_string(plan.impl_used(g, pass));
+        const std::string used = k >= 2 ? impl_name : to_string(plan.impl_used(g, pass));
         char vs[32] = "";
         if (diff >= 0) std::snprintf(vs, sizeof vs, "%.1e", diff);
         line("%-12s %-10s %-12s %9.3f %10.0f %6.1f%% %10s", spec.names, used.c_str(), passes[pass], t.median_ms,
-             gflops, 100.0 * gflops / (peak * 1e3), vs);
+             gflops, 100.0 * gflops / (kpeak * 1e3), vs);
         Report::Record r("layer");
         r.str("layer", spec.names).str("impl", impl_name).str("impl_used", used).str("pass", passes[pass])
             .num("batch", double(o.batch)).num("size", double(side)).num("c", double(spec.c)).num("o", double(spec.o))
-            .num("ms", t.median_ms).num("gflops", gflops).num("peak_fraction", gflops / (peak * 1e3))
-            .str("math", o.tf32 ? "tf32" : "fp32");
+            .num("ms", t.median_ms).num("gflops", gflops).num("peak_fraction", gflops / (kpeak * 1e3))
+            .str("math", k == 3 ? "bf16" : o.tf32 ? "tf32" : "fp32");
         if (diff >= 0) r.num("rel_diff_vs_cudnn", diff);
         if (k != 1) {
           const cuda::ConvAlgos& a = plan.cudnn_algos(g);
@@ -127,13 +135,14 @@ inline void bench_layers(Context<CUDA>& ctx, const Peaks& peaks, const LayerOpti
         }
         rep.write(r);
       } catch (const Error& e) {
-        if (k != 2) throw;
+        if (k < 2) throw;
         line("%-12s %-10s %-12s FAILED: %s", spec.names, impl_name, passes[pass], e.what());
       }
     }
     ctx.set_channels_last(false);
+    ctx.set_precision(Precision::FP32);
   }
-  // fully connected layers (cuBLAS only)
+  // fully connected layers (cuBLAS only), float32/TF32 then bf16
   struct FcSpec {
     const char* name;
     int64_t in, out;
@@ -148,7 +157,12 @@ inline void bench_layers(Context<CUDA>& ctx, const Peaks& peaks, const LayerOpti
     fill_uniform(bias, seed++, -1, 1, ctx.stream());
     fill_uniform(dy, seed++, -1, 1, ctx.stream());
     const double flops = 2.0 * double(o.batch) * double(f.in) * double(f.out);
-    for (int pass = 0; pass < 3; ++pass) {
+    for (int pass6 = 0; pass6 < 6; ++pass6) {
+      const int pass = pass6 % 3;
+      const bool bf = pass6 >= 3;
+      const double kpeak = bf ? peaks.bf16_tflops : peak;
+      const char* impl_name = bf ? "cublas-bf16" : "cublas";
+      ctx.set_precision(bf ? Precision::BF16 : Precision::FP32);
       const Timing t = time_on(ctx.stream(), o.warmup, o.reps, [&] {
         if (pass == 0) Backend<CUDA>::linear_forward(ctx, o.batch, f.in, f.out, x.data(), w.data(), bias.data(), y.data());
         if (pass == 1) Backend<CUDA>::linear_backward_data(ctx, o.batch, f.in, f.out, dy.data(), w.data(), dx.data());
@@ -157,13 +171,14 @@ inline void bench_layers(Context<CUDA>& ctx, const Peaks& peaks, const LayerOpti
                                                 static_cast<float*>(nullptr));
       });
       const double gflops = flops / (t.median_ms * 1e-3) / 1e9;
-      line("%-12s %-10s %-12s %9.3f %10.0f %6.1f%% %10s", f.name, "cublas", passes[pass], t.median_ms, gflops,
-           100.0 * gflops / (peak * 1e3), "");
-      rep.write(Report::Record("layer").str("layer", f.name).str("impl", "cublas").str("impl_used", "cublas")
+      line("%-12s %-10s %-12s %9.3f %10.0f %6.1f%% %10s", f.name, impl_name, passes[pass], t.median_ms, gflops,
+           100.0 * gflops / (kpeak * 1e3), "");
+      rep.write(Report::Record("layer").str("layer", f.name).str("impl", impl_name).str("impl_used", impl_name)
                     .str("pass", passes[pass]).num("batch", double(o.batch)).num("in", double(f.in))
                     .num("out", double(f.out)).num("ms", t.median_ms).num("gflops", gflops)
-                    .num("peak_fraction", gflops / (peak * 1e3)).str("math", o.tf32 ? "tf32" : "fp32"));
+                    .num("peak_fraction", gflops / (kpeak * 1e3)).str("math", bf ? "bf16" : o.tf32 ? "tf32" : "fp32"));
     }
+    ctx.set_precision(Precision::FP32);
   }
   ctx.set_tf32(true);
 }

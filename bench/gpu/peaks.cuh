@@ -1,5 +1,6 @@
 // The card's two ceilings, measured once per run: device-to-device copy bandwidth (bytes read
-// plus bytes written) and matrix-product rate through cuBLAS (TF32 and FP32), on random data.
+// plus bytes written) and matrix-product rate through cuBLAS (TF32 and FP32, and bf16
+// operands with float32 accumulation and result: what Linear runs in bf16 mode), on random data.
 // Every other number of the benchmark is reported as a fraction of these.
 #pragma once
 
@@ -14,6 +15,7 @@ struct Peaks {
   double copy_gbs = 0;       // GB/s, read + write
   double tf32_tflops = 0;    // cuBLAS SGEMM with TF32 tensor cores
   double fp32_tflops = 0;    // cuBLAS SGEMM without
+  double bf16_tflops = 0;    // cublasGemmEx, bf16 operands, float32 accumulation and result
 };
 
 inline Peaks measure_peaks(Context<CUDA>& ctx, Report& rep, bool quick) {
@@ -43,8 +45,26 @@ inline Peaks measure_peaks(Context<CUDA>& ctx, Report& rep, bool quick) {
     rep.write(Report::Record("peak").str("what", tf32 ? "gemm_tf32" : "gemm_fp32").num("n", double(n)).num("ms", t.median_ms).num("tflops", tflops));
   }
   ctx.set_tf32(true);
-  line("measured peaks: copy %.0f GB/s (read+write), SGEMM %.1f TFLOP/s with TF32, %.1f TFLOP/s FP32",
-       p.copy_gbs, p.tf32_tflops, p.fp32_tflops);
+  {
+    const int64_t n = quick ? 1024 : 8192;
+    Tensor<float, CUDA> f(Shape{n, n}), c(Shape{n, n});
+    Tensor<bf16, CUDA> a(Shape{n, n}), b(Shape{n, n});
+    fill_uniform(f, 4, -1, 1, ctx.stream());
+    kernels::to_bf16(f.size(), f.data(), a.data(), ctx.stream());
+    fill_uniform(f, 5, -1, 1, ctx.stream());
+    kernels::to_bf16(f.size(), f.data(), b.data(), ctx.stream());
+    const float one = 1, zero = 0;
+    const Timing t = time_on(ctx.stream(), 2, reps, [&] {
+      cuda::check(cublasGemmEx(ctx.cublas(), CUBLAS_OP_N, CUBLAS_OP_N, int(n), int(n), int(n), &one, a.data(),
+                               CUDA_R_16BF, int(n), b.data(), CUDA_R_16BF, int(n), &zero, c.data(), CUDA_R_32F, int(n),
+                               CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                  "cublasGemmEx (bf16 peak)");
+    });
+    p.bf16_tflops = 2.0 * double(n) * double(n) * double(n) / (t.median_ms * 1e-3) / 1e12;
+    rep.write(Report::Record("peak").str("what", "gemm_bf16").num("n", double(n)).num("ms", t.median_ms).num("tflops", p.bf16_tflops));
+  }
+  line("measured peaks: copy %.0f GB/s (read+write), SGEMM %.1f TFLOP/s with TF32, %.1f TFLOP/s FP32, "
+       "bf16 GEMM %.1f TFLOP/s", p.copy_gbs, p.tf32_tflops, p.fp32_tflops, p.bf16_tflops);
   return p;
 }
 

@@ -46,7 +46,8 @@ def main():
     peaks = {r["what"]: r for r in recs if r["section"] == "peak"}
     if peaks:
         out(f"peaks: copy {peaks.get('copy', {}).get('gbs', 0):.0f} GB/s; SGEMM TF32 "
-            f"{peaks.get('gemm_tf32', {}).get('tflops', 0):.1f} TFLOP/s, FP32 {peaks.get('gemm_fp32', {}).get('tflops', 0):.1f}")
+            f"{peaks.get('gemm_tf32', {}).get('tflops', 0):.1f} TFLOP/s, FP32 {peaks.get('gemm_fp32', {}).get('tflops', 0):.1f}; "
+            f"bf16 GEMM {peaks.get('gemm_bf16', {}).get('tflops', 0):.1f}")
     if len(sys.argv) > 2:
         try:
             with open(sys.argv[2]) as f:
@@ -108,19 +109,25 @@ def main():
                 order.append(r["layer"])
             table[(r["layer"], r["impl"])][r["pass"]] = r["ms"]
             if "rel_diff_vs_cudnn" in r:
-                diffs[r["layer"]].append(r["rel_diff_vs_cudnn"])
+                diffs[(r["layer"], r["impl"])].append(r["rel_diff_vs_cudnn"])
         passes = ["forward", "bwd-data", "bwd-filter"]
         for name in order:
-            for impl in ["cudnn", "graft", "cudnn-nhwc", "cublas"]:
+            for impl in ["cudnn", "graft", "cudnn-nhwc", "cudnn-bf16", "cublas", "cublas-bf16"]:
                 row = table.get((name, impl))
                 if not row:
                     continue
                 ms = " / ".join(f"{row.get(p, float('nan')):7.3f}" for p in passes)
                 extra = ""
+                if impl == "cudnn-bf16" and (name, "cudnn-nhwc") in table:
+                    c = table[(name, "cudnn-nhwc")]
+                    ratios = " / ".join(f"{row[p] / c[p]:.2f}" for p in passes if p in row and p in c and c[p] > 0)
+                    d = diffs[(name, impl)]
+                    extra = f"   x{ratios} of nhwc   diff {max(d) if d else float('nan'):.1e}"
                 if impl == "graft" and (name, "cudnn") in table:
                     c = table[(name, "cudnn")]
                     ratios = " / ".join(f"{row[p] / c[p]:.2f}" for p in passes if p in row and p in c and c[p] > 0)
-                    extra = f"   x{ratios}   diff {max(diffs[name]) if diffs[name] else float('nan'):.1e}"
+                    d = diffs[(name, impl)]
+                    extra = f"   x{ratios}   diff {max(d) if d else float('nan'):.1e}"
                 out(f"  {name:<12} {impl:<10} {ms}{extra}")
 
     bw = [r for r in recs if r["section"] == "bandwidth"]
