@@ -207,6 +207,15 @@ TEST_CASE("The example programs reject bad command lines and missing data clearl
   CHECK(read_text(log).find("missing.npz") != std::string::npos);
   CHECK(run(std::string(GRAFT_EX_FINETUNE) + " --stages fc9:1 --data " + tmp + " --format folder", log) != 0);
   CHECK(run(std::string(GRAFT_EX_PRETRAIN) + " --task gender", log) == 2);
+  // --precision and --layout are the GPU's: refused on the CPU, and bad values named
+  CHECK(run(std::string(GRAFT_EX_FINETUNE) + " --precision bf16 --out " + tmp + "/r", log) == 2);
+  CHECK(read_text(log).find("--precision bf16 runs on the GPU only") != std::string::npos);
+  CHECK(run(std::string(GRAFT_EX_FINETUNE) + " --device cuda --precision fp16 --out " + tmp + "/r", log) == 2);
+  CHECK(read_text(log).find("unknown --precision fp16 (fp32 or bf16)") != std::string::npos);
+  CHECK(run(std::string(GRAFT_EX_FINETUNE) + " --device cuda --layout nhcw --out " + tmp + "/r", log) == 2);
+  CHECK(read_text(log).find("unknown --layout nhcw (nchw or channels-last)") != std::string::npos);
+  CHECK(run(std::string(GRAFT_EX_PRETRAIN) + " --layout channels-last --out " + tmp + "/r", log) == 2);
+  CHECK(read_text(log).find("--layout channels-last is the GPU's") != std::string::npos);
 }
 
 TEST_CASE("graft-finetune and graft-predict take a Caffe model directly", "[examples][caffe]") {
