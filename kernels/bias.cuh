@@ -6,7 +6,7 @@
 //   bias_grad      db[c] = sum over i, q of dy[i, c, q]     (deterministic: no atomics)
 //
 // and over (rows, o) tensors, channels last (NHWC activations: rows = n*h*w):
-//   bias_add_rows  y[r, c] += b[c]
+//   bias_add_rows  y[r, c] += b[c]; bias_relu_rows: y[r, c] = max(y[r, c] + b[c], 0)
 //   bias_grad_rows db[c] = sum over r of dy[r, c]             (deterministic: fixed chunks, then
 //                                                             the chunks' sums in order)
 #pragma once
@@ -126,7 +126,7 @@ void bias_grad(int64_t n, int64_t o, int64_t p, const T* dy, T* db, T* partial, 
 
 // ---- channels last: (rows, o) ----
 
-template <class T, class I>
+template <class T, class I, bool kRelu>
 __global__ void __launch_bounds__(256) bias_add_rows_kernel(I n_items, I o_items, int vec, T* __restrict__ y,
                                                             const T* __restrict__ b) {
   const I stride = I(gridDim.x) * blockDim.x;
@@ -137,28 +137,45 @@ __global__ void __launch_bounds__(256) bias_add_rows_kernel(I n_items, I o_items
         float4 a = reinterpret_cast<float4*>(y)[v];
         const float4 bb = reinterpret_cast<const float4*>(b)[c];
         a.x += bb.x; a.y += bb.y; a.z += bb.z; a.w += bb.w;
+        if (kRelu) {
+          a.x = a.x > 0.0f ? a.x : 0.0f;
+          a.y = a.y > 0.0f ? a.y : 0.0f;
+          a.z = a.z > 0.0f ? a.z : 0.0f;
+          a.w = a.w > 0.0f ? a.w : 0.0f;
+        }
         reinterpret_cast<float4*>(y)[v] = a;
         continue;
       }
     }
-    y[v] += b[c];
+    T a = y[v] + b[c];
+    if (kRelu) a = a > T(0) ? a : T(0);
+    y[v] = a;
   }
 }
 
-template <class T>
-void bias_add_rows(int64_t rows, int64_t o, T* y, const T* b, cudaStream_t stream) {
+template <class T, bool kRelu>
+void bias_add_rows_impl(const char* name, int64_t rows, int64_t o, T* y, const T* b, cudaStream_t stream) {
   const int64_t total = rows * o;
   if (total <= 0) return;
   const int vec = (sizeof(T) == 4 && o % 4 == 0 && aligned(y, 16) && aligned(b, 16)) ? 4 : 1;
   const int64_t items = total / vec, o_items = o / vec;
   if (total < (int64_t(1) << 31)) {
-    auto k = bias_add_rows_kernel<T, uint32_t>;
+    auto k = bias_add_rows_kernel<T, uint32_t, kRelu>;
     GRAFT_LAUNCH(k, grid_for(items, 256), 256, stream, uint32_t(items), uint32_t(o_items), vec, y, b);
   } else {
-    auto k = bias_add_rows_kernel<T, uint64_t>;
+    auto k = bias_add_rows_kernel<T, uint64_t, kRelu>;
     GRAFT_LAUNCH(k, grid_for(items, 256), 256, stream, uint64_t(items), uint64_t(o_items), vec, y, b);
   }
-  check_launch("bias_add_rows", stream);
+  check_launch(name, stream);
+}
+template <class T>
+void bias_add_rows(int64_t rows, int64_t o, T* y, const T* b, cudaStream_t stream) {
+  bias_add_rows_impl<T, false>("bias_add_rows", rows, o, y, b, stream);
+}
+// y[r, c] = max(y[r, c] + b[c], 0): the channels-last bias_relu.
+template <class T>
+void bias_relu_rows(int64_t rows, int64_t o, T* y, const T* b, cudaStream_t stream) {
+  bias_add_rows_impl<T, true>("bias_relu_rows", rows, o, y, b, stream);
 }
 
 // The fixed split of bias_grad_rows: `chunks` chunks of `per_chunk` rows (the last may be short).

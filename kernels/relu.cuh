@@ -51,6 +51,17 @@ __global__ void __launch_bounds__(256) relu_backward_kernel(int64_t n, int64_t n
   for (int64_t e = 4 * n4 + i; e < n; e += stride) dx[e] = y[e] > T(0) ? dy[e] : T(0);
 }
 
+// In place, y = max(y, 0) (a convolution's ReLU epilogue where no bias pass carries it): no
+// __restrict__, since the input is the output.
+template <class T>
+__global__ void __launch_bounds__(256) relu_inplace_kernel(int64_t n, T* y) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < n; e += stride) {
+    const T a = y[e];
+    y[e] = a > T(0) ? a : T(0);
+  }
+}
+
 // float4 count for a vectorised pass over these pointers (0: scalar only).
 template <class T>
 inline int64_t vec4_count(int64_t n, const void* a, const void* b = nullptr, const void* c = nullptr) {
@@ -66,6 +77,14 @@ void relu_forward(int64_t n, const T* x, T* y, cudaStream_t stream) {
   auto k = relu_forward_kernel<T>;
   GRAFT_LAUNCH(k, grid_for(n4 ? n4 : n, 256), 256, stream, n, n4, x, y);
   check_launch("relu_forward", stream);
+}
+
+template <class T>
+void relu_inplace(int64_t n, T* y, cudaStream_t stream) {
+  if (n <= 0) return;
+  auto k = relu_inplace_kernel<T>;
+  GRAFT_LAUNCH(k, grid_for(n, 256), 256, stream, n, y);
+  check_launch("relu_inplace", stream);
 }
 
 template <class T>

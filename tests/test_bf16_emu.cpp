@@ -4,6 +4,8 @@
 //     around x, the nearer in double, ties to the even mantissa), with NaN, infinities, zeros,
 //     subnormals and overflow;
 //   - kernels/convert.cuh equals the host conversion bit for bit, vector and scalar paths;
+//   - the ReLU epilogues of a fused convolution (Network::fuse_relu): the bf16 widening with
+//     bias and ReLU, bias_relu_rows and relu_inplace, against the host's max(x + b, 0);
 //   - the elementwise, layout and max-pooling kernels instantiated for bf16 equal the float
 //     kernels (themselves checked against the CPU backend in test_kernels_emu and
 //     test_layer_cases_emu) on the same values rounded once to bf16: the tolerance is zero,
@@ -281,5 +283,36 @@ TEST_CASE("emulated kernels: bf16 forms of ReLU, sums, bias, layout and max pool
       check("maxpool backward", [&] { kernels::maxpool_backward<float>(s, af.p, bf.p, want.p, nullptr); },
             [&] { kernels::maxpool_backward<bf16>(s, ab.p, bb.p, cb.p, nullptr); }, total);
     }
+  }
+}
+
+TEST_CASE("emulated kernels: the ReLU epilogues (bf16 widening, bias_relu_rows, relu_inplace)", "[emu][bf16]") {
+  const int64_t n = 3, o = 8, p = 12, total = n * o * p;
+  const std::vector<float> v = bf16_values(total, 21, 2.0), bias = bf16_values(o, 22, 1.0);
+  auto relu = [](float a) { return a > 0.0f ? a : 0.0f; };
+  for (int offset : {0, 1}) {
+    INFO("offset " << offset);
+    BBuf x(total, offset);
+    put(v, x.p);
+    test::Buf<float> y(total, offset), yr(total, offset), yn(total, offset), f(total, offset), g(total, offset);
+    kernels::from_bf16_bias(n, o, p, x.p, bias.data(), y.p, nullptr, true);
+    kernels::from_bf16_bias_rows(n * p, o, x.p, bias.data(), yr.p, nullptr, true);
+    kernels::from_bf16(total, x.p, yn.p, nullptr, true);
+    std::copy(v.begin(), v.end(), f.p);
+    kernels::bias_relu_rows<float>(n * p, o, f.p, bias.data(), nullptr);
+    std::copy(v.begin(), v.end(), g.p);
+    g.p[5] = std::numeric_limits<float>::quiet_NaN();  // NaN gives 0, as the ReLU layer's rule
+    kernels::relu_inplace<float>(total, g.p, nullptr);
+    for (int64_t e = 0; e < total; ++e) {
+      INFO("element " << e);
+      REQUIRE(y.p[e] == relu(v[size_t(e)] + bias[size_t((e / p) % o)]));
+      REQUIRE(yr.p[e] == relu(v[size_t(e)] + bias[size_t(e % o)]));
+      REQUIRE(f.p[e] == relu(v[size_t(e)] + bias[size_t(e % o)]));
+      REQUIRE(yn.p[e] == relu(v[size_t(e)]));
+      REQUIRE(g.p[e] == (e == 5 ? 0.0f : relu(v[size_t(e)])));
+    }
+    CHECK(std::isnan(y.p[total]));
+    CHECK(std::isnan(f.p[total]));
+    CHECK(std::isnan(g.p[total]));
   }
 }

@@ -29,6 +29,7 @@ struct StepOptions {
   bool tf32 = true;
   bool channels_last = false;  // Context<CUDA>::set_channels_last: NHWC activations
   Precision precision = Precision::FP32;  // Context<CUDA>::set_precision: bf16 convolutions and fc layers
+  bool fuse = true;                      // Network::fuse_relu: conv+ReLU in the bias pass (--no-fuse: off)
   ConvImpl conv = ConvImpl::Cudnn;
   PoolImpl pool = PoolImpl::Graft;
   std::string tag;  // a label for this run in the JSON (e.g. the round of an interleaved comparison)
@@ -55,6 +56,7 @@ inline void bench_step(const StepOptions& o, Report& rep) {
     const auto v = l->implementations();
     if (want && std::find(v.begin(), v.end(), want) != v.end()) l->use_implementation(want);
   }
+  if (o.fuse) net->fuse_relu();
   net->set_training(true);
   SoftmaxCrossEntropy<float, CUDA> loss;
   loss.setup(ctx);
@@ -85,14 +87,14 @@ inline void bench_step(const StepOptions& o, Report& rep) {
   const char* layout = o.channels_last ? "channels-last" : "nchw";
   // the math of the products: bf16 (float32 accumulation), else TF32 or FP32
   const char* math = o.precision == Precision::BF16 ? "bf16" : o.tf32 ? "tf32" : "fp32";
-  line("graft %s training step (fwd+bwd+Adam), batch %lld, %lldx%lld, %s, layout %s, conv %s, pool %s%s%s:",
+  line("graft %s training step (fwd+bwd+Adam), batch %lld, %lldx%lld, %s, layout %s, conv %s, pool %s%s%s%s:",
        name, (long long)o.batch, (long long)o.size, (long long)o.size, math, layout, to_string(o.conv),
-       to_string(o.pool), o.tag.empty() ? "" : ", ", o.tag.c_str());
+       to_string(o.pool), o.fuse ? "" : ", unfused", o.tag.empty() ? "" : ", ", o.tag.c_str());
   line("  %.2f ms/step (median of %d; min %.2f, max %.2f), %.1f images/s, loss %.4f, device memory in use %.1f GiB",
        t.median_ms, t.reps, t.min_ms, t.max_ms, ips, last_loss, double(total_b - free_b) / double(1 << 30));
   GRAFT_CHECK(std::isfinite(last_loss), "graft-bench-gpu: the training step's loss is not finite (", last_loss, ")");
   rep.write(Report::Record("step").str("net", o.net).str("framework", "graft").str("conv", to_string(o.conv))
-                .str("pool", to_string(o.pool)).str("layout", layout).str("math", math).str("tag", o.tag)
+                .str("pool", to_string(o.pool)).str("layout", layout).str("math", math).str("fused", o.fuse ? "conv+relu" : "none").str("tag", o.tag)
                 .num("batch", double(o.batch)).num("size", double(o.size)).num("classes", double(o.classes))
                 .num("ms_per_batch", t.median_ms).num("min_ms", t.min_ms).num("max_ms", t.max_ms)
                 .num("images_per_second", ips).num("steps", t.reps).num("loss", last_loss)

@@ -166,3 +166,51 @@ TEST_CASE("cuda bf16: small VGG16 forward+backward, NCHW and channels-last, near
     }
   }
 }
+
+// Network::fuse_relu on the GPU: the same network, unfused then fused (the same context, so
+// the same cuDNN algorithms): the logits equal exactly (the epilogue computes max(y + b, 0)
+// with the same float operations: bias_relu, bias_relu_rows, the bf16 widening, relu_inplace
+// after graft's kernel), the gradients within 1e-5 (cuDNN's backward-filter algorithms may
+// sum in another order from run to run).
+TEST_CASE("cuda fusion: conv+ReLU fused equals unfused, NCHW/channels-last, fp32/bf16, cuDNN/graft", "[cuda][bf16]") {
+  require_device();
+  const int64_t n = 2, classes = 5;
+  Tensor<float> x = random_host({n, 3, 32, 32});
+  Tensor<int32_t> labels(Shape{n});
+  for (int64_t i = 0; i < n; ++i) labels[i] = int32_t(i % classes);
+  Tensor<float, CUDA> xd = to_device(x), dlogits;
+  Tensor<int32_t, CUDA> ld = to_device(labels);
+  for (int mode = 0; mode < 5; ++mode) {
+    const bool channels_last = mode == 1 || mode == 3, bf16 = mode >= 2 && mode <= 3, graft_conv = mode == 4;
+    INFO((channels_last ? "channels-last" : "NCHW") << (bf16 ? " bf16" : " fp32") << (graft_conv ? " graft conv" : ""));
+    nn::VggOptions vo;
+    vo.width = 1.0 / 16;
+    vo.input = 32;
+    auto net = nn::vgg16<float, CUDA>(classes, vo);
+    net->initialize(9);
+    net->set_training(false);
+    net->context().set_channels_last(channels_last);
+    net->context().set_precision(bf16 ? Precision::BF16 : Precision::FP32);
+    if (graft_conv)
+      for (auto* l : net->layers())
+        if (l->implementation_kind() == "convolution") l->use_implementation("graft");
+    SoftmaxCrossEntropy<float, CUDA> loss;
+    loss.setup(net->context());
+    auto pass = [&](std::vector<Tensor<float>>& grads) {
+      const Tensor<float> logits = to_host(net->forward(xd));
+      loss.forward(net->output(), ld);
+      loss.backward(ld, dlogits);
+      net->backward(dlogits);
+      grads.clear();
+      for (auto& np : net->params()) grads.push_back(to_host(np.param->grad));
+      return logits;
+    };
+    std::vector<Tensor<float>> g0, g1;
+    const Tensor<float> plain = pass(g0);
+    CHECK(net->fuse_relu() == 13);
+    const Tensor<float> fused = pass(g1);
+    CHECK(max_rel_error(fused, plain) == 0.0);
+    REQUIRE(g0.size() == g1.size());
+    for (size_t k = 0; k < g0.size(); ++k) CHECK(max_rel_error(g1[k], g0[k]) < 1e-5);
+  }
+}

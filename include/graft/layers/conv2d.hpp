@@ -101,6 +101,13 @@ class Conv2d : public Layer<T, D> {
   std::vector<std::string> implementations() const override { return plan_.implementations(geometry(this->input_shape())); }
   void use_implementation(const std::string& s) override { plan_.use_implementation(s, geometry(this->input_shape()), this->where()); }
   typename Backend<D>::template ConvPlan<T>& plan() { return plan_; }
+  // ReLU fused into the forward (Network::fuse_relu): y = max(conv(x) + b, 0) in the bias pass.
+  // Backward is unchanged (it never reads y); the ReLU after it still masks the gradient.
+  bool fuse_relu_epilogue(bool on) override {
+    plan_.set_relu(on);
+    return true;
+  }
+  bool relu_fused() const { return plan_.relu(); }
 
   Param<T, D> weights, biases;
 

@@ -148,6 +148,15 @@ class Layer {
     GRAFT_CHECK(name == "auto", where(), ": has one implementation, asked for '", name, "'");
   }
 
+  // ---- fusion (nn::Network::fuse_relu) ----
+  // A layer that can apply ReLU to its own output in the same pass says true and does so
+  // from then on (on = false: back to its plain output); the default cannot.
+  virtual bool fuse_relu_epilogue(bool /*on*/) { return false; }
+  // True for ReLU (y = max(x, 0)). Told that its input is already rectified, it passes the
+  // input through as a view instead of writing a copy; its backward is unchanged.
+  virtual bool rectifies() const { return false; }
+  virtual void set_input_rectified(bool /*on*/) {}
+
   // Draws initial parameter values and seeds any random stream (seeded; the scheme is
   // documented on each layer).
   virtual void initialize(uint64_t /*seed*/) {}

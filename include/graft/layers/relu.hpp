@@ -17,9 +17,20 @@ class ReLU : public Layer<T, D> {
     return in;
   }
   void forward(const Tensor<T, D>& x, Tensor<T, D>& y) override {
+    if (rectified_input_) {  // the layer below applied max(., 0) already: pass it through
+      y = Tensor<T, D>::view(const_cast<T*>(x.data()), x.shape());
+      viewing_ = true;
+      return;
+    }
+    if (viewing_) {  // (a view of the input from a fused forward: own storage again)
+      y = Tensor<T, D>();
+      viewing_ = false;
+    }
     y.resize(x.shape());
     Backend<D>::relu_forward(this->ctx(), x.size(), x.data(), y.data());
   }
+  bool rectifies() const override { return true; }
+  void set_input_rectified(bool on) override { rectified_input_ = on; }
   void backward(const Tensor<T, D>& /*x*/, const Tensor<T, D>& y, const Tensor<T, D>& dy,
                 Tensor<T, D>* dx) override {
     if (!dx) return;
@@ -28,6 +39,10 @@ class ReLU : public Layer<T, D> {
     dx->resize(y.shape());
     Backend<D>::relu_backward(this->ctx(), y.size(), y.data(), dy.data(), dx->data());
   }
+
+ private:
+  bool rectified_input_ = false;  // Network::fuse_relu: the input is already max(., 0)
+  bool viewing_ = false;          // the last output was a view of the input
 };
 
 }  // namespace graft

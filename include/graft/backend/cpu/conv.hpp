@@ -56,11 +56,19 @@ class ConvPlan {
 
   void forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
     switch (chosen(g)) {
-      case ConvAlgo::winograd: return winograd_.forward(*ctx_, g, x, w, b, y);
-      case ConvAlgo::winograd4: return winograd4_.forward(*ctx_, g, x, w, b, y);
-      default: return im2col_.forward(*ctx_, g, x, w, b, y);
+      case ConvAlgo::winograd: winograd_.forward(*ctx_, g, x, w, b, y); break;
+      case ConvAlgo::winograd4: winograd4_.forward(*ctx_, g, x, w, b, y); break;
+      default: im2col_.forward(*ctx_, g, x, w, b, y);
+    }
+    if (relu_) {  // (the ReLU's rule: x > 0 ? x : 0, so NaN gives 0)
+      const int64_t n = g.n * g.o * g.out_plane();
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+      for (int64_t i = 0; i < n; ++i) y[i] = y[i] > T(0) ? y[i] : T(0);
     }
   }
+  // ReLU applied to the forward's output (Conv2d::fuse_relu_epilogue).
+  void set_relu(bool on) { relu_ = on; }
+  bool relu() const { return relu_; }
 
   // dx = conv^T(dy) (overwrites dx).
   void backward_data(const ConvGeometry& g, const T* w, const T* dy, T* dx) {
@@ -115,6 +123,7 @@ class ConvPlan {
  private:
   Context<CPU>* ctx_ = nullptr;
   ConvAlgo algo_ = ConvAlgo::automatic;
+  bool relu_ = false;
   Im2colConv<T> im2col_;
   WinogradConv<T> winograd_;
   Winograd4Conv<T> winograd4_;

@@ -36,6 +36,7 @@
 #include "kernels/conv.cuh"
 #include "kernels/convert.cuh"
 #include "kernels/layout.cuh"
+#include "kernels/relu.cuh"
 
 namespace graft {
 
@@ -96,6 +97,11 @@ class ConvPlan {
   }
 
   void set_impl(ConvImpl impl) { impl_ = impl; }
+  // ReLU in the forward's epilogue (Conv2d::fuse_relu_epilogue): with the bias in one pass
+  // (bias_relu, bias_relu_rows, the bf16 widening), else one in-place pass after graft's kernel
+  // or a bias-less convolution. y = max(conv + b, 0), the same float operations as unfused.
+  void set_relu(bool on) { relu_ = on; }
+  bool relu() const { return relu_; }
   ConvImpl impl() const { return impl_; }
   // By name, for benchmarks and tests ("auto" is cuDNN).
   std::vector<std::string> implementations(const ConvGeometry& g) const {
@@ -126,6 +132,7 @@ class ConvPlan {
   void forward(const ConvGeometry& g, const T* x, const T* w, const T* b, T* y) {
     if (use_graft(g, 0)) {
       graft_forward(g, x, w, b, y);
+      if (relu_) in_scope(scope_, [&] { kernels::relu_inplace<T>(g.n * g.o * g.out_plane(), y, ctx().stream()); });
       return;
     }
     describe(g);
@@ -142,10 +149,18 @@ class ConvPlan {
     GRAFT_CUDA_CHECK_IN(scope_, cudnnConvolutionForward(c.cudnn(), &one, xd_.d, x, wd_.d, w, cd_.d,
                                                         cudnnConvolutionFwdAlgo_t(a.algo), c.workspace(a.workspace),
                                                         a.workspace, &zero, yd_.d, y));
-    if (b && nhwc_)
-      in_scope(scope_, [&] { kernels::bias_add_rows<T>(g.n * g.out_plane(), g.o, y, b, c.stream()); });
-    else if (b)
-      in_scope(scope_, [&] { kernels::bias_add<T>(g.n, g.o, g.out_plane(), y, b, c.stream()); });
+    in_scope(scope_, [&] {
+      if (b && nhwc_ && relu_)
+        kernels::bias_relu_rows<T>(g.n * g.out_plane(), g.o, y, b, c.stream());
+      else if (b && nhwc_)
+        kernels::bias_add_rows<T>(g.n * g.out_plane(), g.o, y, b, c.stream());
+      else if (b && relu_)
+        kernels::bias_relu<T>(g.n, g.o, g.out_plane(), y, b, c.stream());
+      else if (b)
+        kernels::bias_add<T>(g.n, g.o, g.out_plane(), y, b, c.stream());
+      else if (relu_)
+        kernels::relu_inplace<T>(g.n * g.o * g.out_plane(), y, c.stream());
+    });
   }
 
   void backward_data(const ConvGeometry& g, const T* w, const T* dy, T* dx) {
@@ -323,11 +338,11 @@ class ConvPlan {
                                                         a.workspace, &zero, yd_.d, yb));
     in_scope(scope_, [&] {
       if (!b)
-        kernels::from_bf16(y_count(g), yb, f(y), c.stream());
+        kernels::from_bf16(y_count(g), yb, f(y), c.stream(), relu_);
       else if (nhwc_)
-        kernels::from_bf16_bias_rows(g.n * g.out_plane(), g.o, yb, f(b), f(y), c.stream());
+        kernels::from_bf16_bias_rows(g.n * g.out_plane(), g.o, yb, f(b), f(y), c.stream(), relu_);
       else
-        kernels::from_bf16_bias(g.n, g.o, g.out_plane(), yb, f(b), f(y), c.stream());
+        kernels::from_bf16_bias(g.n, g.o, g.out_plane(), yb, f(b), f(y), c.stream(), relu_);
     });
   }
   void bf16_backward_data(const ConvGeometry& g, const T* w, const T* dy, T* dx) {
@@ -414,6 +429,7 @@ class ConvPlan {
   Context<CUDA>* ctx_ = nullptr;
   std::string scope_;
   ConvImpl impl_ = ConvImpl::Cudnn;
+  bool relu_ = false;      // ReLU fused into the forward's epilogue
   TensorDesc xd_, yd_;
   FilterDesc wd_;
   ConvDesc cd_;
