@@ -197,7 +197,7 @@ TEST_CASE("cuda fusion: conv+ReLU fused equals unfused, NCHW/channels-last, fp32
     SoftmaxCrossEntropy<float, CUDA> loss;
     loss.setup(net->context());
     auto pass = [&](std::vector<Tensor<float>>& grads) {
-      const Tensor<float> logits = to_host(net->forward(xd));
+      Tensor<float> logits = to_host(net->forward(xd));
       loss.forward(net->output(), ld);
       loss.backward(ld, dlogits);
       net->backward(dlogits);
