@@ -79,6 +79,57 @@ def torch_export(d, a):
     save(d, "probs", torch.softmax(logits, 1).numpy())
 
 
+SKIP = 77  # the exit code of "cannot run here" (ctest's SKIP_RETURN_CODE)
+
+
+def _skip(why):
+    print(f"SKIPPED: {why}", file=sys.stderr)
+    sys.exit(SKIP)
+
+
+def check(d, a):
+    """onnx.checker (full check, with shape inference) on DIR/model.onnx."""
+    try:
+        import onnx
+    except ImportError:
+        _skip("no onnx Python package (Debian: python3-onnx)")
+    model = onnx.load(f"{d}/model.onnx")
+    onnx.checker.check_model(model, full_check=True)
+    print(f"onnx.checker: ok (onnx {onnx.__version__}, opset "
+          f"{[o.version for o in model.opset_import]}, {len(model.graph.node)} nodes)")
+
+
+def onnxruntime_run(d, a):
+    """DIR/model.onnx run by onnxruntime on x: writes its output as out.bin."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        _skip("no onnxruntime (cmake/fetch-onnxruntime.sh installs it from PyPI into ~/.cache/graft/venv-onnx)")
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    s = ort.InferenceSession(f"{d}/model.onnx", so, providers=["CPUExecutionProvider"])
+    x = load(d, "x", a["x"])
+    y = s.run(None, {s.get_inputs()[0].name: x})[0]
+    save(d, "out", y)
+    print(f"onnxruntime {ort.__version__}: output {tuple(y.shape)}")
+
+
+def opencv_run(d, a):
+    """DIR/model.onnx run by OpenCV's dnn module (cv2.dnn.readNetFromONNX) on x."""
+    try:
+        import cv2
+    except ImportError:
+        _skip("no OpenCV Python module (Debian: python3-opencv)")
+    net = cv2.dnn.readNetFromONNX(f"{d}/model.onnx")
+    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+    x = load(d, "x", a["x"])
+    net.setInput(x)
+    y = net.forward()
+    save(d, "out", y)
+    print(f"OpenCV {cv2.__version__}: output {tuple(y.shape)}")
+
+
 if __name__ == "__main__":
     op, folder, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     globals()[op](folder, args)

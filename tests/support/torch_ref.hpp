@@ -53,7 +53,12 @@ class TorchRef {
   // when `allowed` lists it (a script's "cannot run here" code), else fails on non-zero.
   int run_script(const std::string& script, const std::string& op, const std::string& json_args,
                  std::initializer_list<int> allowed = {}) {
-    std::string cmd = "'" + python_ + "' '" GRAFT_TEST_SCRIPTS "/" + script + "' " + op + " '" + dir_ + "' '" +
+    return run_with(python_, script, op, json_args, allowed);
+  }
+  // ... with another Python (a virtual environment's).
+  int run_with(const std::string& python, const std::string& script, const std::string& op,
+               const std::string& json_args, std::initializer_list<int> allowed = {}) {
+    std::string cmd = "'" + python + "' '" GRAFT_TEST_SCRIPTS "/" + script + "' " + op + " '" + dir_ + "' '" +
                       json_args + "'";
     int rc = std::system(cmd.c_str());
     if (rc != -1 && WIFEXITED(rc)) rc = WEXITSTATUS(rc);

@@ -15,7 +15,10 @@
 //   Relu -> ReLU;  MaxPool -> MaxPool2d;  AveragePool -> AvgPool2d (count_include_pad);
 //   GlobalAveragePool -> GlobalAvgPool2d;  Flatten (axis 1), Reshape to (N, -1) -> Flatten
 //   Add of two tensors -> Add;  Add or Mul by a constant scalar or per-channel tensor -> Affine
-//   (its other parameter fixed: Mul has no offset, an Add's scale is 1 with learning rate 0)
+//   (its other parameter fixed: Mul has no offset, an Add's scale is 1 with learning rate 0;
+//   a Mul followed by an Add that alone reads it is one Affine, named as the Mul)
+//   Pad with zeros at the end of the axes after the batch, read by an Add -> Add with zero_pad
+//   (dlib's add_prev, as graft writes it)
 //   Dropout -> Dropout (identity outside training);  Identity, Constant, initializers: no node
 //   a final Softmax (the graph's output) is left out: the network outputs the logits, as a
 //   graft network does (Caffe's final Softmax is treated so too).
@@ -71,7 +74,7 @@ struct OnnxPlanNode {
   Shape out;                        // output shape for a batch of one
   Window2d window;                  // conv, pools
   int64_t outputs = 0;              // conv channels, linear features
-  bool bias = false;                // conv, linear; affine: has an offset
+  bool bias = false;                // conv, linear; affine: has an offset; add: zero-pads
   bool count_pad = true;            // avg_pool
   bool fixed_scale = false;         // affine from an Add: its scale is fixed at 1
   double eps = 1e-5, momentum = 0.1;  // batch_norm (graft's momentum)
@@ -91,7 +94,7 @@ namespace detail {
 
 inline std::string onnx_ops() {
   return "Conv, Gemm, MatMul, BatchNormalization, Relu, MaxPool, AveragePool, GlobalAveragePool, Add, Mul, "
-         "Flatten, Reshape, Dropout, Softmax (last), Identity, Constant";
+         "Pad (zeros at the end, before an Add), Flatten, Reshape, Dropout, Softmax (last), Identity, Constant";
 }
 
 // An array of `dtype` (f4 or f8) holding values[i].
@@ -166,6 +169,9 @@ class OnnxPlanner {
                 " outputs; graft builds networks with one");
     plan_.output_name = g.outputs[0].name;
     output_ = g.outputs[0].name;
+    ++consumers_[output_];
+    for (const auto& n : g.nodes)
+      for (const auto& x : n.inputs) ++consumers_[x];
 
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       const io::OnnxNode& n = g.nodes[i];
@@ -206,6 +212,10 @@ class OnnxPlanner {
     enum Kind { graph, constant, unavailable } kind = graph;
     std::string node;                      // graph: the graft node ("input": the network's input)
     Shape shape;                           // graph: for a batch of one
+    // graph: a Pad's zero padding at the end of axes of `node`'s output (whose shape is
+    // unpadded): readable only by an Add, which zero-pads its smaller inputs (dlib's add_prev)
+    bool padded = false;
+    Shape unpadded;
     const io::Array* array = nullptr;      // constant: its value
   };
 
@@ -259,6 +269,8 @@ class OnnxPlanner {
     const Value& v = value(input_name(n, i));
     GRAFT_CHECK(v.kind == Value::graph, "input ", i, " (", io::quote(input_name(n, i)),
                 ") is a constant; graft builds nodes on the network's tensors only");
+    GRAFT_CHECK(!v.padded, "input ", i, " (", io::quote(input_name(n, i)),
+                ") is zero-padded by a Pad; graft builds a Pad only in front of an Add (a zero-padded sum)");
     return v;
   }
   // Input i as a constant, or null when the input is left out.
@@ -329,6 +341,7 @@ class OnnxPlanner {
     else if (op == "MaxPool" || op == "AveragePool") pool(n, op == "MaxPool");
     else if (op == "GlobalAveragePool") global_pool(n);
     else if (op == "Add" || op == "Mul") binary(n, op == "Add");
+    else if (op == "Pad") pad(n);
     else if (op == "Flatten") flatten(n);
     else if (op == "Reshape") reshape(n);
     else if (op == "Dropout") dropout(n);
@@ -590,9 +603,22 @@ class OnnxPlanner {
       p.kind = OnnxPlanNode::add;
       p.inputs = {a.node, b.node};
       p.out = a.shape;
+      if (a.padded || b.padded) {
+        // Zero-padded inputs: graft's Add pads the smaller ones at the end of each axis; the
+        // sum's shape is the largest on each axis, which must be the padded shape.
+        p.bias = true;  // (zero_pad)
+        const Shape& sa = a.padded ? a.unpadded : a.shape;
+        const Shape& sb = b.padded ? b.unpadded : b.shape;
+        GRAFT_CHECK(sa.rank() == sb.rank(), "inputs of ranks ", sa.rank(), " and ", sb.rank());
+        std::vector<int64_t> d = sa.dims();
+        for (int k = 0; k < sb.rank(); ++k) d[size_t(k)] = std::max(d[size_t(k)], sb[k]);
+        GRAFT_CHECK(Shape(d) == a.shape, "the zero-padded sum of ", sa.str(), " and ", sb.str(), " is ", Shape(d).str(),
+                    ", but the Pad makes ", a.shape.str());
+      }
       emit(n, std::move(p));
       return;
     }
+    GRAFT_CHECK(!a.padded && !b.padded, "a Pad's output is added to a constant; graft pads only in front of a sum");
     const Value& x = a.kind == Value::graph ? a : b;
     const io::Array& k = *(a.kind == Value::graph ? b : a).array;
     GRAFT_CHECK(x.shape.rank() == 4 || x.shape.rank() == 2, "expected an input (n, C, H, W) or (n, C), got ",
@@ -612,6 +638,19 @@ class OnnxPlanner {
     std::vector<double> v(static_cast<size_t>(c));
     for (int64_t i = 0; i < c; ++i) v[size_t(i)] = k.value(k.size() == 1 ? 0 : i);
     const io::DType dt = onnx_param_dtype(k);
+    // Add after a Mul by a constant that nothing else reads: one Affine, named as the Mul
+    // (how graft writes an Affine).
+    const std::string& xname = n.inputs[a.kind == Value::graph ? 0 : 1];
+    if (add && !plan_.nodes.empty() && x.node == plan_.nodes.back().name && consumers_[xname] == 1) {
+      OnnxPlanNode& prev = plan_.nodes.back();
+      if (prev.kind == OnnxPlanNode::affine && !prev.bias && prev.op_type == "Mul") {
+        prev.bias = true;
+        prev.op_type = "Mul+Add";
+        prev.params.push_back({"offset", onnx_array(dt, Shape{c}, v)});
+        alias(n, x);
+        return;
+      }
+    }
     OnnxPlanNode p;
     p.kind = OnnxPlanNode::affine;
     p.inputs = {x.node};
@@ -625,6 +664,47 @@ class OnnxPlanner {
       p.params.push_back({"scale", onnx_array(dt, Shape{c}, v)});
     }
     emit(n, std::move(p));
+  }
+
+  // Pad with zeros at the end of axes (after the batch): read by an Add as a zero-padded sum.
+  void pad(const io::OnnxNode& n) {
+    known_attrs(n, {"mode", "pads", "value"});
+    inputs_at_most(n, 3);
+    const Value& x = tensor_input(n, 0);
+    GRAFT_CHECK(attr_string(n, "mode", "constant") == "constant", "mode ", io::quote(attr_string(n, "mode", "")),
+                ": graft pads with zeros only");
+    std::vector<int64_t> pads;
+    if (plan_.opset >= 11) {
+      GRAFT_CHECK(!n.attr("pads"), "pads is an input from opset 11 on, not an attribute");
+      const io::Array* pa = const_input(n, 1, "the pads");
+      GRAFT_CHECK(pa->dtype() == io::DType::i8, "the pads are ", io::dtype_name(pa->dtype()), ", expected int64");
+      for (int64_t i = 0; i < pa->size(); ++i) pads.push_back(int64_t(pa->value(i)));
+      const io::Array* cv = const_input(n, 2, "the constant value", false);
+      GRAFT_CHECK(!cv || (cv->size() == 1 && cv->value(0) == 0.0), "pads with a value other than 0");
+    } else {
+      pads = attr_ints(n, "pads", {});
+      GRAFT_CHECK(attr_float(n, "value", 0.0f) == 0.0f, "pads with a value other than 0");
+    }
+    const int r = x.shape.rank();
+    GRAFT_CHECK(pads.size() == size_t(2 * r), "has ", pads.size(), " pads for an input of rank ", r);
+    std::vector<int64_t> d = x.shape.dims();
+    for (int k = 0; k < r; ++k) {
+      GRAFT_CHECK(pads[size_t(k)] == 0 && (k > 0 || pads[size_t(r)] == 0) && pads[size_t(r + k)] >= 0 &&
+                      pads[size_t(r + k)] <= (int64_t(1) << 20),
+                  "graft zero-pads only at the end of the axes after the batch (dlib's add_prev); pads (",
+                  [&] {
+                    std::string s;
+                    for (size_t i = 0; i < pads.size(); ++i) s += (i ? ", " : "") + std::to_string(pads[i]);
+                    return s;
+                  }(),
+                  ") for the input ", x.shape.str());
+      d[size_t(k)] += pads[size_t(r + k)];
+    }
+    Value v = x;
+    v.padded = true;
+    v.unpadded = x.shape;
+    v.shape = Shape(d);
+    alias(n, v);
   }
 
   void flatten_to(const io::OnnxNode& n, const Value& x) {
@@ -735,6 +815,7 @@ class OnnxPlanner {
   std::set<std::string> names_;
   std::deque<io::Array> owned_;
   std::string output_;
+  std::map<std::string, int> consumers_;  // how many node inputs (and the graph's output) read each value
 };
 
 }  // namespace detail
@@ -760,7 +841,7 @@ std::unique_ptr<Network<T, D>> onnx_network(const OnnxPlan& plan) {
         case OnnxPlanNode::global_avg_pool: l = std::make_unique<GlobalAvgPool2d<T, D>>(p.name); break;
         case OnnxPlanNode::batch_norm: l = std::make_unique<BatchNorm2d<T, D>>(p.name, 0, p.eps, p.momentum); break;
         case OnnxPlanNode::affine: l = std::make_unique<Affine<T, D>>(p.name, 0, p.bias); break;
-        case OnnxPlanNode::add: l = std::make_unique<Add<T, D>>(p.name, false); break;
+        case OnnxPlanNode::add: l = std::make_unique<Add<T, D>>(p.name, p.bias); break;
         case OnnxPlanNode::dropout: l = std::make_unique<Dropout<T, D>>(p.name, p.p, net->seed()); break;
         case OnnxPlanNode::flatten: l = std::make_unique<Flatten<T, D>>(p.name); break;
       }
