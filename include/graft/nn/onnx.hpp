@@ -90,6 +90,22 @@ struct OnnxPlan {
   std::vector<OnnxPlanNode> nodes;
 };
 
+// `plan` with its output node (a Gemm, MatMul or Conv) giving `outputs` values: a new head
+// for another task, with no weights (skip it when loading the file).
+inline void onnx_with_outputs(OnnxPlan& plan, int64_t outputs) {
+  GRAFT_CHECK(outputs >= 1, plan.file, ": a network needs at least one output, asked for ", outputs);
+  GRAFT_CHECK(!plan.nodes.empty(), plan.file, ": the graph builds no node");
+  OnnxPlanNode& last = plan.nodes.back();
+  GRAFT_CHECK(last.kind == OnnxPlanNode::linear || last.kind == OnnxPlanNode::conv, plan.file, ": the output node ",
+              io::quote(last.name), " is a ", last.op_type, "; only a Gemm, MatMul or Conv output can be given ", outputs,
+              " outputs");
+  last.outputs = outputs;
+  std::vector<int64_t> d = last.out.dims();
+  d[1] = outputs;
+  last.out = Shape(d);
+  last.params.clear();
+}
+
 namespace detail {
 
 inline std::string onnx_ops() {
@@ -192,18 +208,7 @@ class OnnxPlanner {
     for (size_t i = 0; i + 1 < plan_.nodes.size(); ++i)
       GRAFT_CHECK(readers[plan_.nodes[i].name] > 0, m_.file, ": node ", io::quote(plan_.nodes[i].name), " (",
                   plan_.nodes[i].op_type, "): its output is read by nothing and is not the graph's output");
-    if (o_.outputs > 0) {
-      OnnxPlanNode& last = plan_.nodes.back();
-      GRAFT_CHECK(last.kind == OnnxPlanNode::linear || last.kind == OnnxPlanNode::conv, m_.file, ": the output node ",
-                  io::quote(last.name), " is a ", last.op_type, "; only a Gemm, MatMul or Conv output can be given ",
-                  o_.outputs, " outputs");
-      last.outputs = o_.outputs;
-      std::vector<int64_t> d = last.out.dims();
-      d[1] = o_.outputs;
-      last.out = Shape(d);
-      for (auto& p : last.params) p.second = io::Array();  // no weights: a new head
-      last.params.clear();
-    }
+    if (o_.outputs > 0) onnx_with_outputs(plan_, o_.outputs);
     return std::move(plan_);
   }
 
