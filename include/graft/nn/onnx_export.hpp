@@ -20,7 +20,9 @@
 //   Add -> Add (a chain for more than two inputs); zero_pad: each smaller input is first
 //   zero-padded at the end of each axis by a Pad "NAME.padN" (constant mode)
 //   AddReLU -> Add "NAME.add", Relu;  Dropout -> nothing (identity in evaluation)
-// Any other layer is an error naming the node and its type. The weights are float32.
+// The exporter reads each layer's spec() (what it computes) and its parameters and buffers
+// by name, never its C++ type; a layer with no portable spec is an error naming the node
+// and its type. The weights are float32.
 // Reading the file back with nn::onnx_network gives a network that computes the same
 // outputs bit for bit (BatchNorm kept; a folded one computes the folded map).
 #pragma once
@@ -189,13 +191,32 @@ class OnnxExporter {
   std::string input_value(int k) const { return k < 0 ? std::string("input") : value_[size_t(k)]; }
   const Shape& in_shape(size_t i, size_t j) const { return net_.shape_after(net_.inputs_of(i).at(j)); }
 
-  // The convolution node i reads, when it may absorb node i's per-channel map: a Conv2d that
-  // nothing else reads, exported just before.
-  Conv2d<T, D>* foldable(size_t i) {
-    if (!o_.fold_batch_norm) return nullptr;
+  // A parameter or buffer of a layer by name (null: it has none).
+  static Param<T, D>* param(Layer<T, D>& l, const char* name) {
+    for (auto* p : l.params())
+      if (p->name == name) return p;
+    return nullptr;
+  }
+  static Tensor<T, D>* buffer(Layer<T, D>& l, const char* name) {
+    for (auto& b : l.buffers())
+      if (b.name == name) return b.tensor;
+    return nullptr;
+  }
+  static Param<T, D>& need(Layer<T, D>& l, const char* name) {
+    Param<T, D>* p = param(l, name);
+    GRAFT_CHECK(p, "has no parameter ", io::quote(name));
+    return *p;
+  }
+  std::string param_initializer(const std::string& want, const Param<T, D>& p) {
+    return initializer(want, float_array(host(p.value), p.value.shape()));
+  }
+
+  // Whether node i's per-channel map may go into the convolution it reads: a convolution
+  // that nothing else reads, exported just before (and fold_batch_norm asked for).
+  bool foldable(size_t i) const {
+    if (!o_.fold_batch_norm) return false;
     const int k = net_.inputs_of(i).at(0);
-    if (k < 0 || readers_[size_t(k)] != 1 || !conv_node_.count(size_t(k))) return nullptr;
-    return dynamic_cast<Conv2d<T, D>*>(&net_.layer(size_t(k)));
+    return k >= 0 && readers_[size_t(k)] == 1 && conv_node_.count(size_t(k));
   }
   // Rewrites the exported Conv of node k (reading into node i) as scale * conv + offset.
   void fold(size_t i, int k, const Tensor<T>& scale, const Tensor<T>* offset) {
@@ -209,20 +230,16 @@ class OnnxExporter {
       io::OnnxTensor* bt = find_init(conv.inputs[2]);
       for (int64_t o = 0; o < c; ++o) b[size_t(o)] = bt->data.value(o);
     }
-    std::vector<double> bo(static_cast<size_t>(c));
-    for (int64_t o = 0; o < c; ++o) {
-      for (int64_t q = 0; q < per; ++q) wv[size_t(o * per + q)] = float(double(wv[size_t(o * per + q)]) * double(scale[o]));
-      bo[size_t(o)] = b[size_t(o)] * double(scale[o]) + (offset ? double((*offset)[o]) : 0.0);
-    }
-    std::memcpy(w->data.data(), wv.data(), 4 * wv.size());
     io::Array ba(io::DType::f4, Shape{c});
     for (int64_t o = 0; o < c; ++o) {
-      const float f = float(bo[size_t(o)]);
+      for (int64_t q = 0; q < per; ++q) wv[size_t(o * per + q)] = float(double(wv[size_t(o * per + q)]) * double(scale[o]));
+      const float f = float(b[size_t(o)] * double(scale[o]) + (offset ? double((*offset)[o]) : 0.0));
       std::memcpy(ba.data() + 4 * o, &f, 4);
     }
+    std::memcpy(w->data.data(), wv.data(), 4 * wv.size());
     if (conv.inputs.size() > 2) find_init(conv.inputs[2])->data = std::move(ba);
     else conv.inputs.push_back(initializer(net_.layer(size_t(k)).name() + ".bias", std::move(ba)));
-    // The convolution now gives node i's output.
+    // The convolution now gives node i's output, under node i's name.
     const std::string out = net_.layer(i).name();
     conv.outputs = {out};
     value_[size_t(k)] = "";
@@ -234,125 +251,122 @@ class OnnxExporter {
       if (t.name == name) return &t;
     GRAFT_FAIL("save_onnx: no initializer ", io::quote(name));
   }
+  static io::OnnxAttribute window_attr(const char* name, int a, int b) { return onnx_ints(name, {a, b}); }
 
   void node(size_t i) {
     Layer<T, D>& l = net_.layer(i);
+    const LayerSpec spec = l.spec();
+    const std::string& op = spec.op;
     const std::string name = l.name();
     const std::vector<int>& ins = net_.inputs_of(i);
     std::vector<std::string> xs;
     for (int k : ins) xs.push_back(input_value(k));
     value_[i] = name;
     used_.insert(name);
-    if (auto* c = dynamic_cast<Conv2d<T, D>*>(&l)) {
-      const Window2d& w = c->window();
-      std::vector<std::string> in{xs[0], initializer(name + ".weight", float_array(host(c->weights.value), c->weights.value.shape()))};
-      if (c->has_bias()) in.push_back(initializer(name + ".bias", float_array(host(c->biases.value), c->biases.value.shape())));
+    const Window2d& w = spec.window;
+    if (op == "conv") {
+      std::vector<std::string> in{xs[0], param_initializer(name + ".weight", need(l, "weights"))};
+      if (Param<T, D>* b = param(l, "biases")) in.push_back(param_initializer(name + ".bias", *b));
       conv_node_[i] = m_.graph.nodes.size();
       node_of("Conv", name, in, name,
-              {onnx_ints("kernel_shape", {w.kh, w.kw}), onnx_ints("strides", {w.sh, w.sw}),
+              {window_attr("kernel_shape", w.kh, w.kw), window_attr("strides", w.sh, w.sw),
                onnx_ints("pads", {w.ph, w.pw, w.ph, w.pw}), onnx_ints("dilations", {1, 1}), onnx_int("group", 1)});
-    } else if (auto* f = dynamic_cast<Linear<T, D>*>(&l)) {
+    } else if (op == "linear") {
       std::string x = xs[0];
-      if (in_shape(i, 0).rank() != 2) {
+      if (in_shape(i, 0).rank() != 2) {  // graft's Linear reads (n, C, H, W) as (n, C*H*W)
         const std::string fl = fresh(name + ".flatten");
         node_of("Flatten", fl, {x}, fl, {onnx_int("axis", 1)});
         x = fl;
       }
-      std::vector<std::string> in{x, initializer(name + ".weight", float_array(host(f->weights.value), f->weights.value.shape()))};
-      if (f->has_bias()) in.push_back(initializer(name + ".bias", float_array(host(f->biases.value), f->biases.value.shape())));
+      std::vector<std::string> in{x, param_initializer(name + ".weight", need(l, "weights"))};
+      if (Param<T, D>* b = param(l, "biases")) in.push_back(param_initializer(name + ".bias", *b));
       node_of("Gemm", name, in, name, {onnx_float("alpha", 1.0f), onnx_float("beta", 1.0f), onnx_int("transB", 1)});
-    } else if (dynamic_cast<ReLU<T, D>*>(&l)) {
+    } else if (op == "relu") {
       node_of("Relu", name, xs, name);
-    } else if (auto* p = dynamic_cast<MaxPool2d<T, D>*>(&l)) {
-      const Window2d& w = p->window();
+    } else if (op == "max_pool") {
       node_of("MaxPool", name, xs, name,
-              {onnx_ints("kernel_shape", {w.kh, w.kw}), onnx_ints("strides", {w.sh, w.sw}),
+              {window_attr("kernel_shape", w.kh, w.kw), window_attr("strides", w.sh, w.sw),
                onnx_ints("pads", {w.ph, w.pw, w.ph, w.pw}), onnx_int("ceil_mode", w.ceil_mode)});
-    } else if (auto* a = dynamic_cast<AvgPool2d<T, D>*>(&l)) {
-      const Window2d& w = a->window();
+    } else if (op == "avg_pool") {
       node_of("AveragePool", name, xs, name,
-              {onnx_ints("kernel_shape", {w.kh, w.kw}), onnx_ints("strides", {w.sh, w.sw}),
+              {window_attr("kernel_shape", w.kh, w.kw), window_attr("strides", w.sh, w.sw),
                onnx_ints("pads", {w.ph, w.pw, w.ph, w.pw}), onnx_int("ceil_mode", w.ceil_mode),
-               onnx_int("count_include_pad", a->count_pad())});
-    } else if (dynamic_cast<GlobalAvgPool2d<T, D>*>(&l)) {
+               onnx_int("count_include_pad", spec.count_pad)});
+    } else if (op == "global_avg_pool") {
       node_of("GlobalAveragePool", name, xs, name);
-    } else if (auto* b = dynamic_cast<BatchNorm2d<T, D>*>(&l)) {
+    } else if (op == "batch_norm") {
+      Param<T, D>&g = need(l, "scale"), &be = need(l, "offset");
+      Tensor<T, D>*mu = buffer(l, "mean"), *var = buffer(l, "variance");
+      GRAFT_CHECK(mu && var, "has no running statistics (buffers mean and variance)");
+      const int64_t c = g.value.size();
       if (foldable(i)) {
         // The evaluation-mode map, as BatchNorm2d::to_affine computes it (in double).
-        const Tensor<T> g = host(b->scale.value), be = host(b->offset.value), mu = host(b->running_mean),
-                        var = host(b->running_var);
-        Tensor<T> s(Shape{b->channels()}), o(Shape{b->channels()});
-        for (int64_t k = 0; k < b->channels(); ++k) {
-          const double sk = double(g[k]) / std::sqrt(double(var[k]) + b->eps());
-          s[k] = T(sk);
-          o[k] = T(double(be[k]) - double(mu[k]) * sk);
+        const Tensor<T> gh = host(g.value), bh = host(be.value), mh = host(*mu), vh = host(*var);
+        Tensor<T> sc(Shape{c}), of(Shape{c});
+        for (int64_t k = 0; k < c; ++k) {
+          const double sk = double(gh[k]) / std::sqrt(double(vh[k]) + spec.eps);
+          sc[k] = T(sk);
+          of[k] = T(double(bh[k]) - double(mh[k]) * sk);
         }
-        fold(i, ins[0], s, &o);
+        fold(i, ins[0], sc, &of);
         return;
       }
-      const Shape c{b->channels()};
       node_of("BatchNormalization", name,
-              {xs[0], initializer(name + ".weight", float_array(host(b->scale.value), c)),
-               initializer(name + ".bias", float_array(host(b->offset.value), c)),
-               initializer(name + ".running_mean", float_array(host(b->running_mean), c)),
-               initializer(name + ".running_var", float_array(host(b->running_var), c))},
-              name, {onnx_float("epsilon", float(b->eps())), onnx_float("momentum", float(1.0 - b->momentum()))});
-    } else if (auto* af = dynamic_cast<Affine<T, D>*>(&l)) {
-      const Tensor<T> s = host(af->scale.value);
-      Tensor<T> o;
-      if (af->has_offset()) o = host(af->offset.value);
+              {xs[0], param_initializer(name + ".weight", g), param_initializer(name + ".bias", be),
+               initializer(name + ".running_mean", float_array(host(*mu), Shape{c})),
+               initializer(name + ".running_var", float_array(host(*var), Shape{c}))},
+              name, {onnx_float("epsilon", float(spec.eps)), onnx_float("momentum", float(1.0 - spec.momentum))});
+    } else if (op == "affine") {
+      const Tensor<T> sc = host(need(l, "scale").value);
+      Param<T, D>* off = param(l, "offset");
+      Tensor<T> of;
+      if (off) of = host(off->value);
       if (foldable(i)) {
-        fold(i, ins[0], s, af->has_offset() ? &o : nullptr);
+        fold(i, ins[0], sc, off ? &of : nullptr);
         return;
       }
-      const Shape cs = channel_shape(af->channels(), in_shape(i, 0).rank());
-      if (!af->has_offset()) {
-        node_of("Mul", name, {xs[0], initializer(name + ".scale", float_array(s, cs))}, name);
+      const Shape cs = channel_shape(sc.size(), in_shape(i, 0).rank());
+      if (!off) {
+        node_of("Mul", name, {xs[0], initializer(name + ".scale", float_array(sc, cs))}, name);
       } else {
+        // The Mul carries the node's name (the importer reads the pair back as one Affine of
+        // that name), the Add gives the node's output.
         const std::string mul = fresh(name + ".scaled");
-        // The Mul carries the node's name (the importer names the merged Affine after it).
-        m_.graph.nodes.push_back(io::OnnxNode());
-        io::OnnxNode& mn = m_.graph.nodes.back();
-        mn.op_type = "Mul";
-        mn.name = name;
-        mn.inputs = {xs[0], initializer(name + ".scale", float_array(s, cs))};
-        mn.outputs = {mul};
-        node_of("Add", fresh(name + ".offset"), {mul, initializer(name + ".bias", float_array(o, cs))}, name);
+        node_of("Mul", name, {xs[0], initializer(name + ".scale", float_array(sc, cs))}, mul);
+        node_of("Add", fresh(name + ".offset"), {mul, initializer(name + ".bias", float_array(of, cs))}, name);
       }
-    } else if (auto* ad = dynamic_cast<Add<T, D>*>(&l)) {
+    } else if (op == "add") {
       std::vector<std::string> terms = xs;
-      if (ad->zero_pad()) {
+      if (spec.zero_pad) {
         const Shape& out = net_.shape_after(int(i));
         for (size_t j = 0; j < ins.size(); ++j) {
           const Shape& s = in_shape(i, j);
           if (s == out) continue;
-          std::vector<int64_t> pads(size_t(2 * s.rank()), 0);
+          // Zeros at the end of each axis after the batch, as graft's Add counts them.
+          std::vector<int64_t> pads(static_cast<size_t>(2 * s.rank()), 0);
           for (int a = 1; a < s.rank(); ++a) pads[size_t(s.rank() + a)] = out[a] - s[a];
           const std::string pn = fresh(name + ".pad" + std::to_string(j));
-          node_of("Pad", pn, {terms[j], int_initializer(pn + ".pads", pads)}, pn, {});
-          m_.graph.nodes.back().attributes.push_back([] {
-            io::OnnxAttribute a;
-            a.name = "mode";
-            a.type = io::OnnxAttrType::s;
-            a.s = "constant";
-            return a;
-          }());
+          io::OnnxAttribute mode;
+          mode.name = "mode";
+          mode.type = io::OnnxAttrType::s;
+          mode.s = "constant";
+          node_of("Pad", pn, {terms[j], int_initializer(pn + ".pads", pads)}, pn, {mode});
           terms[j] = pn;
         }
       }
       sum(name, terms, name);
-    } else if (dynamic_cast<AddReLU<T, D>*>(&l)) {
+    } else if (op == "add_relu") {
       const std::string s = fresh(name + ".add");
       sum(s, xs, s);
       node_of("Relu", name, {s}, name);
-    } else if (dynamic_cast<Dropout<T, D>*>(&l)) {
+    } else if (op == "dropout") {
       value_[i] = xs[0];  // evaluation form: the identity
-    } else if (dynamic_cast<Flatten<T, D>*>(&l)) {
+    } else if (op == "flatten") {
       node_of("Flatten", name, xs, name, {onnx_int("axis", 1)});
     } else {
       GRAFT_FAIL("graft has no ONNX form for layer type ", l.type(),
-                 " (it writes Conv2d, Linear, ReLU, MaxPool2d, AvgPool2d, GlobalAvgPool2d, BatchNorm2d, Affine, Add, "
-                 "AddReLU, Dropout, Flatten)");
+                 " (its spec() names no portable operation; graft writes Conv2d, Linear, ReLU, MaxPool2d, AvgPool2d, "
+                 "GlobalAvgPool2d, BatchNorm2d, Affine, Add, AddReLU, Dropout, Flatten)");
     }
   }
   // terms[0] + terms[1] + ...: one Add for two terms, a chain (NAME.sumK) for more.
