@@ -459,12 +459,12 @@ class OnnxParser {
     GRAFT_CHECK(dtype_of_onnx(data_type, dt), where, " has data type ", data_type,
                 ", which graft does not read (float, double, float16, int8..int64, uint8..uint64, bool)");
     for (int64_t d : dims) GRAFT_CHECK(d >= 0, where, " has a negative dim ", d);
-    const Shape shape(dims);
     uint64_t n = 1;
     for (int64_t d : dims) {
       GRAFT_CHECK(d == 0 || n <= limits_.max_array_bytes / uint64_t(d), where, " has dims whose product is too large");
       n *= uint64_t(d);
     }
+    const Shape shape(dims);
     const uint64_t need = n * itemsize(dt);
     GRAFT_CHECK(need <= limits_.max_array_bytes, where, " would take ", need, " bytes, more than ",
                 limits_.max_array_bytes, " (ReadLimits::max_array_bytes)");
