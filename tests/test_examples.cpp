@@ -571,9 +571,11 @@ TEST_CASE("An ONNX trunk fine-tuned by graft-finetune, exported by graft-export,
   CHECK(read_text(runs + "/p1.json") == read_text(runs + "/p2.json"));
   CHECK(read_text(runs + "/p1.json").find("probabilities") != std::string::npos);
   // ... and fine-tuning starts from the exported file (its own classifier "fc" replaced).
-  REQUIRE(run(std::string(GRAFT_EX_FINETUNE) + common + " --weights '" + onnx + "' --stages fc:1,layer4.0.conv1:1:0.1 --out '" +
-                  runs + "/ft2'", runs + "/ft2.log") == 0);
+  const int rc2 = run(std::string(GRAFT_EX_FINETUNE) + common + " --weights '" + onnx +
+                          "' --stages fc:1,layer4.0.conv1:1:0.1 --out '" + runs + "/ft2'", runs + "/ft2.log");
   log = read_text(runs + "/ft2.log");
+  INFO(log);
+  REQUIRE(rc2 == 0);
   CHECK(log.find("gender.onnx: 100 arrays loaded, 2 left at initial values (fc/weights, fc/biases)") != std::string::npos);
 
   // graft-convert: ONNX to graft's npz (caffe-tensorflow layouts); graft-inspect lists it.

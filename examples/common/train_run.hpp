@@ -309,10 +309,12 @@ struct RunLoaders {
   // A BatchNorm needs more than one value per channel while training, and a ResNet's layer4
   // is 1x1 at small inputs (32x32; dlib-face's level5 conv2 always is), so a last training
   // batch of a single image would fail there (as in PyTorch): the training loader of a
-  // network with BatchNorm leaves such a batch out.
+  // network with BatchNorm leaves such a batch out (a graph from a file, ONNX's or Caffe's, may
+  // have one: so too).
   static data::LoaderOptions train_options(const TrainConfig& c, const data::Dataset& train) {
     data::LoaderOptions lo = options(c, true);
-    const bool batch_norm = c.model.resnet() || (c.model.dlib_face() && c.model.trunk_norm == "batchnorm");
+    const bool batch_norm = c.model.resnet() || (c.model.dlib_face() && c.model.trunk_norm == "batchnorm") ||
+                            c.model.arch == "onnx" || c.model.arch == "caffe";
     lo.drop_last = batch_norm && train.size() > c.batch && train.size() % c.batch == 1;
     return lo;
   }
