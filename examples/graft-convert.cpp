@@ -81,9 +81,6 @@ int main(int argc, char** argv) {
   const bool from_onnx = graft::io::is_onnx_path(model), to_onnx = graft::io::is_onnx_path(out);
   if (model.empty() || out.empty() || (!from_onnx && prototxt.empty()))
     return usage_error("needs a model, -o and, for a .caffemodel, --prototxt");
-  if (!from_onnx && !graft::io::is_caffemodel_path(model))
-    return usage_error(model + " is neither a .caffemodel nor an .onnx model (a weights file names no network: "
-                       "graft-export --arch ... --weights FILE -o OUT.onnx converts one)");
   if (from_onnx && !prototxt.empty()) return usage_error("an ONNX model needs no --prototxt");
   if (from_onnx && to_onnx) return usage_error("the model is ONNX already");
   const bool npz = out.size() >= 4 && out.compare(out.size() - 4, 4, ".npz") == 0;

@@ -601,6 +601,11 @@ TEST_CASE("An ONNX trunk fine-tuned by graft-finetune, exported by graft-export,
   log = read_text(runs + "/ft3.log");
   INFO(log);
   CHECK(log.find("embed.onnx: 2 arrays loaded, 2 left at initial values (head/weights, head/biases)") != std::string::npos);
+  // graft-embed reads the graph's output (its 8 pooled features) from the file as it is.
+  REQUIRE(run(std::string(GRAFT_EX_EMBED) + " --weights '" + tmp + "/embed.onnx' --json '" + face + "'", runs + "/emb.json") == 0);
+  const auto emb = embeddings(read_text(runs + "/emb.json"));
+  REQUIRE(emb.size() == 1);
+  CHECK(emb[0].size() == 8);
   // Bad input: an --arch that is not the file's, a file that is not ONNX.
   CHECK(run(std::string(GRAFT_EX_FINETUNE) + common + " --arch vgg16 --weights '" + onnx + "' --out '" + runs + "/bad'",
             runs + "/bad.log") == 2);
