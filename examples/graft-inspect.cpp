@@ -13,6 +13,10 @@
 // input and layer records (kind, version, offset, geometry), then its arrays
 // "<record>_<kind>/weights" ..., and in JSON adds
 //   "format": "dlib", "loss", "input": {"name", "mean", "rows", "cols"}, "layers": [{"kind", "version", "offset", "geometry"}]
+// before "arrays"; an ONNX model (.onnx) lists its opset, producer, metadata_props and nodes
+// (name, op type, inputs, outputs), then its initializers as arrays, and in JSON adds
+//   "format": "onnx", "ir_version", "opset", "producer", "metadata": {key: value},
+//   "nodes": [{"name", "op_type", "inputs", "outputs"}]
 // before "arrays". A file graft cannot read
 // exits with status 1 and one line on stderr; a wrong command line with status 2.
 #include <cmath>
@@ -26,6 +30,7 @@
 
 #include "graft/io/caffemodel.hpp"
 #include "graft/io/dlib.hpp"
+#include "graft/io/onnx.hpp"
 #include "graft/io/weights.hpp"
 
 namespace {
@@ -193,6 +198,61 @@ void print_dlib(const char* path, bool json) {
     print_table(path, arrays);
 }
 
+// An ONNX model: its header, metadata and nodes, then its initializers as arrays.
+void print_onnx(const char* path, bool json) {
+  graft::io::OnnxModel m = graft::io::read_onnx(path);
+  std::vector<graft::io::NamedArray> arrays;
+  for (auto& t : m.graph.initializers) arrays.push_back({t.name, std::move(t.data)});
+  auto list = [](const std::vector<std::string>& v, bool as_json) {
+    std::string s;
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (as_json) {
+        s += (i ? ", " : "") + json_string(v[i]);
+      } else {
+        const std::string q = graft::io::quote(v[i], 200);
+        s += (i ? ", " : "") + q.substr(1, q.size() - 2);
+      }
+    }
+    return as_json ? "[" + s + "]" : s;
+  };
+  if (json) {
+    std::string meta, nodes;
+    for (size_t i = 0; i < m.metadata.size(); ++i)
+      meta += (i ? ", " : "") + json_string(m.metadata[i].first) + ": " + json_string(m.metadata[i].second);
+    for (size_t i = 0; i < m.graph.nodes.size(); ++i) {
+      const auto& n = m.graph.nodes[i];
+      nodes += std::string(i ? ",\n  " : "\n  ") + "{\"name\": " + json_string(n.name) + ", \"op_type\": " +
+               json_string(n.op_type) + ", \"inputs\": " + list(n.inputs, true) + ", \"outputs\": " +
+               list(n.outputs, true) + "}";
+    }
+    const std::string before = "\"format\": \"onnx\", \"ir_version\": " + std::to_string(m.ir_version) +
+                               ", \"opset\": " + std::to_string(m.opset()) + ", \"producer\": " +
+                               json_string(m.producer_name + (m.producer_version.empty() ? "" : " " + m.producer_version)) +
+                               ", \"metadata\": {" + meta + "}, \"nodes\": [" + nodes + "],\n ";
+    print_json(arrays, before);
+    return;
+  }
+  std::printf("%s: ONNX model, IR %lld, opset %lld, producer %s%s%s, %zu nodes, %zu initializers\n", path,
+              static_cast<long long>(m.ir_version), static_cast<long long>(m.opset()),
+              m.producer_name.empty() ? "?" : m.producer_name.c_str(), m.producer_version.empty() ? "" : " ",
+              m.producer_version.c_str(), m.graph.nodes.size(), m.graph.initializers.size());
+  for (const auto& kv : m.metadata) {
+    std::string v = kv.second;
+    for (char& c : v)
+      if (c == '\n') c = ';';
+    std::printf("  %s = %s\n", graft::io::quote(kv.first, 80).c_str(), graft::io::quote(v, 200).c_str());
+  }
+  std::printf("%-6s %-34s %-20s %s\n", "node", "name", "op", "inputs -> outputs");
+  for (size_t i = 0; i < m.graph.nodes.size(); ++i) {
+    const auto& n = m.graph.nodes[i];
+    const std::string q = graft::io::quote(n.name, 200), op = graft::io::quote(n.op_type, 60);
+    std::printf("%-6zu %-34s %-20s %s -> %s\n", i, q.substr(1, q.size() - 2).c_str(), op.substr(1, op.size() - 2).c_str(),
+                list(n.inputs, false).c_str(), list(n.outputs, false).c_str());
+  }
+  std::printf("\n");
+  print_table(path, arrays);
+}
+
 int fail(const std::string& message) {
   std::string line = message;
   for (char& c : line)
@@ -213,7 +273,8 @@ int main(int argc, char** argv) {
       std::printf("usage: graft-inspect FILE [--json]\n"
                   "Lists every array in an .npy, .npz or caffe-tensorflow weights file:\n"
                   "name, dtype, shape, min, max and mean; for a .caffemodel, its layers and blobs;\n"
-                  "for a dlib network (.dat), its records (kind, version, offset, geometry) and arrays.\n");
+                  "for a dlib network (.dat), its records (kind, version, offset, geometry) and arrays;\n"
+                  "for an ONNX model (.onnx), its opset, metadata and nodes, and its initializers.\n");
       return 0;
     } else if (!path && argv[i][0] != '-') {
       path = argv[i];
@@ -227,6 +288,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    if (graft::io::is_onnx_path(path)) {
+      print_onnx(path, json);
+      if (std::fflush(stdout) != 0 || std::ferror(stdout)) return fail("cannot write to standard output");
+      return 0;
+    }
     if (graft::io::is_caffemodel_path(path) || graft::io::is_dlib_path(path)) {
       if (graft::io::is_dlib_path(path))
         print_dlib(path, json);

@@ -16,6 +16,7 @@
 #include "graft/nn/caffe.hpp"
 #include "graft/nn/dlib_face.hpp"
 #include "graft/nn/model_file.hpp"
+#include "graft/nn/onnx_export.hpp"
 #include "graft/nn/weights_file.hpp"
 #include "support/caffe_ref.hpp"
 #include "support/image_files.hpp"
@@ -527,4 +528,98 @@ TEST_CASE("graft-finetune --arch dlib-face: --cache-once, --chip resize, --trunk
   CHECK(run(std::string(GRAFT_EX_FINETUNE) + " --arch vgg16 --chip resize" + common + " --out '" + runs + "/bad3'",
             runs + "/bad3.log") == 2);
   CHECK(read_text(runs + "/bad3.log").find("--chip is for --arch dlib-face") != std::string::npos);
+}
+
+TEST_CASE("An ONNX trunk fine-tuned by graft-finetune, exported by graft-export, predicted from, converted and inspected",
+          "[examples][onnx]") {
+  test::TempDir tmpdir("examples-onnx");
+  const std::string tmp = tmpdir.path().string(), data = tmp + "/faces", runs = tmp + "/runs";
+  std::system(("mkdir -p '" + data + "' '" + runs + "'").c_str());
+  make_faces(data);
+  const std::string common = " --data '" + data + "' --format utkface --batch 16 --workers 1 --val 0.2 --test 0.2";
+  // A ResNet-18 (width 1/8, 32x32) as another tool would publish it: an ONNX file without
+  // graft's description, ending in a Softmax over 10 classes.
+  {
+    auto net = nn::resnet18<float>(10, {32, 0.125});
+    net->initialize(3);
+    net->set_training(false);
+    nn::save_onnx(*net, tmp + "/trunk.onnx");
+  }
+  const std::string ft = runs + "/ft";
+  REQUIRE(run(std::string(GRAFT_EX_FINETUNE) + common + " --weights '" + tmp + "/trunk.onnx' --stages fc:1 --out '" + ft + "'",
+              runs + "/ft.log") == 0);
+  std::string log = read_text(runs + "/ft.log");
+  INFO(log);
+  // The graph's output Gemm "fc" is the classifier, resized to the two classes and trained
+  // from scratch; everything else came from the file.
+  CHECK(log.find("trunk.onnx: 100 arrays loaded, 2 left at initial values (fc/weights, fc/biases)") != std::string::npos);
+  nn::ModelInfo info;
+  REQUIRE(nn::read_model_info(ft + "/model.npz", info));
+  CHECK(info.arch == "onnx");
+  CHECK(info.input() == 32);
+  REQUIRE(run(std::string(GRAFT_EX_EVAL) + " --weights '" + ft + "/model.npz'" + common + " --split test --out '" + runs +
+                  "/ev'", runs + "/ev.log") == 0);
+
+  // graft-export: the fine-tuned model as ONNX, describing itself; graft-predict gives the
+  // same probabilities from either file.
+  const std::string onnx = runs + "/gender.onnx";
+  REQUIRE(run(std::string(GRAFT_EX_EXPORT) + " --weights '" + ft + "/model.npz' -o '" + onnx + "'", runs + "/ex.log") == 0);
+  nn::ModelInfo back;
+  REQUIRE(nn::read_model_info(onnx, back));
+  CHECK(back.arch == "onnx");
+  CHECK(back.classes == info.classes);
+  CHECK(back.norm.mean == info.norm.mean);
+  const io::OnnxModel m = io::read_onnx(onnx);
+  REQUIRE(m.meta("classes"));
+  CHECK(*m.meta("classes") == "male,female");
+  CHECK(*m.meta("channel_order") == "RGB");
+  const std::string face = tmp + "/face.png";
+  test::write_png(face, test::smooth_image(40, 36, 9));
+  REQUIRE(run(std::string(GRAFT_EX_PREDICT) + " --weights '" + ft + "/model.npz' --json '" + face + "'", runs + "/p1.json") == 0);
+  REQUIRE(run(std::string(GRAFT_EX_PREDICT) + " --weights '" + onnx + "' --json '" + face + "'", runs + "/p2.json") == 0);
+  CHECK(read_text(runs + "/p1.json") == read_text(runs + "/p2.json"));
+  CHECK(read_text(runs + "/p1.json").find("probabilities") != std::string::npos);
+  // ... and fine-tuning starts from the exported file (its own classifier "fc" replaced).
+  const int rc2 = run(std::string(GRAFT_EX_FINETUNE) + common + " --weights '" + onnx +
+                          "' --stages fc:1,layer4.0.conv1:1:0.1 --out '" + runs + "/ft2'", runs + "/ft2.log");
+  log = read_text(runs + "/ft2.log");
+  INFO(log);
+  REQUIRE(rc2 == 0);
+  CHECK(log.find("gender.onnx: 100 arrays loaded, 2 left at initial values (fc/weights, fc/biases)") != std::string::npos);
+
+  // graft-convert: ONNX to graft's npz (caffe-tensorflow layouts); graft-inspect lists it.
+  REQUIRE(run(std::string(GRAFT_EX_CONVERT) + " '" + onnx + "' -o '" + runs + "/g.npz'", runs + "/cv.log") == 0);
+  const io::WeightsDict w = io::read_weights(runs + "/g.npz");
+  CHECK(w.find("fc"));
+  CHECK(w.find("layer1.0.bn1"));
+  REQUIRE(run(std::string(GRAFT_EX_INSPECT) + " '" + onnx + "' --json", runs + "/in.json") == 0);
+  CHECK(valid_json(runs + "/in.json"));
+  CHECK(read_text(runs + "/in.json").find("\"format\": \"onnx\"") != std::string::npos);
+
+  // An embedding network (ending in its pooled features): a new Linear "head" on its output.
+  {
+    nn::Network<float> e(Shape{3, 32, 32});
+    e.conv("conv1", 8, 3, 2, 1).relu("relu1").global_avg_pool("pool").flatten("features");
+    e.initialize(4);
+    nn::OnnxExportOptions o;
+    o.softmax = false;
+    nn::save_onnx(e, tmp + "/embed.onnx", o);
+  }
+  REQUIRE(run(std::string(GRAFT_EX_FINETUNE) + common + " --weights '" + tmp + "/embed.onnx' --stages head:1 --out '" + runs +
+                  "/ft3'", runs + "/ft3.log") == 0);
+  log = read_text(runs + "/ft3.log");
+  INFO(log);
+  CHECK(log.find("embed.onnx: 2 arrays loaded, 2 left at initial values (head/weights, head/biases)") != std::string::npos);
+  // graft-embed reads the graph's output (its 8 pooled features) from the file as it is.
+  REQUIRE(run(std::string(GRAFT_EX_EMBED) + " --weights '" + tmp + "/embed.onnx' --json '" + face + "'", runs + "/emb.json") == 0);
+  const auto emb = embeddings(read_text(runs + "/emb.json"));
+  REQUIRE(emb.size() == 1);
+  CHECK(emb[0].size() == 8);
+  // Bad input: an --arch that is not the file's, a file that is not ONNX.
+  CHECK(run(std::string(GRAFT_EX_FINETUNE) + common + " --arch vgg16 --weights '" + onnx + "' --out '" + runs + "/bad'",
+            runs + "/bad.log") == 2);
+  CHECK(read_text(runs + "/bad.log").find("is an ONNX model") != std::string::npos);
+  test::write_bytes(tmp + "/junk.onnx", {0x08, 0x07, 0xff});
+  CHECK(run(std::string(GRAFT_EX_PREDICT) + " --weights '" + tmp + "/junk.onnx' '" + face + "'", runs + "/junk.log") == 1);
+  CHECK(read_text(runs + "/junk.log").find("junk.onnx") != std::string::npos);
 }

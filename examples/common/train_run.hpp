@@ -78,7 +78,29 @@ struct TrainConfig {
     prototxt = a.str("prototxt", prototxt);
     scratch_given = a.has("scratch");
     stages_given = a.has("stages");
-    const std::string head = nn::classifier_node(model.arch);
+    std::string head = nn::classifier_node(model.arch);
+    if (io::is_onnx_path(weights)) {
+      // An ONNX trunk: the network is its graph, the input side its input's; the classifier
+      // to train from scratch its output Gemm (resized), or a new Linear "head" on its output.
+      if (arch_given && model.arch != "onnx")
+        throw UsageError(weights + " is an ONNX model: its network is its graph (--arch onnx), not " + model.arch);
+      arch_given = true;
+      model.arch = "onnx";
+      model.onnx = std::filesystem::absolute(weights).string();
+      const nn::OnnxPlan plan = nn::onnx_plan(io::read_onnx(weights));
+      const Shape& in = plan.sample;
+      if (in.rank() != 3 || in[0] != 3 || in[1] != in[2])
+        throw UsageError(weights + ": the input (n, " + in.str().substr(1) + " is not square colour images (n, 3, side, side)");
+      if (input_given && model.vgg.input != in[1])
+        throw UsageError("--input " + std::to_string(model.vgg.input) + " differs from the input side " +
+                         std::to_string(in[1]) + " of " + weights);
+      model.vgg.input = in[1];
+      model.vgg.dropout = 0;
+      head = nn::onnx_head(plan, 0).node;
+      if (!norm_given) model.norm = data::Normalization::imagenet();  // (a graft export's own replaces it)
+    } else if (model.arch == "onnx") {
+      throw UsageError("--arch onnx builds the graph of the .onnx file given as --weights");
+    }
     scratch = split_list(a.str("scratch", head));
     stages = a.str("stages", head != "fc8" && stages == "fc8:5" ? head + ":5" : stages);  // graft-pretrain's default stays
     head_on_given = a.has("head-on");
@@ -160,7 +182,8 @@ inline const char* train_flags_help() {
          "         --trunk-norm affine (dlib's, frozen) or batchnorm (in their place, to train from random weights))\n"
          "        [--norm vgg-face|vgg-face-255|imagenet|unit (default: vgg-face; imagenet for a ResNet)]\n"
          "        [--weights FILE (.npz model, caffe-tensorflow .npy, .caffemodel with --prototxt FILE,\n"
-         "         torchvision state_dict .npz)] [--scratch fc8 (a ResNet's: fc)]\n"
+         "         torchvision state_dict .npz, .onnx: its graph, with its output Gemm resized or a new \"head\")]\n"
+         "        [--scratch fc8 (a ResNet's: fc; an ONNX graph's: its output node)]\n"
          "train:  --stages \"fc8:5,conv5_1:3:0.1\" [--optimizer adam|sgd] [--lr R] [--momentum M] [--weight-decay D]\n"
          "        [--schedule constant|step:E:G|cosine] [--batch N] [--workers N] [--augment] [--no-cache]\n"
          "        [--cache-once (one feature cache below every stage, not one per stage)]\n"
@@ -183,6 +206,10 @@ inline void adopt_described_model(TrainConfig& c) {
     if (c.model.dlib_face() && !c.norm_given)
       throw UsageError("--arch dlib-face takes its input means from dlib's .dat (--weights "
                        "dlib_face_recognition_resnet_model_v1.dat) or a dlib-face model.npz; without one, give --norm");
+    if (c.model.arch == "onnx")
+      std::printf("using the graph of %s: input %lld, %s%s\n", c.weights.c_str(), static_cast<long long>(c.model.input()),
+                  c.norm_given ? "its preprocessing from --norm" : "ImageNet's normalisation (the file does not say; --norm otherwise)",
+                  "");
     return;
   }
   if (!c.arch_given && from_file.arch != c.model.arch) {
@@ -199,6 +226,7 @@ inline void adopt_described_model(TrainConfig& c) {
     if (!c.chip_given) c.model.chip = from_file.chip;
   }
   if (c.model.arch == "caffe" && c.model.prototxt.empty()) c.model.prototxt = from_file.prototxt;
+  if (c.model.arch == "onnx" && from_file.arch == "onnx") c.model.onnx = from_file.onnx;
   if (!c.width_given) c.model.vgg.width = from_file.vgg.width;
   if (!c.input_given) c.model.vgg.input = from_file.vgg.input;
   if (!c.dropout_given) c.model.vgg.dropout = from_file.vgg.dropout;
@@ -299,10 +327,12 @@ struct RunLoaders {
   // A BatchNorm needs more than one value per channel while training, and a ResNet's layer4
   // is 1x1 at small inputs (32x32; dlib-face's level5 conv2 always is), so a last training
   // batch of a single image would fail there (as in PyTorch): the training loader of a
-  // network with BatchNorm leaves such a batch out.
+  // network with BatchNorm leaves such a batch out (a graph from a file, ONNX's or Caffe's, may
+  // have one: so too).
   static data::LoaderOptions train_options(const TrainConfig& c, const data::Dataset& train) {
     data::LoaderOptions lo = options(c, true);
-    const bool batch_norm = c.model.resnet() || (c.model.dlib_face() && c.model.trunk_norm == "batchnorm");
+    const bool batch_norm = c.model.resnet() || (c.model.dlib_face() && c.model.trunk_norm == "batchnorm") ||
+                            c.model.arch == "onnx" || c.model.arch == "caffe";
     lo.drop_last = batch_norm && train.size() > c.batch && train.size() % c.batch == 1;
     return lo;
   }

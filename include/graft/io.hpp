@@ -1,4 +1,4 @@
-// graft's file formats: .npy, .npz and caffe-tensorflow files, Caffe's .caffemodel and
+// graft's file formats: .npy, .npz and caffe-tensorflow files, ONNX models, Caffe's .caffemodel and
 // .prototxt, dlib's .dat networks, layout transforms. Files only: loading them into layers is
 // graft/nn/'s (graft/nn/nn.hpp: load_weights, load_caffe, load_weights_file). Needs zlib (Debian:
 // zlib1g-dev), which graft::graft links.
@@ -12,5 +12,6 @@
 #include "graft/io/limits.hpp"
 #include "graft/io/npy.hpp"
 #include "graft/io/npz.hpp"
+#include "graft/io/onnx.hpp"
 #include "graft/io/prototxt.hpp"
 #include "graft/io/weights.hpp"

@@ -107,7 +107,7 @@ class Reader {
       case 3:
       case 4:
         fail_at(f.offset, "field ", f.number, " is a group (wire type ", wire,
-                "), which caffe.proto never uses: not a Caffe model, or a corrupt one");
+                "), which neither caffe.proto nor onnx.proto uses: not such a model, or a corrupt one");
       default:
         fail_at(f.offset, "field ", f.number, " has wire type ", wire, ", which protobuf does not define");
     }

@@ -26,6 +26,12 @@ class Add : public Layer<T, D> {
   explicit Add(std::string name, bool zero_pad = false) : Layer<T, D>(std::move(name)), zero_pad_(zero_pad) {}
 
   const char* type() const override { return "Add"; }
+  LayerSpec spec() const override {
+    LayerSpec s;
+    s.op = "add";
+    s.zero_pad = zero_pad_;
+    return s;
+  }
   int arity() const override { return Layer<T, D>::kAnyArity; }
   bool zero_pad() const { return zero_pad_; }
 
@@ -120,6 +126,11 @@ class AddReLU : public Layer<T, D> {
  public:
   explicit AddReLU(std::string name) : Layer<T, D>(std::move(name)) {}
   const char* type() const override { return "AddReLU"; }
+  LayerSpec spec() const override {
+    LayerSpec s;
+    s.op = "add_relu";
+    return s;
+  }
   int arity() const override { return 2; }
 
   Shape output_shape(const Shape& in) const override {

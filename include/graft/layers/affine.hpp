@@ -30,6 +30,11 @@ class Affine : public Layer<T, D> {
   }
 
   const char* type() const override { return "Affine"; }
+  LayerSpec spec() const override {
+    LayerSpec s;
+    s.op = "affine";
+    return s;
+  }
 
   Shape output_shape(const Shape& in) const override {
     GRAFT_CHECK(in.rank() == 2 || in.rank() == 4, this->where(), ": expected an (n, C) or (n, C, H, W) input, got shape ",

@@ -60,6 +60,13 @@ class AvgPool2d : public Layer<T, D> {
       : AvgPool2d(std::move(name), Window2d{kernel, kernel, stride, stride, pad, pad, ceil_mode}, count_pad) {}
 
   const char* type() const override { return "AvgPool2d"; }
+  LayerSpec spec() const override {
+    LayerSpec s;
+    s.op = "avg_pool";
+    s.window = win_;
+    s.count_pad = count_pad_;
+    return s;
+  }
 
   Shape output_shape(const Shape& in) const override {
     GRAFT_CHECK(in.rank() == 4, this->where(), ": expected an NCHW input, got shape ", in.str());
@@ -111,6 +118,11 @@ class GlobalAvgPool2d : public Layer<T, D> {
   }
 
   const char* type() const override { return "GlobalAvgPool2d"; }
+  LayerSpec spec() const override {
+    LayerSpec s;
+    s.op = "global_avg_pool";
+    return s;
+  }
 
   Shape output_shape(const Shape& in) const override {
     GRAFT_CHECK(in.rank() == 4 && in[2] > 0 && in[3] > 0, this->where(), ": expected an NCHW input, got shape ",

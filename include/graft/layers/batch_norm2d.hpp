@@ -53,6 +53,13 @@ class BatchNorm2d : public Layer<T, D> {
   }
 
   const char* type() const override { return "BatchNorm2d"; }
+  LayerSpec spec() const override {
+    LayerSpec s;
+    s.op = "batch_norm";
+    s.eps = eps_;
+    s.momentum = momentum_;
+    return s;
+  }
 
   Shape output_shape(const Shape& in) const override {
     GRAFT_CHECK(in.rank() == 4 || in.rank() == 2, this->where(),

@@ -36,6 +36,12 @@ class Conv2d : public Layer<T, D> {
                Window2d{kernel, kernel, stride, stride, pad, pad, false}, bias) {}
 
   const char* type() const override { return "Conv2d"; }
+  LayerSpec spec() const override {
+    LayerSpec s;
+    s.op = "conv";
+    s.window = win_;
+    return s;
+  }
 
   Shape output_shape(const Shape& in) const override {
     GRAFT_CHECK(in.rank() == 4, this->where(), ": expected an NCHW input, got shape ", in.str());

@@ -23,6 +23,11 @@ class Dropout : public Layer<T, D> {
     GRAFT_CHECK(p >= 0.0f && p < 1.0f, this->where(), ": drop probability must be in [0, 1), got ", p);
   }
   const char* type() const override { return "Dropout"; }
+  LayerSpec spec() const override {
+    LayerSpec s;
+    s.op = "dropout";
+    return s;
+  }
   Shape output_shape(const Shape& in) const override {
     GRAFT_CHECK(in.rank() >= 1, this->where(), ": expected a batch, got shape ", in.str());
     return in;

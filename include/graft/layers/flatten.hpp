@@ -14,6 +14,11 @@ class Flatten : public Layer<T, D> {
  public:
   explicit Flatten(std::string name) : Layer<T, D>(std::move(name)) {}
   const char* type() const override { return "Flatten"; }
+  LayerSpec spec() const override {
+    LayerSpec s;
+    s.op = "flatten";
+    return s;
+  }
   bool flattens() const override { return true; }
   Shape output_shape(const Shape& in) const override {
     GRAFT_CHECK(in.rank() >= 1, this->where(), ": expected a batch, got shape ", in.str());

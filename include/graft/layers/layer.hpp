@@ -16,6 +16,8 @@
 //   counters()    integers that make it reproducible (dropout's seed and step): checkpoints
 //   file_layout() how a parameter is laid out in caffe-tensorflow files
 //   flops()       the forward pass's floating-point operations, for the benchmarks
+//   spec()        what it computes, in terms a model file can spell (ONNX export): an
+//                 operation and its settings; the values are its params() and buffers()
 //   implementation_kind(), implementations(), use_implementation()
 //                 the backend's ways to run it ("im2col", "winograd"; "cudnn", "graft"),
 //                 chosen by name in benchmarks and tests
@@ -26,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "graft/backend/geometry.hpp"
 #include "graft/core/device.hpp"
 #include "graft/core/error.hpp"
 #include "graft/core/random.hpp"
@@ -62,6 +65,19 @@ enum class FileLayout {
   same,       // as graft holds it
   conv_hwio,  // graft OIHW, files HWIO
   fc_in_out,  // graft (out, in), files (in, out), rows in H,W,C order for a spatial input
+};
+
+// What a layer computes, for writers of model files (graft/nn/onnx_export.hpp): an operation
+// and its settings. The values it works with are the layer's params() and buffers(), by name
+// ("weights", "biases", "scale", "offset", "mean", "variance").
+struct LayerSpec {
+  // "" (no portable form), "conv", "linear", "relu", "max_pool", "avg_pool", "global_avg_pool",
+  // "batch_norm", "affine", "add", "add_relu", "dropout", "flatten"
+  std::string op;
+  Window2d window;               // conv, max_pool, avg_pool
+  bool count_pad = false;        // avg_pool: the divisor counts the padding
+  bool zero_pad = false;         // add: smaller inputs count as zero outside their sizes
+  double eps = 0, momentum = 0;  // batch_norm (graft's momentum: the weight of the new batch)
 };
 
 template <class T, class D>
@@ -135,6 +151,8 @@ class Layer {
   // included); a multiply-add counts 2. Memory-bound layers (ReLU, pooling, BatchNorm, Add)
   // say 0, so that a fraction of the peak counts the products alone.
   virtual double flops(const std::vector<Shape>& /*inputs*/) const { return 0.0; }
+  // What the layer computes (LayerSpec); the default, an empty op, has no portable form.
+  virtual LayerSpec spec() const { return {}; }
 
   // ---- how the backend runs it ----
   // What the choice is about ("convolution", "pooling"), so that a benchmark can force one

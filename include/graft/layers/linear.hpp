@@ -25,6 +25,11 @@ class Linear : public Layer<T, D> {
   }
 
   const char* type() const override { return "Linear"; }
+  LayerSpec spec() const override {
+    LayerSpec s;
+    s.op = "linear";
+    return s;
+  }
 
   Shape output_shape(const Shape& in) const override {
     GRAFT_CHECK(in.rank() >= 2, this->where(), ": expected a batch of at least rank 2, got shape ",

@@ -21,6 +21,12 @@ class MaxPool2d : public Layer<T, D> {
       : MaxPool2d(std::move(name), Window2d{kernel, kernel, stride, stride, pad, pad, ceil_mode}) {}
 
   const char* type() const override { return "MaxPool2d"; }
+  LayerSpec spec() const override {
+    LayerSpec s;
+    s.op = "max_pool";
+    s.window = win_;
+    return s;
+  }
 
   Shape output_shape(const Shape& in) const override {
     GRAFT_CHECK(in.rank() == 4, this->where(), ": expected an NCHW input, got shape ", in.str());

@@ -12,6 +12,11 @@ class ReLU : public Layer<T, D> {
  public:
   explicit ReLU(std::string name) : Layer<T, D>(std::move(name)) {}
   const char* type() const override { return "ReLU"; }
+  LayerSpec spec() const override {
+    LayerSpec s;
+    s.op = "relu";
+    return s;
+  }
   Shape output_shape(const Shape& in) const override {
     GRAFT_CHECK(in.rank() >= 1, this->where(), ": expected a batch, got shape ", in.str());
     return in;

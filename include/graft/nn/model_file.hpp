@@ -3,9 +3,14 @@
 // architecture, the class names, the input size and the preprocessing, so that evaluating
 // or predicting needs no other flags. NumPy reads it as any .npz:
 //   meta = bytes(np.load("model.npz")["graft/meta"]).decode()
+// An ONNX file graft exported (nn::save_onnx with onnx_metadata) describes itself the same
+// way: the text is its metadata_props entry "graft.model", beside readable entries for other
+// consumers (classes, channel_order, scale, mean, std, input_size); read back, its network is
+// the file's graph (arch "onnx").
 #pragma once
 
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -18,6 +23,8 @@
 #include "graft/nn/caffe.hpp"
 #include "graft/nn/dlib_face.hpp"
 #include "graft/nn/load_weights.hpp"
+#include "graft/nn/onnx.hpp"
+#include "graft/nn/onnx_export.hpp"
 #include "graft/nn/resnet.hpp"
 #include "graft/nn/vgg.hpp"
 
@@ -34,6 +41,9 @@ struct ModelInfo {
   // arch "caffe": the deploy prototxt the network is built from (its output layer resized to
   // the classes). The file is named, not copied: it must stay where it was.
   std::string prototxt;
+  // arch "onnx": the .onnx file whose graph the network is (its output layer resized to the
+  // classes, or a new Linear "head" on its output; see onnx_build_options). Named, not copied.
+  std::string onnx;
   // arch "dlib-face" (dlib's face ResNet, nn::dlib_face_resnet, with a Linear "head" for the
   // classes): the node the head reads, "fc" (the 128-d descriptor) or "pool" (the 256-d
   // pooled features), and the .dat's dist_thresh (descriptors closer are one person).
@@ -59,6 +69,10 @@ struct ModelInfo {
       os << "the network of " << prototxt << ", input " << vgg.input;
       return os.str();
     }
+    if (arch == "onnx") {
+      os << "the graph of " << onnx << ", input " << vgg.input;
+      return os.str();
+    }
     if (dlib_face()) {
       os << "dlib-face (dlib's face ResNet), head on " << head_on << ", input " << vgg.input
          << (chip == "dlib" ? ", dlib's face chip" : ", images resized whole")
@@ -80,6 +94,7 @@ struct ModelInfo {
        << norm.mean[2] << "\nstd=" << norm.stddev[0] << "," << norm.stddev[1] << "," << norm.stddev[2]
        << "\nresize=" << resize << "\ntask=" << task << "\n";
     if (!prototxt.empty()) os << "prototxt=" << prototxt << "\n";
+    if (!onnx.empty()) os << "onnx=" << onnx << "\n";
     if (dlib_face()) os << "head_on=" << head_on << "\ndist_thresh=" << dist_thresh << "\nchip=" << chip << "\ntrunk_norm=" << trunk_norm << "\n";
     return os.str();
   }
@@ -128,6 +143,7 @@ struct ModelInfo {
     m.resize = int(num("resize"));
     m.task = kv["task"];
     m.prototxt = kv["prototxt"];  // absent before arch "caffe": empty
+    m.onnx = kv["onnx"];
     if (m.dlib_face()) {
       m.head_on = kv["head_on"];
       GRAFT_CHECK(m.head_on == "fc" || m.head_on == "pool", where, ": model description has head_on '", m.head_on,
@@ -145,12 +161,44 @@ struct ModelInfo {
 };
 
 // "caffe": the network of a deploy prototxt (ModelInfo::prototxt), its output layer resized.
+// "onnx": the graph of an .onnx file (ModelInfo::onnx).
 inline bool known_arch(const std::string& arch) {
-  return arch == "vgg16" || arch == "vgg-face" || arch == "caffe" || arch == "dlib-face" || is_resnet(arch);
+  return arch == "vgg16" || arch == "vgg-face" || arch == "caffe" || arch == "dlib-face" || arch == "onnx" ||
+         is_resnet(arch);
 }
-inline const char* known_archs() { return "vgg16, vgg-face, resnet18, resnet34, resnet50, caffe, dlib-face"; }
+inline const char* known_archs() { return "vgg16, vgg-face, resnet18, resnet34, resnet50, caffe, dlib-face, onnx"; }
+
+// arch "onnx": how the file's graph gets `classes` outputs. A last node that is a Gemm,
+// MatMul or Conv is resized (it is the classifier: its name is the one to train from
+// scratch); a graph ending otherwise (an embedding network: BatchNorm, Flatten ...) gets a new
+// Linear "head" on its output, unless it already gives `classes` values (classes 0: not yet
+// known, a head is appended).
+struct OnnxHead {
+  std::string node;      // the classifier node
+  bool appended = false;  // a new Linear "head"
+  int64_t file_outputs = 0;  // what the graph's output gives per sample
+};
+inline OnnxHead onnx_head(const OnnxPlan& plan, int64_t classes) {
+  OnnxHead h;
+  GRAFT_CHECK(!plan.nodes.empty(), plan.file, ": the graph builds no node");
+  const OnnxPlanNode& last = plan.nodes.back();
+  h.file_outputs = last.out.numel();
+  if (last.kind == OnnxPlanNode::linear || last.kind == OnnxPlanNode::conv) {
+    h.node = last.name;
+  } else if (classes != h.file_outputs) {
+    h.node = "head";
+    h.appended = true;
+  } else {
+    h.node = last.name;
+  }
+  return h;
+}
+inline OnnxHead onnx_head(const std::string& path, int64_t classes) {
+  return onnx_head(onnx_plan(io::read_onnx(path)), classes);
+}
 
 // The node a task's new classifier is (what --scratch and the first stage name by default).
+// (arch "onnx": onnx_head names it, from the file.)
 inline std::string classifier_node(const std::string& arch) {
   if (is_resnet(arch)) return "fc";
   if (arch == "dlib-face") return "head";
@@ -164,6 +212,19 @@ std::unique_ptr<Network<T, D>> build(const ModelInfo& m) {
   if (m.arch == "caffe") {
     GRAFT_CHECK(!m.prototxt.empty(), "model: arch caffe names no prototxt to build the network from");
     return caffe_network<T, D>(with_outputs(io::read_prototxt(m.prototxt), int64_t(m.classes.size())));
+  }
+  if (m.arch == "onnx") {
+    GRAFT_CHECK(!m.onnx.empty(), "model: arch onnx names no .onnx file to build the network from");
+    const int64_t k = int64_t(m.classes.size());
+    OnnxPlan plan = onnx_plan(io::read_onnx(m.onnx));
+    const OnnxHead h = onnx_head(plan, k);
+    const OnnxPlanNode::Kind last = plan.nodes.back().kind;
+    if (last == OnnxPlanNode::linear || last == OnnxPlanNode::conv) onnx_with_outputs(plan, k);
+    auto net = onnx_network<T, D>(plan);
+    if (h.appended) net->fc("head", k);
+    GRAFT_CHECK(net->output_shape().numel() == k, "model: the graph of ", m.onnx, " gives ", net->output_shape().str(),
+                " per image, not the ", k, " classes (", m.classes.size(), " names)");
+    return net;
   }
   if (m.dlib_face()) {
     // dlib's trunk (its affines frozen) and a new Linear "head" on the descriptor or on the
@@ -194,9 +255,53 @@ void save_model(const std::string& path, Network<T, D>& net, const ModelInfo& m)
   io::write_npz(path, arrays, io::Compression::stored);
 }
 
+// The metadata_props of an ONNX export of a model: "graft.model" (the description, read back
+// by read_model_info) and what another consumer needs to feed it.
+inline std::vector<std::pair<std::string, std::string>> onnx_metadata(const ModelInfo& m) {
+  std::ostringstream c, mean, sd, scale, size;
+  for (size_t i = 0; i < m.classes.size(); ++i) c << (i ? "," : "") << m.classes[i];
+  mean.precision(9);
+  sd.precision(9);
+  scale.precision(9);
+  mean << m.norm.mean[0] << "," << m.norm.mean[1] << "," << m.norm.mean[2];
+  sd << m.norm.stddev[0] << "," << m.norm.stddev[1] << "," << m.norm.stddev[2];
+  scale << m.norm.scale;
+  size << m.input();
+  const std::string order = m.norm.order == data::Normalization::Order::BGR ? "BGR" : "RGB";
+  return {{"graft.model", m.str()},
+          {"classes", c.str()},
+          {"channel_order", order},
+          {"scale", scale.str()},
+          {"mean", mean.str()},
+          {"std", sd.str()},
+          {"input_size", size.str() + "x" + size.str()},
+          {"resize", std::to_string(m.resize > 0 ? m.resize : int(m.input()))},
+          {"preprocessing", "input[c] = (pixel[c] * scale - mean[c]) / std[c], 8-bit pixels with the channels in " +
+                                order + " order, planar (N, 3, H, W), the shorter side resized to `resize`, then the "
+                                "centre input_size crop; the output is the probabilities of `classes` in that order"}};
+}
+
+// Writes `net` as an ONNX file describing `m` (evaluation form, see nn/onnx_export.hpp).
+template <class T, class D>
+void save_model_onnx(const std::string& path, Network<T, D>& net, const ModelInfo& m, OnnxExportOptions o = {}) {
+  o.metadata = onnx_metadata(m);
+  save_onnx(net, path, o);
+}
+
 // The description inside a model file, or false when the file has none (a plain
-// caffe-tensorflow .npy, say).
+// caffe-tensorflow .npy, an ONNX file graft did not write, say). An ONNX file's model is its
+// own graph: arch "onnx" with `onnx` the file.
 inline bool read_model_info(const std::string& path, ModelInfo& out) {
+  if (io::is_onnx_path(path)) {
+    const io::OnnxModel file = io::read_onnx(path);
+    const std::string* text = file.meta("graft.model");
+    if (!text) return false;
+    out = ModelInfo::parse(*text, path + " (metadata graft.model)");
+    out.arch = "onnx";
+    out.onnx = std::filesystem::absolute(path).string();
+    out.prototxt.clear();
+    return true;
+  }
   if (path.size() < 4 || path.compare(path.size() - 4, 4, ".npz") != 0) return false;
   for (const auto& a : io::read_npz(path)) {
     if (a.name != "graft/meta") continue;

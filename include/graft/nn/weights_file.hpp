@@ -16,6 +16,8 @@
 //   dlib              a dlib network file (.dat), dlib_face_recognition_resnet_model_v1.dat:
 //                     loaded by nn::load_dlib_face into the network of arch dlib-face (its
 //                     trunk; a task's head is left at its initial values)
+//   onnx              an ONNX model (.onnx): the initializers its graph's nodes read, by node
+//                     name (nn/onnx.hpp), in graft's own layouts; every parameter required
 //
 // A torchvision file is loaded by the same checks as the others (nn::load_weights): every
 // shape is checked before anything is written; and since a state_dict is a whole model, a
@@ -35,11 +37,12 @@
 #include "graft/nn/caffe.hpp"
 #include "graft/nn/dlib_face.hpp"
 #include "graft/nn/load_weights.hpp"
+#include "graft/nn/onnx.hpp"
 
 namespace graft {
 namespace nn {
 
-enum class WeightsKind { graft_model, caffe_tensorflow, caffe, torchvision, dlib };
+enum class WeightsKind { graft_model, caffe_tensorflow, caffe, torchvision, dlib, onnx };
 
 inline const char* kind_name(WeightsKind k) {
   switch (k) {
@@ -48,6 +51,7 @@ inline const char* kind_name(WeightsKind k) {
     case WeightsKind::caffe: return "Caffe model";
     case WeightsKind::torchvision: return "torchvision state_dict";
     case WeightsKind::dlib: return "dlib network";
+    case WeightsKind::onnx: return "ONNX model";
   }
   return "?";
 }
@@ -93,6 +97,7 @@ struct WeightsFile {
 inline WeightsKind weights_kind(const std::string& path, const std::vector<io::NamedArray>* arrays = nullptr) {
   if (io::is_caffemodel_path(path)) return WeightsKind::caffe;
   if (is_dlib_path(path)) return WeightsKind::dlib;
+  if (io::is_onnx_path(path)) return WeightsKind::onnx;
   if (!detail::ends_with(path, ".npz")) return WeightsKind::caffe_tensorflow;
   std::vector<io::NamedArray> read;
   if (!arrays) {
@@ -110,6 +115,11 @@ inline WeightsFile read_weights_file(const std::string& path, const io::ReadLimi
   GRAFT_CHECK(!is_dlib_path(path), path, ": a dlib network is loaded by load_weights_file or nn::load_dlib_face");
   WeightsFile f;
   f.path = path;
+  if (io::is_onnx_path(path)) {
+    f.kind = WeightsKind::onnx;
+    f.dict = onnx_weights(onnx_plan(io::read_onnx(path, limits)));
+    return f;
+  }
   if (!detail::ends_with(path, ".npz")) {
     f.dict = io::read_weights(path, limits);  // caffe-tensorflow .npy
     return f;
@@ -153,7 +163,9 @@ inline LoadOptions torchvision_options(LoadOptions o) {
 template <class T, class D>
 LoadReport load_weights_file(const std::vector<Layer<T, D>*>& layers, const WeightsFile& f,
                              const LoadOptions& options = {}) {
-  const LoadOptions o = f.kind == WeightsKind::torchvision ? torchvision_options(options) : options;
+  const LoadOptions o = f.kind == WeightsKind::torchvision ? torchvision_options(options)
+                        : f.kind == WeightsKind::onnx      ? onnx_load_options(options)
+                                                           : options;
   try {
     return load_weights(layers, f.dict, o);
   } catch (const Error& e) {
