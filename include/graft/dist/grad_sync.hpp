@@ -69,6 +69,17 @@ class DeviceAllreduce<CPU> {
   std::vector<int64_t> requests_;
 };
 
+}  // namespace dist
+}  // namespace graft
+
+// CUDA translation units (nvcc) get the CUDA engine.
+#if defined(__CUDACC__) && defined(GRAFT_WITH_CUDA)
+#include "graft/dist/nccl.hpp"
+#endif
+
+namespace graft {
+namespace dist {
+
 template <class D>
 class GradientSync {
  public:
