@@ -11,6 +11,14 @@
 // by the launcher: mpirun stops the others at once and names the rank that exited.
 #pragma once
 
+// MPI's C API only: without these, Open MPI's mpi.h also declares its deprecated C++ bindings,
+// which need libmpi_cxx at link time.
+#ifndef OMPI_SKIP_MPICXX
+#define OMPI_SKIP_MPICXX 1
+#endif
+#ifndef MPICH_SKIP_MPICXX
+#define MPICH_SKIP_MPICXX 1
+#endif
 #include <mpi.h>
 
 #include <chrono>
