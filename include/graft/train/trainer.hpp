@@ -126,6 +126,8 @@ class Trainer {
         sum = s[0], n = s[1], right = s[2];
         if (n == 0) continue;  // every file of the batch was unreadable: no step (as alone)
         l = sum / n;
+      } else if (mine == 0) {
+        continue;  // alone, an empty batch has nothing to learn from
       }
       if (!std::isfinite(l))
         throw NonFiniteLoss(graft::detail::concat("training stopped: the loss is ", l, " at epoch ", epoch,
