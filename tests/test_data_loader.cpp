@@ -195,6 +195,53 @@ TEST_CASE("LoaderSource: a labels-only epoch has the loaded epoch's batches, ind
   }
 }
 
+TEST_CASE("Loader: sharded, each rank's batches are its samples of the global batches, at their places", "[data]") {
+  TempDir dir("loader");
+  Dataset d = make_dataset(dir, 23);
+  LoaderOptions o;
+  o.batch_size = 5;
+  o.seed = 3;
+  o.workers = 1;
+  Loader whole(d, small_train(), o);
+  const Epoch all = run_epoch(whole, 2);
+  const std::vector<int64_t> order = whole.epoch_order(2);
+  for (int ranks : {2, 3}) {
+    std::vector<int64_t> seen(size_t(d.size()), 0);
+    for (int r = 0; r < ranks; ++r) {
+      LoaderOptions so = o;
+      so.shard = dist::Shard(r, ranks);
+      Loader mine(d, small_train(), so);
+      train::LoaderSource src(mine);
+      CHECK(src.size() == 23);  // the global epoch
+      CHECK(src.shard() == so.shard);
+      for (bool bare : {false, true}) {
+        if (bare) REQUIRE(src.start_labels_only(2));
+        else src.start(2);
+        int64_t batches = 0;
+        while (const train::Batch* b = src.next()) {
+          ++batches;
+          REQUIRE(b->positions.size() == b->indices.size());
+          for (size_t i = 0; i < b->indices.size(); ++i) {
+            const int64_t idx = b->indices[i], pos = b->positions[i];
+            CHECK(idx % ranks == r);
+            CHECK(order[size_t(pos)] == idx);               // its place in the global order
+            CHECK(pos / 5 == batches - 1);                  // in the global batch of that place
+            CHECK(b->labels[int64_t(i)] == all.labels[size_t(pos)]);
+            if (!bare) {
+              seen[size_t(idx)] += 1;
+              const int64_t row = 3 * 16 * 16;  // the same pixels as the whole loader's
+              CHECK(std::equal(b->images.data() + int64_t(i) * row, b->images.data() + int64_t(i + 1) * row,
+                               all.images.data() + pos * row));
+            }
+          }
+        }
+        CHECK(batches == 5);  // every global batch, empty shares too
+      }
+    }
+    for (int64_t k : seen) CHECK(k == 1);  // the shards partition the epoch
+  }
+}
+
 TEST_CASE("Loader: a worker's error reaches the caller with the file named", "[data]") {
   TempDir dir("loader");
   Dataset d = make_dataset(dir, 20);

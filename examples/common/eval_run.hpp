@@ -10,6 +10,7 @@
 #include "common/model_args.hpp"
 #include "common/progress.hpp"
 #include "common/setup.hpp"
+#include "common/world.hpp"
 #include "graft/io.hpp"
 #include "graft/nn/nn.hpp"
 #include "graft/train/json.hpp"
@@ -55,9 +56,12 @@ int run_eval(EvalConfig c) {
   lo.batch_size = c.batch;
   lo.workers = c.workers;
   lo.shuffle = false;
+  lo.shard = my_shard();  // under mpirun each rank evaluates its share; the trainer gathers them
   data::Loader loader(ds, eval_transform(c.model.info), lo);
   train::LoaderSource src(loader);
-  train::Trainer<D> t(*net);  // evaluation only: no optimizer
+  typename train::Trainer<D>::Options to;
+  to.comm = &world();
+  train::Trainer<D> t(*net, to);  // evaluation only: no optimizer
   train::Evaluation ev = t.evaluate(src, int(c.model.info.classes.size()), c.tta);
   train::Report rep;
   rep.title = "graft-eval: " + c.model.weights;
@@ -70,7 +74,7 @@ int run_eval(EvalConfig c) {
   std::printf("%s", train::confusion_table(ev.confusion, rep.classes).c_str());
   const std::string groups = train::group_table(rep.groups);
   if (!groups.empty()) std::printf("accuracy per group\n%s", groups.c_str());
-  if (!c.out.empty()) {
+  if (!c.out.empty() && writer()) {
     std::filesystem::create_directories(c.out);
     train::write_report(c.out, rep);
     std::printf("wrote %s/metrics.json and %s/report.html\n", c.out.c_str(), c.out.c_str());
@@ -158,10 +162,12 @@ Tensor<float> extract_features(nn::Network<float, D>& net, const data::Dataset& 
   if (li < 0) throw UsageError("the network has no layer " + layer);
   const int64_t f = net.shape_after(li).numel();
   Tensor<float> out(Shape{ds.size(), f});
+  out.zero();
   data::LoaderOptions lo;
   lo.batch_size = batch;
   lo.workers = workers;
   lo.shuffle = false;
+  lo.shard = my_shard();  // each rank its samples' rows; summed across ranks below
   data::Loader loader(ds, eval_transform(m), lo);
   loader.start_epoch(0);
   Tensor<float, D> x;
@@ -170,6 +176,7 @@ Tensor<float> extract_features(nn::Network<float, D>& net, const data::Dataset& 
   int64_t done = 0;
   net.set_training(false);
   while (const data::Batch* b = loader.next()) {
+    if (b->size() == 0) continue;  // none of this rank's samples in the batch
     if constexpr (std::is_same<D, CPU>::value) {
       net.forward(b->images);
       copy(net.activation(size_t(li)), rows);
@@ -183,6 +190,9 @@ Tensor<float> extract_features(nn::Network<float, D>& net, const data::Dataset& 
     done += b->size();
     bar.update(done, 0);
   }
+  if (world().size() > 1) {  // every row was written by one rank, zeros by the others: the sum is exact
+    world().wait(world().start_allreduce_sum(out.data(), out.size(), "the extracted features"));
+  }
   return out;
 }
 
@@ -193,7 +203,7 @@ int run_extract(ExtractConfig c) {
   const auto& m = c.model.info;
   data::Dataset all = open_dataset(c.data);
   Splits sp = split_dataset(all, c.data);
-  fs::create_directories(c.out);
+  if (writer()) fs::create_directories(c.out);
   std::printf("extracting %s features of %s: train %lld, validation %lld, test %lld images\n", c.layer.c_str(),
               all.name.c_str(), static_cast<long long>(sp.train.size()), static_cast<long long>(sp.val.size()),
               static_cast<long long>(sp.test.size()));
@@ -206,18 +216,22 @@ int run_extract(ExtractConfig c) {
     return l;
   };
   Tensor<int32_t> ltr = labels_of(sp.train), lva = labels_of(sp.val), lte = labels_of(sp.test);
-  io::write_npy(c.out + "/features_train.npy", ftr);
-  io::write_npy(c.out + "/labels_train.npy", ltr);
-  io::write_npy(c.out + "/features_val.npy", fva);
-  io::write_npy(c.out + "/labels_val.npy", lva);
-  io::write_npy(c.out + "/features_test.npy", fte);
-  io::write_npy(c.out + "/labels_test.npy", lte);
-  // The files in row order, for analyses by group (UTKFace's names carry age and race).
-  for (const auto* part : {&sp.train, &sp.val, &sp.test}) {
-    std::string list;
-    for (const auto& s : part->samples) list += s.path + "\n";
-    const char* name = part == &sp.train ? "train" : part == &sp.val ? "val" : "test";
-    train::write_text_file(c.out + "/files_" + name + ".txt", list);
+  // Every rank holds every feature now; rank 0 writes them, and every rank fits the same
+  // small regressions (cheap next to the extraction), so that all leave together.
+  if (writer()) {
+    io::write_npy(c.out + "/features_train.npy", ftr);
+    io::write_npy(c.out + "/labels_train.npy", ltr);
+    io::write_npy(c.out + "/features_val.npy", fva);
+    io::write_npy(c.out + "/labels_val.npy", lva);
+    io::write_npy(c.out + "/features_test.npy", fte);
+    io::write_npy(c.out + "/labels_test.npy", lte);
+    // The files in row order, for analyses by group (UTKFace's names carry age and race).
+    for (const auto* part : {&sp.train, &sp.val, &sp.test}) {
+      std::string list;
+      for (const auto& s : part->samples) list += s.path + "\n";
+      const char* name = part == &sp.train ? "train" : part == &sp.val ? "val" : "test";
+      train::write_text_file(c.out + "/files_" + name + ".txt", list);
+    }
   }
   std::printf("wrote %s/features_{train,val,test}.npy, labels_{train,val,test}.npy and files_{train,val,test}.txt\n",
               c.out.c_str());
@@ -261,7 +275,7 @@ int run_extract(ExtractConfig c) {
             std::to_string(pick.size()) + ", \"test_accuracy\": " + train::json::num(acc) + "}";
   }
   json += "]}\n";
-  train::write_text_file(c.out + "/classifier.json", json);
+  if (writer()) train::write_text_file(c.out + "/classifier.json", json);
   return 0;
 }
 

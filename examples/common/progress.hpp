@@ -11,6 +11,12 @@
 namespace graft {
 namespace app {
 
+// Set on the ranks other than 0 of a data-parallel run: their bars stay silent.
+inline bool& quiet_progress() {
+  static bool q = false;
+  return q;
+}
+
 class Progress {
  public:
   Progress(std::string what, int64_t total_images, double line_every_seconds = 10.0)
@@ -18,6 +24,7 @@ class Progress {
         tty_(isatty(fileno(stderr)) != 0), t0_(std::chrono::steady_clock::now()) {}
 
   void update(int64_t images, double loss) {
+    if (quiet_progress()) return;
     const double t = seconds();
     const double rate = t > 0 ? double(images) / t : 0;
     const double eta = rate > 0 && total_ > images ? double(total_ - images) / rate : 0;

@@ -15,6 +15,7 @@
 #include "common/cli.hpp"
 #include "common/progress.hpp"
 #include "common/setup.hpp"
+#include "common/world.hpp"
 #include "graft/core/precision.hpp"
 #include "graft/io.hpp"
 #include "graft/nn/nn.hpp"
@@ -322,6 +323,7 @@ struct RunLoaders {
     lo.workers = c.workers;
     lo.seed = c.data.seed;
     lo.shuffle = shuffle ? lo.shuffle : false;
+    lo.shard = my_shard();  // data parallel: this rank's samples of every global batch
     return lo;
   }
   // A BatchNorm needs more than one value per channel while training, and a ResNet's layer4
@@ -405,7 +407,10 @@ inline train::Report test_report(const TrainConfig& c, const RunData& d, const t
               {"optimizer", c.optimizer + ", learning rate " + g(c.lr)},
               {"training time", g(train_seconds) + " s"},
               {"augmentation", c.augment ? train_transform(c.model, true).str() : "none"},
-              {"feature cache", c.cache ? (c.cache_once ? "on, once below every stage" : "on") : "off"}};
+              {"feature cache", c.cache ? (c.cache_once ? "on, once below every stage" : "on") : "off"},
+              {"ranks", world().size() == 1 ? std::string("1") :
+                            std::to_string(world().size()) + " (data parallel over " + world().engine() +
+                                ", global batch " + std::to_string(c.batch) + ")"}};
   return rep;
 }
 
@@ -413,6 +418,7 @@ inline train::Report test_report(const TrainConfig& c, const RunData& d, const t
 template <class D>
 void write_outputs(const TrainConfig& c, nn::Network<float, D>& net, const train::Report& rep,
                    const std::vector<train::EpochRecord>& history) {
+  if (!writer()) return;  // rank 0 alone writes; every rank holds the same model and report
   std::printf("\nlearning curve\n%s", train::learning_curve_table(history).c_str());
   std::printf("\nconfusion matrix (%s)\n%s", rep.evaluated_on.c_str(), train::confusion_table(rep.confusion, rep.classes).c_str());
   const std::string groups = train::group_table(rep.groups);
@@ -449,6 +455,7 @@ int run_train(TrainConfig c) {
 
   typename train::Trainer<D>::Options to;
   to.use_cache = c.cache;
+  to.comm = &world();
   train::Trainer<D> trainer(*net, *opt, to);
   std::printf("%s", net->summary().c_str());
   const auto history = fit_stages(trainer, loaders, classes, c);

@@ -21,6 +21,7 @@
 //   pinned host memory for faster device copies, without this header knowing CUDA) and
 //   reused; each worker reuses its file and image buffers. A Batch is valid until the next
 //   call to next() or start_epoch().
+// - Sharded (options.shard): each rank decodes only its own samples of every global batch.
 // - Errors: a failure while loading a sample (unreadable file, image smaller than the crop)
 //   is rethrown by next() as graft::Error naming the file, when the caller reaches that
 //   batch (the lowest failing row if several). With skip_unreadable, files that cannot be
@@ -47,6 +48,7 @@
 #include "graft/data/dataset.hpp"
 #include "graft/data/image.hpp"
 #include "graft/data/transform.hpp"
+#include "graft/dist/shard.hpp"
 
 namespace graft {
 namespace data {
@@ -65,6 +67,10 @@ struct LoaderOptions {
   bool drop_last = false;    // leave out the last, smaller batch
   uint64_t seed = 0;         // order and augmentation
   bool skip_unreadable = false;  // leave out (and list) files that cannot be read or decoded
+  // One rank of a data-parallel run: the epoch's order and batches stay the global ones and
+  // each batch holds only this rank's samples (graft/dist/shard.hpp), the others' images
+  // never decoded; a batch may then be empty, and is still served.
+  dist::Shard shard;
   HostAllocator allocator;
 };
 
@@ -74,6 +80,7 @@ struct Batch {
   std::vector<int64_t> indices;  // dataset index of each row: dataset()[indices[i]] has the metadata
   int64_t epoch = 0;
   int64_t number = 0;            // batch number within the epoch, from 0
+  std::vector<int64_t> positions;  // sharded: each row's place in the epoch's global order
   int64_t size() const { return labels.size(); }
 };
 
@@ -155,7 +162,7 @@ class Loader {
         std::rethrow_exception(e);
       }
       finish_locked(slot, b);
-      if (slot.view.size() > 0) return &slot.view;
+      if (slot.view.size() > 0 || !opt_.shard.whole()) return &slot.view;
       release_held_locked();  // every file of the batch was unreadable: go on
     }
   }
@@ -201,6 +208,7 @@ class Loader {
     std::exception_ptr error;
     int64_t error_row = -1;
     std::vector<std::pair<int64_t, Skipped>> skipped;  // (row, file)
+    std::vector<int64_t> foreign;                        // rows of other ranks' samples
     Batch view;
   };
 
@@ -235,6 +243,7 @@ class Loader {
     s.error = nullptr;
     s.error_row = -1;
     s.skipped.clear();
+    s.foreign.clear();
     if (batch < batches_) {
       s.batch = batch;
       s.count = std::min(opt_.batch_size, total_ - batch * opt_.batch_size);
@@ -295,6 +304,13 @@ class Loader {
     Slot& slot = slot_of(b);
     const int64_t index = order_[size_t(pos)];
     const Sample& s = ds_.samples[size_t(index)];
+    if (!opt_.shard.owns(index)) {  // another rank's: left out of this rank's batch
+      std::lock_guard<std::mutex> lock(m_);
+      --in_flight_;
+      slot.foreign.push_back(row);
+      if (++slot.done == slot.count || in_flight_ == 0) done_cv_.notify_all();
+      return;
+    }
     std::exception_ptr error;
     bool unreadable = false;
     std::string why;
@@ -333,16 +349,23 @@ class Loader {
     if (++slot.done == slot.count || in_flight_ == 0) done_cv_.notify_all();
   }
 
-  // Builds the batch's tensors, leaving out rows of unreadable files.
+  // Builds the batch's tensors, leaving out rows of unreadable files and of other ranks.
   void finish_locked(Slot& slot, int64_t b) {
     int64_t n = slot.count;
-    if (!slot.skipped.empty()) {
+    Batch& v = slot.view;
+    v.positions.clear();
+    if (!slot.skipped.empty() || !slot.foreign.empty()) {
       std::sort(slot.skipped.begin(), slot.skipped.end(),
                 [](const auto& x, const auto& y) { return x.first < y.first; });
+      std::sort(slot.foreign.begin(), slot.foreign.end());
       unreadable_seen_.resize(size_t(ds_.size()), 0);
       int64_t out = 0;
-      size_t k = 0;
+      size_t k = 0, f = 0;
       for (int64_t row = 0; row < slot.count; ++row) {
+        if (f < slot.foreign.size() && slot.foreign[f] == row) {
+          ++f;
+          continue;
+        }
         if (k < slot.skipped.size() && slot.skipped[k].first == row) {
           const int64_t index = order_[size_t(b * opt_.batch_size + row)];
           if (!unreadable_seen_[size_t(index)]) {
@@ -358,11 +381,13 @@ class Loader {
           slot.labels[out] = slot.labels[row];
           slot.indices[size_t(out)] = slot.indices[size_t(row)];
         }
+        if (!opt_.shard.whole()) v.positions.push_back(b * opt_.batch_size + row);
         ++out;
       }
       n = out;
+    } else if (!opt_.shard.whole()) {
+      for (int64_t row = 0; row < n; ++row) v.positions.push_back(b * opt_.batch_size + row);
     }
-    Batch& v = slot.view;
     v.images = Tensor<float>::view(slot.images, Shape{n, 3, out_.height, out_.width});
     v.labels = Tensor<int32_t>::view(slot.labels, Shape{n});
     v.indices.assign(slot.indices.begin(), slot.indices.begin() + n);

@@ -4,8 +4,10 @@
 // a sample every epoch. The cache keeps that output (one row per sample, host memory, or a
 // file mapped into memory when larger than the memory limit) so that later epochs run only
 // the layers above it. The original trainer recomputed the whole VGG16 forward every epoch.
+// In a data-parallel run each rank caches only the samples it owns (its shard: rows i / n).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -18,6 +20,7 @@
 
 #include "graft/core/error.hpp"
 #include "graft/core/shape.hpp"
+#include "graft/dist/shard.hpp"
 #include "graft/nn/network.hpp"
 
 namespace graft {
@@ -42,12 +45,14 @@ class FeatureCache {
  public:
   // `feature` is one sample's feature shape (without batch). Rows beyond `memory_limit`
   // bytes in all go to an unlinked temporary file in `spill_dir`, mapped into memory.
+  // `samples` counts the whole dataset; a shard keeps rows for its own samples only.
   FeatureCache(int64_t samples, const Shape& feature, size_t memory_limit = size_t(2) << 30,
-               const std::string& spill_dir = "")
-      : samples_(samples), feature_(feature), row_(feature.numel()), present_(size_t(samples), 0) {
+               const std::string& spill_dir = "", dist::Shard shard = {})
+      : samples_(samples), shard_(shard), rows_(shard.count(samples)), feature_(feature), row_(feature.numel()),
+        present_(size_t(rows_), 0) {
     GRAFT_CHECK(samples > 0 && row_ > 0, "feature cache: nothing to cache (", samples,
                 " samples of shape ", feature.str(), ")");
-    bytes_ = size_t(samples) * size_t(row_) * sizeof(T);
+    bytes_ = size_t(std::max<int64_t>(rows_, 1)) * size_t(row_) * sizeof(T);
     if (bytes_ <= memory_limit) {
       data_ = static_cast<T*>(std::malloc(bytes_));
       GRAFT_CHECK(data_, "feature cache: out of memory for ", bytes_, " bytes");
@@ -75,7 +80,7 @@ class FeatureCache {
     else std::free(data_);
   }
 
-  bool has(int64_t i) const { return i >= 0 && i < samples_ && present_[size_t(i)]; }
+  bool has(int64_t i) const { return i >= 0 && i < samples_ && shard_.owns(i) && present_[size_t(shard_.local(i))]; }
   bool has_all(const std::vector<int64_t>& idx) const {
     for (int64_t i : idx)
       if (!has(i)) return false;
@@ -83,13 +88,16 @@ class FeatureCache {
   }
   void put(int64_t i, const T* row) {
     GRAFT_CHECK(i >= 0 && i < samples_, "feature cache: sample ", i, " outside [0, ", samples_, ")");
-    std::memcpy(data_ + i * row_, row, size_t(row_) * sizeof(T));
-    if (!present_[size_t(i)]) ++count_;
-    present_[size_t(i)] = 1;
+    GRAFT_CHECK(shard_.owns(i), "feature cache: sample ", i, " belongs to another rank than ", shard_.rank, " of ",
+                shard_.ranks);
+    const int64_t r = shard_.local(i);
+    std::memcpy(data_ + r * row_, row, size_t(row_) * sizeof(T));
+    if (!present_[size_t(r)]) ++count_;
+    present_[size_t(r)] = 1;
   }
   const T* get(int64_t i) const {
     GRAFT_CHECK(has(i), "feature cache: sample ", i, " is not cached");
-    return data_ + i * row_;
+    return data_ + shard_.local(i) * row_;
   }
   // Gathers the rows of `idx` into a (n, feature...) host tensor.
   void gather(const std::vector<int64_t>& idx, Tensor<T>& out) const {
@@ -108,12 +116,17 @@ class FeatureCache {
 
   int64_t samples() const { return samples_; }
   int64_t cached() const { return count_; }
+  // Whether every sample this cache is for (its shard's) is in it.
+  bool complete() const { return count_ == rows_; }
+  const dist::Shard& shard() const { return shard_; }
   const Shape& feature_shape() const { return feature_; }
   size_t bytes() const { return bytes_; }
   bool spilled() const { return mapped_; }
 
  private:
   int64_t samples_;
+  dist::Shard shard_;
+  int64_t rows_;
   Shape feature_;
   int64_t row_;
   std::vector<uint8_t> present_;

@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -382,9 +383,14 @@ class Network {
       if (i + 1 != count) free_.push_back(slot_[i]);  // this node's gradient is used up
       ++backward_count_[i];
       ++ran;
+      if (backward_hook_) backward_hook_(i);
     }
     return ran;
   }
+  // Called after each node's backward, with its index, while backward goes on below it: the
+  // node's parameter gradients are final then, so a data-parallel trainer starts averaging
+  // them across ranks while the lower nodes still run (graft/dist/grad_sync.hpp). Empty: none.
+  void set_backward_hook(std::function<void(size_t)> hook) { backward_hook_ = std::move(hook); }
   // How many times each node's backward has run (to check pruning).
   const std::vector<uint64_t>& backward_counts() const { return backward_count_; }
 
@@ -548,6 +554,7 @@ class Network {
   TensorT input_stored_, dout_stored_, output_logical_, activation_logical_;
   bool channels_last_ = false;  // the context's layout at the last forward
   size_t from_ = 0;
+  std::function<void(size_t)> backward_hook_;
   uint64_t seed_ = 0;
   bool training_ = false;
 };

@@ -9,6 +9,7 @@
 
 #include "graft/core/random.hpp"
 #include "graft/core/tensor.hpp"
+#include "graft/dist/shard.hpp"
 
 namespace graft {
 namespace train {
@@ -17,6 +18,9 @@ struct Batch {
   Tensor<float> images;          // (n, c, h, w), preprocessed
   Tensor<int32_t> labels;        // (n)
   std::vector<int64_t> indices;  // each sample's index in its dataset (for caches and groups)
+  // A sharded source's batches also give each sample's place in the epoch's global order,
+  // so that a sharded evaluation gathers its predictions back into one process's order.
+  std::vector<int64_t> positions;
 };
 
 // Writes the left-right mirror image of every image of an (n, c, h, w) batch into `out`
@@ -50,15 +54,22 @@ class BatchSource {
   // decoding images nobody looks at cost 4-5x the epoch itself. False: not supported (the
   // caller then uses start()).
   virtual bool start_labels_only(uint64_t /*epoch*/) { return false; }
+  // The samples this rank's batches hold (graft/dist/shard.hpp): size() and the epoch's
+  // batches stay the global ones, each batch holding this rank's share of it (maybe none).
+  virtual dist::Shard shard() const { return {}; }
+  // A number that differs when the samples or their labels differ (0: unknown), compared
+  // across ranks at start-up.
+  virtual uint64_t fingerprint() const { return 0; }
 };
 
 // A source over tensors already in memory (tests, features, small generated sets).
 class TensorSource : public BatchSource {
  public:
-  // images (N, ...) and labels (N); shuffled per epoch when shuffle_seed != 0.
+  // images (N, ...) and labels (N); shuffled per epoch when shuffle_seed != 0; with a shard,
+  // each batch holds the shard's samples of the global batch.
   TensorSource(const Tensor<float>& images, const Tensor<int32_t>& labels, int64_t batch,
-               uint64_t shuffle_seed = 0)
-      : images_(images), labels_(labels), batch_(batch), seed_(shuffle_seed) {
+               uint64_t shuffle_seed = 0, dist::Shard shard = {})
+      : images_(images), labels_(labels), batch_(batch), seed_(shuffle_seed), shard_(shard) {
     GRAFT_CHECK(images.shape().rank() >= 1 && images.shape()[0] == labels.size(),
                 "tensor source: ", images.shape().str(), " images for ", labels.size(), " labels");
     GRAFT_CHECK(batch > 0, "tensor source: batch size must be positive");
@@ -66,6 +77,12 @@ class TensorSource : public BatchSource {
   }
   int64_t size() const override { return labels_.size(); }
   bool deterministic() const override { return true; }
+  dist::Shard shard() const override { return shard_; }
+  uint64_t fingerprint() const override {
+    uint64_t h = random::bits(uint64_t(labels_.size()), uint64_t(images_.size()));
+    for (int64_t i = 0; i < labels_.size(); ++i) h = random::bits(h, uint64_t(labels_[i]));
+    return h;
+  }
   void start(uint64_t epoch) override {
     for (size_t i = 0; i < order_.size(); ++i) order_[i] = int64_t(i);
     if (seed_) {
@@ -77,7 +94,11 @@ class TensorSource : public BatchSource {
   const Batch* next() override {
     if (pos_ >= int64_t(order_.size())) return nullptr;
     Batch& b = out_;
-    const int64_t n = std::min<int64_t>(batch_, int64_t(order_.size()) - pos_);
+    const int64_t global = std::min<int64_t>(batch_, int64_t(order_.size()) - pos_);
+    b.positions.clear();
+    for (int64_t i = 0; i < global; ++i)
+      if (shard_.owns(order_[size_t(pos_ + i)])) b.positions.push_back(pos_ + i);
+    const int64_t n = int64_t(b.positions.size());
     const int64_t row = images_.size() / std::max<int64_t>(1, images_.shape()[0]);
     std::vector<int64_t> d = images_.shape().dims();
     d[0] = n;
@@ -85,12 +106,13 @@ class TensorSource : public BatchSource {
     b.labels.resize(Shape{n});
     b.indices.resize(size_t(n));
     for (int64_t i = 0; i < n; ++i) {
-      const int64_t s = order_[size_t(pos_ + i)];
+      const int64_t s = order_[size_t(b.positions[size_t(i)])];
       std::copy(images_.data() + s * row, images_.data() + (s + 1) * row, b.images.data() + i * row);
       b.labels[i] = labels_[s];
       b.indices[size_t(i)] = s;
     }
-    pos_ += n;
+    if (shard_.whole()) b.positions.clear();
+    pos_ += global;
     return &b;
   }
 
@@ -99,6 +121,7 @@ class TensorSource : public BatchSource {
   const Tensor<int32_t>& labels_;
   int64_t batch_;
   uint64_t seed_;
+  dist::Shard shard_;
   std::vector<int64_t> order_;
   int64_t pos_ = 0;
   Batch out_;

@@ -56,6 +56,11 @@ inline int total_epochs(const std::vector<Stage>& stages) {
 
 // `train_eval` and `val` may be null (then that accuracy is reported as 0). A NaN or
 // infinite loss throws NonFiniteLoss and leaves the last checkpoint as it was.
+//
+// Data parallel (a trainer with several ranks): the ranks first check that they hold the
+// same network and data; every rank computes the same history; rank 0 alone writes the
+// checkpoint, and every rank resumes from it, whatever the number of ranks that wrote it
+// (a checkpoint holds nothing per rank).
 template <class D>
 std::vector<EpochRecord> fit(Trainer<D>& trainer, BatchSource& train, BatchSource* train_eval,
                              BatchSource* val, int classes, const FitOptions& o) {
@@ -63,6 +68,7 @@ std::vector<EpochRecord> fit(Trainer<D>& trainer, BatchSource& train, BatchSourc
   auto& net = trainer.network();
   for (const auto& s : o.stages)
     if (s.from != "all") net.find(s.from);  // fails early, listing the layers, on a bad name
+  const bool writer = trainer.communicator().rank() == 0;
   std::vector<EpochRecord> history;
   int first = 1;
   struct stat sb;
@@ -77,6 +83,8 @@ std::vector<EpochRecord> fit(Trainer<D>& trainer, BatchSource& train, BatchSourc
     first = st.epoch + 1;
     trainer.clear_cache();
   }
+  // After resuming: a rank that could not read the checkpoint differs from the others.
+  trainer.verify_same_setup({&train, train_eval, val});
   auto evaluate = [&](EpochRecord& r) {
     Evaluation et, ev;
     if (train_eval) {
@@ -135,7 +143,7 @@ std::vector<EpochRecord> fit(Trainer<D>& trainer, BatchSource& train, BatchSourc
     r.seconds = es.seconds;
     r.cached_batches = es.cached_batches;
     evaluate(r);
-    if (!o.checkpoint.empty()) {
+    if (!o.checkpoint.empty() && writer) {
       CheckpointState cs;
       cs.epoch = e;
       cs.seed = o.seed;

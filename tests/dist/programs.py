@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""[dist]: the programs under mpirun -np 2 give one process's results.
+
+  programs.py MPIEXEC BIN_DIR
+
+On generated faces (graft-synth-faces), with SGD and no dropout (dropout masks are drawn per
+rank, so a run with dropout is not one process's run), checks that
+  - `mpirun -np 2 graft-finetune` writes the metrics of `graft-finetune` alone: the same
+    accuracies, confusion matrix and per-group table, the losses and the model to float
+    rounding (relative 1e-4), and only rank 0 prints and writes;
+  - a 1-rank run resumed by 2 ranks (--resume) ends where an uninterrupted run ends;
+  - `mpirun -np 2 graft-eval` and `graft-extract` give one process's metrics and features.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+try:
+    import numpy as np
+except ImportError:
+    print("SKIPPED: no NumPy for this Python")
+    sys.exit(77)
+
+mpiexec, bindir = sys.argv[1], sys.argv[2]
+exe = lambda name: os.path.join(bindir, name)
+for name in ("graft-finetune", "graft-eval", "graft-extract", "graft-synth-faces"):
+    if not os.path.exists(exe(name)):
+        print(f"SKIPPED: {exe(name)} is not built")
+        sys.exit(77)
+env = dict(os.environ, OMP_NUM_THREADS="1")
+mpi = [mpiexec, "-np", "2", "--oversubscribe", "--allow-run-as-root"]
+failures = []
+
+
+def run(cmd, ranks=1):
+    full = (mpi if ranks == 2 else []) + cmd
+    p = subprocess.run(full, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=600)
+    if p.returncode != 0:
+        print(" ".join(full), "\n", p.stdout[-3000:], p.stderr[-3000:])
+        sys.exit(1)
+    return p.stdout
+
+
+def check(ok, what):
+    print(("ok      " if ok else "FAILED  ") + what)
+    if not ok:
+        failures.append(what)
+
+
+def rel(a, b):
+    return float(np.abs(a - b).max() / max(1e-6, float(np.abs(b).max())))
+
+
+def same_metrics(a, b, what):
+    ma, mb = json.load(open(a)), json.load(open(b))
+    for k in ("count", "accuracy", "confusion", "groups", "classes"):
+        check(ma[k] == mb[k], f"{what}: {k} equal ({ma[k] if k != 'groups' else '...'})")
+    for ea, eb in zip(ma.get("epochs", []), mb.get("epochs", [])):
+        check(ea["train_accuracy"] == eb["train_accuracy"] and ea["val_accuracy"] == eb["val_accuracy"],
+              f"{what}: epoch {ea['epoch']} accuracies equal")
+        check(abs(ea["loss"] - eb["loss"]) <= 1e-4 * max(1.0, abs(eb["loss"])), f"{what}: epoch {ea['epoch']} loss")
+    check(len(ma.get("epochs", [])) == len(mb.get("epochs", [])), f"{what}: as many epochs")
+
+
+def same_model(a, b, what):
+    x, y = np.load(a), np.load(b)
+    worst = max(rel(x[k], y[k]) for k in y.files if y[k].dtype.kind == "f")
+    check(worst < 1e-4, f"{what}: model.npz equal to {worst:.2g} (relative)")
+
+
+tmp = tempfile.mkdtemp(prefix="graft-dist-programs-")
+try:
+    faces = os.path.join(tmp, "faces")
+    run([exe("graft-synth-faces"), faces, "120", "32"])
+    common = ["--data", faces, "--format", "utkface", "--width", "0.125", "--input", "32", "--batch", "16",
+              "--workers", "1", "--val", "0.2", "--test", "0.2", "--optimizer", "sgd", "--lr", "0.001",
+              "--dropout", "0"]
+    stages = ["--stages", "fc8:2,conv5_1:2:0.5"]
+    r1, r2, rr = (os.path.join(tmp, d) for d in ("one", "two", "resumed"))
+    out1 = run([exe("graft-finetune")] + common + stages + ["--out", r1])
+    out2 = run([exe("graft-finetune")] + common + stages + ["--out", r2], ranks=2)
+    check("data parallel: 2 ranks over MPI" in out2, "2 ranks say so")
+    check(out2.count("learning curve") == 1, "only rank 0 prints")
+    same_metrics(os.path.join(r2, "metrics.json"), os.path.join(r1, "metrics.json"), "finetune 2 ranks")
+    same_model(os.path.join(r2, "model.npz"), os.path.join(r1, "model.npz"), "finetune 2 ranks")
+    check(not [f for f in os.listdir(r2) if "graft-tmp" in f], "no temporary file left")
+
+    # 1 rank trains the first stage; 2 ranks resume from its checkpoint for the second.
+    run([exe("graft-finetune")] + common + ["--stages", "fc8:2", "--out", rr])
+    run([exe("graft-finetune")] + common + stages + ["--resume", "--out", rr], ranks=2)
+    same_metrics(os.path.join(rr, "metrics.json"), os.path.join(r1, "metrics.json"), "resumed by 2 ranks")
+    same_model(os.path.join(rr, "model.npz"), os.path.join(r1, "model.npz"), "resumed by 2 ranks")
+
+    e1, e2 = os.path.join(tmp, "eval1"), os.path.join(tmp, "eval2")
+    ev = [exe("graft-eval"), "--weights", os.path.join(r1, "model.npz"), "--data", faces, "--format", "utkface",
+          "--batch", "7", "--workers", "1"]
+    run(ev + ["--out", e1])
+    run(ev + ["--out", e2], ranks=2)
+    same_metrics(os.path.join(e2, "metrics.json"), os.path.join(e1, "metrics.json"), "eval 2 ranks")
+
+    x1, x2 = os.path.join(tmp, "x1"), os.path.join(tmp, "x2")
+    ex = [exe("graft-extract"), "--weights", os.path.join(r1, "model.npz"), "--data", faces, "--format", "utkface",
+          "--batch", "16", "--workers", "1", "--layer", "fc7", "--per-class", "5,0", "--epochs", "3"]
+    run(ex + ["--out", x1])
+    run(ex + ["--out", x2], ranks=2)
+    for part in ("train", "val", "test"):
+        a, b = np.load(os.path.join(x2, f"features_{part}.npy")), np.load(os.path.join(x1, f"features_{part}.npy"))
+        check(a.shape == b.shape and rel(a, b) < 1e-5, f"extract 2 ranks: features_{part} equal")
+    check(json.load(open(os.path.join(x2, "classifier.json"))) == json.load(open(os.path.join(x1, "classifier.json"))),
+          "extract 2 ranks: the regressions' accuracies equal")
+finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+
+print(f"{len(failures)} failed" if failures else "all passed")
+sys.exit(1 if failures else 0)
