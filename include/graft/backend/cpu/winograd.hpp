@@ -152,6 +152,22 @@ void filter_gradient(const T* du, int64_t o_count, int64_t c_count, T* dw) {
   }
 }
 
+// Columns [q0, q1) of input row ih of one plane as a zero-padded line: line column q holds
+// input column q - pw, zero outside the input (and the whole line for a row outside it).
+// Both input transforms (F(2x2) here, F(4x4) in winograd4.hpp) read their rows this way.
+template <class T>
+inline void padded_line(const Tiling& tl, const T* plane, int64_t ih, int64_t q0, int64_t q1, T* l) {
+  if (ih < 0 || ih >= tl.h) {
+    for (int64_t q = q0; q < q1; ++q) l[q] = T(0);
+    return;
+  }
+  const T* src = plane + ih * tl.w;
+  const int64_t lo = std::max(q0, tl.pw), hi = std::min(q1, tl.w + tl.pw);
+  for (int64_t q = q0; q < std::min(lo, q1); ++q) l[q] = T(0);
+  for (int64_t q = lo; q < hi; ++q) l[q] = src[q - tl.pw];
+  for (int64_t q = std::max(hi, q0); q < q1; ++q) l[q] = T(0);
+}
+
 // V[xi][c][t] = (B^T d B)[xi] for the chunk's tiles; ld = the chunk's tile count.
 // Per tile row the four input rows are first copied into zero-padded lines and combined
 // (B^T d, contiguous and vectorisable), then each tile's columns (. B).
@@ -170,19 +186,7 @@ void input_transform(const Tiling& tl, const T* x, int64_t t0, int64_t t1, int64
       for_each_run(tl, t0, t1, [&](int64_t img, int64_t ty, int64_t tx0, int64_t tx1, int64_t t) {
         const T* xc = x + (img * tl.c + c) * tl.h * tl.w;
         const int64_t q0 = 2 * tx0, q1 = 2 * tx1 + 2;  // line columns used by the run
-        for (int i = 0; i < 4; ++i) {
-          const int64_t ih = 2 * ty - tl.ph + i;
-          T* l = line[i];
-          if (ih < 0 || ih >= tl.h) {
-            for (int64_t q = q0; q < q1; ++q) l[q] = T(0);
-            continue;
-          }
-          const T* src = xc + ih * tl.w;  // line column q holds input column q - pw
-          const int64_t lo = std::max(q0, tl.pw), hi = std::min(q1, tl.w + tl.pw);
-          for (int64_t q = q0; q < std::min(lo, q1); ++q) l[q] = T(0);
-          for (int64_t q = lo; q < hi; ++q) l[q] = src[q - tl.pw];
-          for (int64_t q = std::max(hi, q0); q < q1; ++q) l[q] = T(0);
-        }
+        for (int i = 0; i < 4; ++i) padded_line(tl, xc, 2 * ty - tl.ph + i, q0, q1, line[i]);
         {  // B^T d, whole lines at once
           const T* l0 = line[0];
           const T* l1 = line[1];

@@ -104,19 +104,7 @@ void input_transform(const winograd::Tiling& tl, const T* x, int64_t t0, int64_t
     winograd::for_each_run(tl, t0, t1, [&](int64_t img, int64_t ty, int64_t tx0, int64_t tx1, int64_t t) {
       const T* xc = x + (img * tl.c + c) * tl.h * tl.w;
       const int64_t q0 = 4 * tx0, q1 = 4 * tx1 + 2;  // line columns used by the run
-      for (int i = 0; i < 6; ++i) {
-        const int64_t ih = 4 * ty - tl.ph + i;
-        T* l = line[i];
-        if (ih < 0 || ih >= tl.h) {
-          for (int64_t q = q0; q < q1; ++q) l[q] = T(0);
-          continue;
-        }
-        const T* src = xc + ih * tl.w;  // line column q holds input column q - pw
-        const int64_t lo = std::max(q0, tl.pw), hi = std::min(q1, tl.w + tl.pw);
-        for (int64_t q = q0; q < std::min(lo, q1); ++q) l[q] = T(0);
-        for (int64_t q = lo; q < hi; ++q) l[q] = src[q - tl.pw];
-        for (int64_t q = std::max(hi, q0); q < q1; ++q) l[q] = T(0);
-      }
+      for (int i = 0; i < 6; ++i) winograd::padded_line(tl, xc, 4 * ty - tl.ph + i, q0, q1, line[i]);
       {
         const T *l0 = line[0], *l1 = line[1], *l2 = line[2], *l3 = line[3], *l4 = line[4], *l5 = line[5];
         T *d0 = r[0], *d1 = r[1], *d2 = r[2], *d3 = r[3], *d4 = r[4], *d5 = r[5];
