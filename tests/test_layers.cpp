@@ -66,7 +66,8 @@ TEST_CASE("MaxPool2d: values, ceil mode and errors", "[layers]") {
 
 // The first maximum of each window in row-major order, NaN winning (the CPU backend's rule),
 // written out plainly: the reference for the backend's fast path over windows inside the input.
-static float naive_max_pool(const Tensor<float>& x, int64_t n, int64_t c, int64_t i, int64_t j, const Window2d& k) {
+// Returns its index in the plane (n, c).
+static int64_t naive_max_arg(const Tensor<float>& x, int64_t n, int64_t c, int64_t i, int64_t j, const Window2d& k) {
   const int64_t h = x.shape()[2], w = x.shape()[3];
   const float* p = x.data() + (n * x.shape()[1] + c) * h * w;
   int64_t best = -1;
@@ -75,13 +76,13 @@ static float naive_max_pool(const Tensor<float>& x, int64_t n, int64_t c, int64_
     for (int64_t q = std::max<int64_t>(0, j * k.sw - k.pw); q < std::min<int64_t>(w, j * k.sw - k.pw + k.kw); ++q) {
       if (best < 0) best = r * w + q;
       const float v = p[r * w + q];
-      if (std::isnan(v)) return v;
+      if (std::isnan(v)) return r * w + q;
       if (v > m) {
         m = v;
         best = r * w + q;
       }
     }
-  return p[best];
+  return best;
 }
 
 TEST_CASE("MaxPool2d: the first maximum of every window, NaN winning, bit for bit", "[layers]") {
@@ -116,12 +117,26 @@ TEST_CASE("MaxPool2d: the first maximum of every window, NaN winning, bit for bi
         for (int64_t c = 0; c < ys[1]; ++c)
           for (int64_t i = 0; i < ys[2]; ++i)
             for (int64_t j = 0; j < ys[3]; ++j) {
-              const float want = naive_max_pool(x, n, c, i, j, k);
+              const int64_t plane = (n * ys[1] + c) * cs.h * cs.w;
+              const float want = x.data()[plane + naive_max_arg(x, n, c, i, j, k)];
               const float got = y.data()[((n * ys[1] + c) * ys[2] + i) * ys[3] + j];
               if (std::memcmp(&want, &got, sizeof(float)) != 0) ++bad;
             }
       INFO(cs.h << "x" << cs.w << " window " << k.str() << (nan_rate ? " with NaNs" : ""));
       CHECK(bad == 0);
+      // backward: dy sent to each window's first maximum, the windows visited in row-major
+      // order (so overlapping windows' sums round the same way), bit for bit
+      Tensor<float> dy(ys), dx(x.shape(), std::numeric_limits<float>::quiet_NaN());
+      for (auto& v : dy) v = float(rng.uniform() - 0.5);
+      Tensor<float> want_dx(x.shape(), 0.0f);
+      for (int64_t n = 0; n < ys[0]; ++n)
+        for (int64_t c = 0; c < ys[1]; ++c)
+          for (int64_t i = 0; i < ys[2]; ++i)
+            for (int64_t j = 0; j < ys[3]; ++j)
+              want_dx.data()[(n * ys[1] + c) * cs.h * cs.w + naive_max_arg(x, n, c, i, j, k)] +=
+                  dy.data()[((n * ys[1] + c) * ys[2] + i) * ys[3] + j];
+      pool.backward(x, y, dy, &dx);
+      CHECK(std::memcmp(dx.data(), want_dx.data(), size_t(dx.size()) * sizeof(float)) == 0);
     }
   }
 }

@@ -87,21 +87,35 @@ struct AvgReduce {
 // Max pooling of output row i's columns [j0, j1), whose windows lie inside the input (no
 // clipping): the window's elements in row-major order, each replacing the maximum only when
 // greater (the first maximum, as MaxReduce), over the whole run of outputs at once
-// (vectorisable). A window holding a NaN is redone by MaxReduce (its first NaN wins).
+// (vectorisable). A window holding a NaN is redone by MaxReduce (its first NaN wins). With
+// `arg` (backward) each window's argmax, an index into the plane, is kept as well.
 template <class T>
 void max_pool_row_inside(const ConvGeometry& g, const T* xp, int64_t i, int64_t j0, int64_t j1, T* yrow,
-                         unsigned char* nan) {
+                         unsigned char* nan, int64_t* arg = nullptr) {
   const Window2d& k = g.win;
   const int64_t sw = k.sw;
-  const T* base = xp + (i * k.sh - k.ph) * g.w - k.pw;
+  const int64_t first = (i * k.sh - k.ph) * g.w - k.pw;  // plane index of window j = 0's first element
+  const T* base = xp + first;
   for (int64_t j = j0; j < j1; ++j) {
     const T v = base[j * sw];
     yrow[j] = v;
     nan[j] = v != v;
+    if (arg) arg[j] = first + j * sw;
   }
   for (int64_t dh = 0; dh < k.kh; ++dh)
     for (int64_t dw = dh == 0 ? 1 : 0; dw < k.kw; ++dw) {
       const T* src = base + dh * g.w + dw;
+      if (arg) {
+        const int64_t off = first + dh * g.w + dw;
+        for (int64_t j = j0; j < j1; ++j) {
+          const T v = src[j * sw], m = yrow[j];
+          const bool gt = v > m;
+          yrow[j] = gt ? v : m;
+          arg[j] = gt ? off + j * sw : arg[j];
+          nan[j] |= static_cast<unsigned char>(v != v);
+        }
+        continue;
+      }
       for (int64_t j = j0; j < j1; ++j) {
         const T v = src[j * sw], m = yrow[j];
         yrow[j] = v > m ? v : m;
@@ -109,8 +123,26 @@ void max_pool_row_inside(const ConvGeometry& g, const T* xp, int64_t i, int64_t 
       }
     }
   for (int64_t j = j0; j < j1; ++j)
-    if (nan[j]) yrow[j] = MaxReduce<T>().forward(pool_span(g, i, j), xp, g.w);
+    if (nan[j]) {
+      const int64_t at = MaxReduce<T>::argmax(pool_span(g, i, j), xp, g.w);
+      yrow[j] = xp[at];
+      if (arg) arg[j] = at;
+    }
 }
+
+// The output columns [ja, jb) and rows [ia, ib) whose windows lie inside the input.
+struct InsideWindows {
+  int64_t ia, ib, ja, jb;
+  explicit InsideWindows(const ConvGeometry& g) {
+    const Window2d& k = g.win;
+    auto end = [](int64_t n, int64_t p, int64_t kk, int64_t st) { return n + p < kk ? 0 : (n + p - kk) / st + 1; };
+    ja = std::min<int64_t>(g.ow, (k.pw + k.sw - 1) / k.sw);
+    jb = std::max<int64_t>(ja, std::min<int64_t>(g.ow, end(g.w, k.pw, k.kw, k.sw)));
+    ia = std::min<int64_t>(g.oh, (k.ph + k.sh - 1) / k.sh);
+    ib = std::max<int64_t>(ia, std::min<int64_t>(g.oh, end(g.h, k.ph, k.kh, k.sh)));
+  }
+  bool row(int64_t i) const { return i >= ia && i < ib && jb > ja; }
+};
 
 // y[plane, i, j] = reduce(window (i, j) of x's plane), every plane in parallel. Max pooling
 // takes max_pool_row_inside for the windows inside the input (all of them without padding
@@ -119,13 +151,7 @@ template <class T, class R>
 void pool_forward(const ConvGeometry& g, const T* x, T* y, const R& r) {
   const int64_t planes = g.n * g.c;
   constexpr bool is_max = std::is_same<R, MaxReduce<T>>::value;
-  const Window2d& k = g.win;
-  // output columns [ja, jb) and rows [ia, ib) have windows inside the input
-  auto inside_end = [](int64_t n, int64_t p, int64_t kk, int64_t st) { return n + p < kk ? 0 : (n + p - kk) / st + 1; };
-  const int64_t ja = std::min<int64_t>(g.ow, (k.pw + k.sw - 1) / k.sw);
-  const int64_t jb = std::max<int64_t>(ja, std::min<int64_t>(g.ow, inside_end(g.w, k.pw, k.kw, k.sw)));
-  const int64_t ia = std::min<int64_t>(g.oh, (k.ph + k.sh - 1) / k.sh);
-  const int64_t ib = std::max<int64_t>(ia, std::min<int64_t>(g.oh, inside_end(g.h, k.ph, k.kh, k.sh)));
+  const InsideWindows in(g);
 #pragma omp parallel if (planes * g.in_plane() >= kParallelMin)
   {
     std::vector<unsigned char> nan(is_max ? size_t(g.ow) : 0);
@@ -135,10 +161,10 @@ void pool_forward(const ConvGeometry& g, const T* x, T* y, const R& r) {
       T* yp = y + pl * g.out_plane();
       for (int64_t i = 0; i < g.oh; ++i) {
         T* yrow = yp + i * g.ow;
-        if (is_max && i >= ia && i < ib && jb > ja) {
-          for (int64_t j = 0; j < ja; ++j) yrow[j] = r.forward(pool_span(g, i, j), xp, g.w);
-          max_pool_row_inside(g, xp, i, ja, jb, yrow, nan.data());
-          for (int64_t j = jb; j < g.ow; ++j) yrow[j] = r.forward(pool_span(g, i, j), xp, g.w);
+        if (is_max && in.row(i)) {
+          for (int64_t j = 0; j < in.ja; ++j) yrow[j] = r.forward(pool_span(g, i, j), xp, g.w);
+          max_pool_row_inside(g, xp, i, in.ja, in.jb, yrow, nan.data());
+          for (int64_t j = in.jb; j < g.ow; ++j) yrow[j] = r.forward(pool_span(g, i, j), xp, g.w);
           continue;
         }
         for (int64_t j = 0; j < g.ow; ++j) yrow[j] = r.forward(pool_span(g, i, j), xp, g.w);
@@ -150,14 +176,33 @@ void pool_forward(const ConvGeometry& g, const T* x, T* y, const R& r) {
 template <class T, class R>
 void pool_backward(const ConvGeometry& g, const T* x, const T* dy, T* dx, const R& r) {
   const int64_t planes = g.n * g.c;
-#pragma omp parallel for schedule(static) if (planes * g.in_plane() >= kParallelMin)
-  for (int64_t pl = 0; pl < planes; ++pl) {
-    T* d = dx + pl * g.in_plane();
-    for (int64_t i = 0; i < g.in_plane(); ++i) d[i] = T(0);
-    const T* xp = x + pl * g.in_plane();
-    const T* dyp = dy + pl * g.out_plane();
-    for (int64_t i = 0; i < g.oh; ++i)
-      for (int64_t j = 0; j < g.ow; ++j) r.backward(pool_span(g, i, j), xp, g.w, dyp[i * g.ow + j], d);
+  constexpr bool is_max = std::is_same<R, MaxReduce<T>>::value;
+  const InsideWindows in(g);
+#pragma omp parallel if (planes * g.in_plane() >= kParallelMin)
+  {
+    // max: the argmaxes of a row's inside windows found as the forward finds its maxima
+    // (vectorised), then dy sent to them in the same row-major order as the window walk.
+    std::vector<unsigned char> nan(is_max ? size_t(g.ow) : 0);
+    std::vector<T> m(is_max ? size_t(g.ow) : 0);
+    std::vector<int64_t> arg(is_max ? size_t(g.ow) : 0);
+#pragma omp for schedule(static)
+    for (int64_t pl = 0; pl < planes; ++pl) {
+      T* d = dx + pl * g.in_plane();
+      for (int64_t i = 0; i < g.in_plane(); ++i) d[i] = T(0);
+      const T* xp = x + pl * g.in_plane();
+      const T* dyp = dy + pl * g.out_plane();
+      for (int64_t i = 0; i < g.oh; ++i) {
+        const T* dyrow = dyp + i * g.ow;
+        if (is_max && in.row(i)) {
+          max_pool_row_inside(g, xp, i, in.ja, in.jb, m.data(), nan.data(), arg.data());
+          for (int64_t j = 0; j < in.ja; ++j) r.backward(pool_span(g, i, j), xp, g.w, dyrow[j], d);
+          for (int64_t j = in.ja; j < in.jb; ++j) d[arg[size_t(j)]] += dyrow[j];
+          for (int64_t j = in.jb; j < g.ow; ++j) r.backward(pool_span(g, i, j), xp, g.w, dyrow[j], d);
+          continue;
+        }
+        for (int64_t j = 0; j < g.ow; ++j) r.backward(pool_span(g, i, j), xp, g.w, dyrow[j], d);
+      }
+    }
   }
 }
 
