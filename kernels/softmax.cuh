@@ -2,6 +2,11 @@
 // log-sum-exp, the probabilities and the row's loss lse - z[label] in one kernel; the host
 // adds the n row losses in double (as the CPU backend does). Backward is one elementwise pass:
 // dlogits = f * (probs - onehot(labels)), f = scale / n.
+//
+// The Softmax layer's channel softmax over (n, c, p) tensors (NCHW, or channels-last: NHWC)
+// is one thread per (image, position), its c values `cs` apart (p in NCHW, 1 in NHWC), in
+// channel order as the CPU backend's (backend/cpu/activation.hpp): y = exp(x - max) / sum;
+// backward dx = y * (dy - sum_c dy * y).
 #pragma once
 
 #include <cmath>
@@ -82,6 +87,61 @@ void softmax_xent_backward(int64_t n, int64_t k, const T* probs, const int32_t* 
   auto kern = softmax_xent_backward_kernel<T>;
   GRAFT_LAUNCH(kern, grid_for(n * k, 256), 256, stream, n, k, probs, labels, f, dlogits);
   check_launch("softmax_xent_backward", stream);
+}
+
+// The first value of row r (image i, position q) and the distance between its channels.
+__device__ __forceinline__ int64_t softmax_row_base(int64_t r, int64_t c, int64_t p, bool channels_last) {
+  return channels_last ? r * c : (r / p) * c * p + r % p;
+}
+
+template <class T>
+__global__ void __launch_bounds__(256) softmax_channels_forward_kernel(int64_t n, int64_t c, int64_t p,
+                                                                       bool channels_last, const T* __restrict__ x,
+                                                                       T* __restrict__ y) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x, cs = channels_last ? 1 : p;
+  for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < n * p; r += stride) {
+    const int64_t b = softmax_row_base(r, c, p, channels_last);
+    T m = x[b];
+    for (int64_t ch = 1; ch < c; ++ch) m = x[b + ch * cs] > m ? x[b + ch * cs] : m;
+    T s = T(0);
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const T e = exp(x[b + ch * cs] - m);
+      y[b + ch * cs] = e;
+      s += e;
+    }
+    for (int64_t ch = 0; ch < c; ++ch) y[b + ch * cs] /= s;
+  }
+}
+
+template <class T>
+__global__ void __launch_bounds__(256) softmax_channels_backward_kernel(int64_t n, int64_t c, int64_t p,
+                                                                        bool channels_last, const T* __restrict__ y,
+                                                                        const T* __restrict__ dy,
+                                                                        T* __restrict__ dx) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x, cs = channels_last ? 1 : p;
+  for (int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < n * p; r += stride) {
+    const int64_t b = softmax_row_base(r, c, p, channels_last);
+    T s = T(0);
+    for (int64_t ch = 0; ch < c; ++ch) s += dy[b + ch * cs] * y[b + ch * cs];
+    for (int64_t ch = 0; ch < c; ++ch) dx[b + ch * cs] = y[b + ch * cs] * (dy[b + ch * cs] - s);
+  }
+}
+
+template <class T>
+void softmax_channels_forward(int64_t n, int64_t c, int64_t p, bool channels_last, const T* x, T* y,
+                              cudaStream_t stream) {
+  if (n * p <= 0 || c <= 0) return;
+  auto kern = softmax_channels_forward_kernel<T>;
+  GRAFT_LAUNCH(kern, grid_for(n * p, 256), 256, stream, n, c, p, channels_last, x, y);
+  check_launch("softmax_channels_forward", stream);
+}
+template <class T>
+void softmax_channels_backward(int64_t n, int64_t c, int64_t p, bool channels_last, const T* y, const T* dy, T* dx,
+                               cudaStream_t stream) {
+  if (n * p <= 0 || c <= 0) return;
+  auto kern = softmax_channels_backward_kernel<T>;
+  GRAFT_LAUNCH(kern, grid_for(n * p, 256), 256, stream, n, c, p, channels_last, y, dy, dx);
+  check_launch("softmax_channels_backward", stream);
 }
 
 }  // namespace kernels

@@ -18,6 +18,9 @@
 //   Add        add, accumulate, pad_add (zero_pad) and crop, NCHW and NHWC, aligned and one
 //              element off: equal
 //   AvgPool2d, GlobalAvgPool2d  avgpool_forward/backward, NCHW and NHWC: equal
+//   LeakyRelu  leaky_relu_forward/backward: equal
+//   PRelu      prelu_forward/backward (y, dx equal; dslope, a sum, 1e-5), NCHW and NHWC
+//   Softmax    softmax_channels_forward/backward, NCHW and NHWC: 1e-6
 // Kernel-path tests that need crafted data (ties, NaN, -inf, tiling, cp.async ordering) stay in
 // test_kernels_emu.cpp. Buffers the kernels write are poisoned with NaN.
 #include <catch2/catch.hpp>
@@ -35,6 +38,7 @@
 
 #include "support/cuda_emu.hpp"  // after the host headers: it defines CUDA's keywords as macros
 
+#include "kernels/activation.cuh"
 #include "kernels/add.cuh"
 #include "kernels/affine.cuh"
 #include "kernels/bias.cuh"
@@ -43,6 +47,7 @@
 #include "kernels/layout.cuh"
 #include "kernels/pool.cuh"
 #include "kernels/relu.cuh"
+#include "kernels/softmax.cuh"
 
 using namespace graft;
 using test::LayerCase;
@@ -401,6 +406,56 @@ void emu_avgpool(const LayerCase<float, CPU>& c) {
   }
 }
 
+void emu_leaky_relu(const LayerCase<float, CPU>& c) {
+  Run r;
+  run_cpu(c, r);
+  const float alpha = float(static_cast<LeakyRelu<float, CPU>&>(*r.layer).alpha());
+  const int64_t n = r.x.size();
+  Buf<float> x(r.x), dy(r.dy), y(n), dx(n);
+  kernels::leaky_relu_forward<float>(n, alpha, x.p, y.p, nullptr);
+  kernels::leaky_relu_backward<float>(n, alpha, x.p, dy.p, dx.p, nullptr);
+  CHECK(same(y.p, r.y));
+  CHECK(same(dx.p, r.dx));
+}
+
+void emu_prelu(const LayerCase<float, CPU>& c) {
+  Run r;
+  run_cpu(c, r);
+  auto& pr = static_cast<PRelu<float, CPU>&>(*r.layer);
+  const Shape& xs = r.x.shape();
+  const ChannelDims d = channel_dims(xs);
+  const int64_t slopes = pr.slope.value.size();
+  for (bool cl : {false, true}) {
+    if (cl && xs.rank() != 4) continue;
+    INFO((cl ? "NHWC" : "NCHW"));
+    auto stored = [&](const Tensor<float>& t) { return cl ? test::to_nhwc(t) : clone(t); };
+    Buf<float> x(stored(r.x)), dy(stored(r.dy)), y(r.y.size()), dx(r.x.size()), ds(slopes);
+    kernels::prelu_forward<float>(d.n, d.c, d.p, cl, pr.shared(), x.p, pr.slope.value.data(), y.p, nullptr);
+    kernels::prelu_backward<float>(d.n, d.c, d.p, cl, pr.shared(), x.p, dy.p, pr.slope.value.data(), dx.p, ds.p,
+                                   nullptr);
+    CHECK(same(y.p, stored(r.y)));
+    CHECK(same(dx.p, stored(r.dx)));
+    CHECK(max_rel_error(as_tensor(ds.p, {slopes}), pr.slope.grad) < 1e-5);
+  }
+}
+
+void emu_softmax(const LayerCase<float, CPU>& c) {
+  Run r;
+  run_cpu(c, r);
+  const Shape& xs = r.x.shape();
+  const ChannelDims d = channel_dims(xs);
+  for (bool cl : {false, true}) {
+    if (cl && xs.rank() != 4) continue;
+    INFO((cl ? "NHWC" : "NCHW"));
+    auto stored = [&](const Tensor<float>& t) { return cl ? test::to_nhwc(t) : clone(t); };
+    Buf<float> x(stored(r.x)), dy(stored(r.dy)), y(r.y.size()), dx(r.x.size());
+    kernels::softmax_channels_forward<float>(d.n, d.c, d.p, cl, x.p, y.p, nullptr);
+    kernels::softmax_channels_backward<float>(d.n, d.c, d.p, cl, y.p, dy.p, dx.p, nullptr);
+    CHECK(max_rel_error(as_tensor(y.p, xs), stored(r.y)) < 1e-6);
+    CHECK(max_rel_error(as_tensor(dx.p, xs), stored(r.dx)) < 1e-6);
+  }
+}
+
 using Runner = void (*)(const LayerCase<float, CPU>&);
 
 // A case takes part when its layer runs graft kernels in the configuration it describes.
@@ -419,6 +474,9 @@ Runner runner(const LayerCase<float, CPU>& c) {
   }
   if (type == "Add") return emu_add;
   if (type == "AvgPool2d" || type == "GlobalAvgPool2d") return emu_avgpool;
+  if (type == "LeakyRelu") return emu_leaky_relu;
+  if (type == "PRelu") return emu_prelu;
+  if (type == "Softmax") return emu_softmax;
   return nullptr;
 }
 
@@ -428,7 +486,8 @@ const std::set<std::string> kLibraryOnly = {"Linear"};
 // statistics: the backward's folds, channel sums and affine map); its forward and its
 // batch-statistics backward are cuDNN's, checked against the CPU by test_cuda_layer_cases.
 const std::set<std::string> kWithRunner = {"ReLU",   "Dropout",     "MaxPool2d", "Conv2d",   "Flatten",
-                                           "Affine", "BatchNorm2d", "Add",       "AvgPool2d", "GlobalAvgPool2d"};
+                                           "Affine", "BatchNorm2d", "Add",       "AvgPool2d", "GlobalAvgPool2d",
+                                           "LeakyRelu", "PRelu",     "Softmax"};
 
 const bool registered = [] {
   const auto cases = test::layer_cases<float, CPU>();

@@ -376,6 +376,50 @@ std::vector<LayerCase<T, D>> layer_cases() {
   global_avg_pool("global_avgpool_wide", {3, 5, 4, 9}, kAllChecks);
   global_avg_pool("global_avgpool_resnet_head", {2, 512, 7, 7}, kTorch | kEmu | kCuda);
 
+  // ---- LeakyRelu, PRelu (parameter "slope": per channel or one shared), Softmax (axis 1) ----
+  auto leaky = [&](const char* name, Shape x, double alpha) {
+    Case c;
+    c.name = name;
+    c.make = [=] { return Ptr(new LeakyRelu<T, D>(name, alpha)); };
+    c.inputs = {x};
+    c.fill = InputFill::distinct;  // away from the kink
+    c.torch = "F.leaky_relu(x0, " + std::to_string(alpha) + ")";
+    c.exact = true;
+    c.sanitize = true;
+    add(std::move(c));
+  };
+  leaky("leaky_relu_4d", {2, 3, 4, 5}, 0.1);
+  leaky("leaky_relu_2d", {5, 203}, 0.01);
+  auto prelu = [&](const char* name, Shape x, int64_t slopes) {
+    Case c;
+    c.name = name;
+    c.make = [=] { return Ptr(new PRelu<T, D>(name, slopes)); };
+    c.inputs = {x};
+    c.fill = InputFill::distinct;
+    const std::string view = slopes == 1 ? "" : x.rank() == 4 ? ".view(1, -1, 1, 1)" : ".view(1, -1)";
+    c.torch = "torch.where(x0 > 0, x0, p['slope']" + view + " * x0)";  // F.prelu, for either slope shape
+    c.sanitize = true;
+    c.tol.cuda_fp32 = 1e-5;  // the slope's gradient is a sum
+    add(std::move(c));
+  };
+  prelu("prelu_channels_4d", {2, 5, 4, 3}, 0);
+  prelu("prelu_channels_c8", {2, 8, 4, 4}, 8);
+  prelu("prelu_shared_4d", {3, 4, 3, 5}, 1);
+  prelu("prelu_channels_2d", {6, 7}, 0);
+  auto softmax = [&](const char* name, Shape x) {
+    Case c;
+    c.name = name;
+    c.make = [=] { return Ptr(new Softmax<T, D>(name)); };
+    c.inputs = {x};
+    c.torch = "F.softmax(x0, dim=1)";
+    c.sanitize = true;
+    c.tol.cuda_fp32 = 1e-5;
+    add(std::move(c));
+  };
+  softmax("softmax_channels_4d", {2, 5, 4, 3});
+  softmax("softmax_2d", {4, 11});
+  softmax("softmax_one_channel", {2, 1, 3, 3});
+
   return cs;
 }
 

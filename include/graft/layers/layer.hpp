@@ -72,12 +72,14 @@ enum class FileLayout {
 // ("weights", "biases", "scale", "offset", "mean", "variance").
 struct LayerSpec {
   // "" (no portable form), "conv", "linear", "relu", "max_pool", "avg_pool", "global_avg_pool",
-  // "batch_norm", "affine", "add", "add_relu", "dropout", "flatten"
+  // "batch_norm", "affine", "add", "add_relu", "dropout", "flatten", "leaky_relu", "prelu"
+  // (parameter "slope": one value, or one per channel), "softmax" (over axis 1)
   std::string op;
   Window2d window;               // conv, max_pool, avg_pool
   bool count_pad = false;        // avg_pool: the divisor counts the padding
   bool zero_pad = false;         // add: smaller inputs count as zero outside their sizes
   double eps = 0, momentum = 0;  // batch_norm (graft's momentum: the weight of the new batch)
+  double alpha = 0;              // leaky_relu: the slope below 0
 };
 
 template <class T, class D>

@@ -9,6 +9,7 @@
 #include "graft/backend/geometry.hpp"
 #include "graft/backend/optim_items.hpp"
 #include "graft/core/shape.hpp"
+#include "graft/backend/cpu/activation.hpp"
 #include "graft/backend/cpu/conv.hpp"
 #include "graft/backend/cpu/elementwise.hpp"
 #include "graft/backend/cpu/linear.hpp"
@@ -49,6 +50,39 @@ struct Backend<CPU> {
   template <class T>
   static void relu_backward(Context<CPU>&, int64_t n, const T* y, const T* dy, T* dx) {
     cpu::relu_backward(n, y, dy, dx);
+  }
+  // LeakyRelu: y = x > 0 ? x : alpha * x; backward reads x.
+  template <class T>
+  static void leaky_relu_forward(Context<CPU>&, int64_t n, T alpha, const T* x, T* y) {
+    cpu::leaky_relu_forward(n, alpha, x, y);
+  }
+  template <class T>
+  static void leaky_relu_backward(Context<CPU>&, int64_t n, T alpha, const T* x, const T* dy, T* dx) {
+    cpu::leaky_relu_backward(n, alpha, x, dy, dx);
+  }
+  // PRelu on a logical shape s of rank 2 or 4: the slope of channel c is slope[shared ? 0 : c];
+  // backward's null outputs are skipped.
+  template <class T>
+  static void prelu_forward(Context<CPU>&, const Shape& s, const T* x, const T* slope, bool shared, T* y) {
+    const ChannelDims d = channel_dims(s);
+    cpu::prelu_forward(d.n, d.c, d.p, x, slope, shared, y);
+  }
+  template <class T>
+  static void prelu_backward(Context<CPU>&, const Shape& s, const T* x, const T* dy, const T* slope, bool shared,
+                             T* dx, T* dslope) {
+    const ChannelDims d = channel_dims(s);
+    cpu::prelu_backward(d.n, d.c, d.p, x, dy, slope, shared, dx, dslope);
+  }
+  // Softmax over axis 1 of a logical shape of rank 2 or 4; backward reads y.
+  template <class T>
+  static void softmax_forward(Context<CPU>&, const Shape& s, const T* x, T* y) {
+    const ChannelDims d = channel_dims(s);
+    cpu::softmax_channels_forward(d.n, d.c, d.p, x, y);
+  }
+  template <class T>
+  static void softmax_backward(Context<CPU>&, const Shape& s, const T* y, const T* dy, T* dx) {
+    const ChannelDims d = channel_dims(s);
+    cpu::softmax_channels_backward(d.n, d.c, d.p, y, dy, dx);
   }
   // dst += src, n elements.
   template <class T>

@@ -19,6 +19,7 @@
 #include "graft/backend/cuda/norm.hpp"
 #include "graft/backend/cuda/pool.hpp"
 #include "graft/core/shape.hpp"
+#include "kernels/activation.cuh"
 #include "kernels/add.cuh"
 #include "kernels/affine.cuh"
 #include "kernels/dropout.cuh"
@@ -66,6 +67,45 @@ struct Backend<CUDA> {
   template <class T>
   static void relu_backward(Context<CUDA>& ctx, int64_t n, const T* y, const T* dy, T* dx) {
     cuda::in_scope(ctx.scope(), [&] { kernels::relu_backward<T>(n, y, dy, dx, ctx.stream()); });
+  }
+  // LeakyRelu, PRelu and the channel Softmax: Backend<CPU>'s contracts; a 4-D tensor is NHWC
+  // in channels-last mode (kernels/activation.cuh, kernels/softmax.cuh).
+  template <class T>
+  static void leaky_relu_forward(Context<CUDA>& ctx, int64_t n, T alpha, const T* x, T* y) {
+    cuda::in_scope(ctx.scope(), [&] { kernels::leaky_relu_forward<T>(n, alpha, x, y, ctx.stream()); });
+  }
+  template <class T>
+  static void leaky_relu_backward(Context<CUDA>& ctx, int64_t n, T alpha, const T* x, const T* dy, T* dx) {
+    cuda::in_scope(ctx.scope(), [&] { kernels::leaky_relu_backward<T>(n, alpha, x, dy, dx, ctx.stream()); });
+  }
+  template <class T>
+  static void prelu_forward(Context<CUDA>& ctx, const Shape& s, const T* x, const T* slope, bool shared, T* y) {
+    const ChannelDims d = channel_dims(s);
+    cuda::in_scope(ctx.scope(), [&] {
+      kernels::prelu_forward<T>(d.n, d.c, d.p, stored_nhwc(ctx, s), shared, x, slope, y, ctx.stream());
+    });
+  }
+  template <class T>
+  static void prelu_backward(Context<CUDA>& ctx, const Shape& s, const T* x, const T* dy, const T* slope, bool shared,
+                             T* dx, T* dslope) {
+    const ChannelDims d = channel_dims(s);
+    cuda::in_scope(ctx.scope(), [&] {
+      kernels::prelu_backward<T>(d.n, d.c, d.p, stored_nhwc(ctx, s), shared, x, dy, slope, dx, dslope, ctx.stream());
+    });
+  }
+  template <class T>
+  static void softmax_forward(Context<CUDA>& ctx, const Shape& s, const T* x, T* y) {
+    const ChannelDims d = channel_dims(s);
+    cuda::in_scope(ctx.scope(), [&] {
+      kernels::softmax_channels_forward<T>(d.n, d.c, d.p, stored_nhwc(ctx, s), x, y, ctx.stream());
+    });
+  }
+  template <class T>
+  static void softmax_backward(Context<CUDA>& ctx, const Shape& s, const T* y, const T* dy, T* dx) {
+    const ChannelDims d = channel_dims(s);
+    cuda::in_scope(ctx.scope(), [&] {
+      kernels::softmax_channels_backward<T>(d.n, d.c, d.p, stored_nhwc(ctx, s), y, dy, dx, ctx.stream());
+    });
   }
   // dst += src, n elements.
   template <class T>
