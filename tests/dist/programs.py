@@ -5,11 +5,21 @@
 
 On generated faces (graft-synth-faces), with SGD and no dropout (dropout masks are drawn per
 rank, so a run with dropout is not one process's run), checks that
-  - `mpirun -np 2 graft-finetune` writes the metrics of `graft-finetune` alone: the same
-    accuracies, confusion matrix and per-group table, the losses and the model to float
-    rounding (relative 1e-4), and only rank 0 prints and writes;
+  - `mpirun -np 2 graft-finetune` writes the metrics of `graft-finetune` alone: the model to
+    float rounding (relative 1e-3), the losses to 1e-4, and only rank 0 prints and writes;
   - a 1-rank run resumed by 2 ranks (--resume) ends where an uninterrupted run ends;
-  - `mpirun -np 2 graft-eval` and `graft-extract` give one process's metrics and features.
+  - `mpirun -np 2 graft-eval` gives one process's metrics exactly (the same model, evaluation
+    sharded and reduced), and `graft-extract` its features (relative 1e-5).
+
+Why training is compared to rounding and evaluation exactly: 2 ranks sum a batch's gradient as
+two half-batch sums, 1 rank as one, so the parameters after 20 steps differ by float rounding
+(measured up to 5e-5 of a tensor's largest value; the per-sample products also take other
+GEMM paths for 8 rows than for 16 on some CPUs). A wrong reduction (gradients summed instead
+of averaged, a share skipped) moves them by O(1) (a learning rate off by 10 % gives 11x), so
+1e-3 separates the two by far. Parameters that differ by rounding may move a sample lying on
+the decision boundary, so the training runs' accuracies and the extracted features'
+regressions may differ by one sample, and say so when they do; the evaluation of one model
+must be exact. Failures are printed first, so that the head of a long log shows them.
 """
 import json
 import os
@@ -35,32 +45,66 @@ mpi = [mpiexec, "-np", "2", "--oversubscribe", "--allow-run-as-root"]
 failures = []
 
 
+log = []
+
+
+def finish(code):
+    for f in failures:
+        print("FAILED  " + f)
+    print("\n".join(log))
+    print(f"{len(failures)} failed" if failures else "all passed")
+    sys.exit(code)
+
+
 def run(cmd, ranks=1):
     full = (mpi if ranks == 2 else []) + cmd
     p = subprocess.run(full, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=600)
     if p.returncode != 0:
-        print(" ".join(full), "\n", p.stdout[-3000:], p.stderr[-3000:])
-        sys.exit(1)
+        failures.append(f"exit code {p.returncode}: {' '.join(full)}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
+        finish(1)
     return p.stdout
 
 
 def check(ok, what):
-    print(("ok      " if ok else "FAILED  ") + what)
+    log.append(("ok      " if ok else "FAILED  ") + what)
     if not ok:
         failures.append(what)
+
+
+def note(what):
+    log.append("note    " + what)
 
 
 def rel(a, b):
     return float(np.abs(a - b).max() / max(1e-6, float(np.abs(b).max())))
 
 
-def same_metrics(a, b, what):
+def close_accuracy(a, b, n, what):
+    """Equal, or one of n samples apart (a borderline sample moved by rounding; said)."""
+    if a == b:
+        check(True, f"{what} equal ({a})")
+        return
+    check(abs(a - b) <= 1.0 / n + 1e-9, f"{what}: {a} against {b}, at most one of {n} samples apart")
+    note(f"{what}: {a} against {b} (one borderline sample)")
+
+
+def same_metrics(a, b, what, exact):
     ma, mb = json.load(open(a)), json.load(open(b))
-    for k in ("count", "accuracy", "confusion", "groups", "classes"):
-        check(ma[k] == mb[k], f"{what}: {k} equal ({ma[k] if k != 'groups' else '...'})")
+    for k in ("count", "classes"):
+        check(ma[k] == mb[k], f"{what}: {k} equal ({ma[k]})")
+    if exact or ma["confusion"] == mb["confusion"]:
+        for k in ("accuracy", "confusion", "groups"):
+            check(ma[k] == mb[k], f"{what}: {k} equal ({ma[k] if k != 'groups' else '...'})")
+    else:
+        close_accuracy(ma["accuracy"], mb["accuracy"], mb["count"], f"{what}: test accuracy")
+        moved = sum(abs(x - y) for ra, rb in zip(ma["confusion"], mb["confusion"]) for x, y in zip(ra, rb))
+        check(moved <= 2, f"{what}: confusion matrices {ma['confusion']} and {mb['confusion']} one sample apart")
     for ea, eb in zip(ma.get("epochs", []), mb.get("epochs", [])):
-        check(ea["train_accuracy"] == eb["train_accuracy"] and ea["val_accuracy"] == eb["val_accuracy"],
-              f"{what}: epoch {ea['epoch']} accuracies equal")
+        for k in ("train_accuracy", "val_accuracy"):
+            if exact:
+                check(ea[k] == eb[k], f"{what}: epoch {ea['epoch']} {k} equal")
+            else:  # (the split sizes are not in metrics.json: one sample of the smallest, 24)
+                close_accuracy(ea[k], eb[k], 24, f"{what}: epoch {ea['epoch']} {k}")
         check(abs(ea["loss"] - eb["loss"]) <= 1e-4 * max(1.0, abs(eb["loss"])), f"{what}: epoch {ea['epoch']} loss")
     check(len(ma.get("epochs", [])) == len(mb.get("epochs", [])), f"{what}: as many epochs")
 
@@ -68,7 +112,7 @@ def same_metrics(a, b, what):
 def same_model(a, b, what):
     x, y = np.load(a), np.load(b)
     worst = max(rel(x[k], y[k]) for k in y.files if y[k].dtype.kind == "f")
-    check(worst < 1e-4, f"{what}: model.npz equal to {worst:.2g} (relative)")
+    check(worst < 1e-3, f"{what}: model.npz equal to {worst:.2g} (relative; 1e-3 allowed)")
 
 
 tmp = tempfile.mkdtemp(prefix="graft-dist-programs-")
@@ -84,14 +128,14 @@ try:
     out2 = run([exe("graft-finetune")] + common + stages + ["--out", r2], ranks=2)
     check("data parallel: 2 ranks over MPI" in out2, "2 ranks say so")
     check(out2.count("learning curve") == 1, "only rank 0 prints")
-    same_metrics(os.path.join(r2, "metrics.json"), os.path.join(r1, "metrics.json"), "finetune 2 ranks")
+    same_metrics(os.path.join(r2, "metrics.json"), os.path.join(r1, "metrics.json"), "finetune 2 ranks", False)
     same_model(os.path.join(r2, "model.npz"), os.path.join(r1, "model.npz"), "finetune 2 ranks")
     check(not [f for f in os.listdir(r2) if "graft-tmp" in f], "no temporary file left")
 
     # 1 rank trains the first stage; 2 ranks resume from its checkpoint for the second.
     run([exe("graft-finetune")] + common + ["--stages", "fc8:2", "--out", rr])
     run([exe("graft-finetune")] + common + stages + ["--resume", "--out", rr], ranks=2)
-    same_metrics(os.path.join(rr, "metrics.json"), os.path.join(r1, "metrics.json"), "resumed by 2 ranks")
+    same_metrics(os.path.join(rr, "metrics.json"), os.path.join(r1, "metrics.json"), "resumed by 2 ranks", False)
     same_model(os.path.join(rr, "model.npz"), os.path.join(r1, "model.npz"), "resumed by 2 ranks")
 
     e1, e2 = os.path.join(tmp, "eval1"), os.path.join(tmp, "eval2")
@@ -99,7 +143,7 @@ try:
           "--batch", "7", "--workers", "1"]
     run(ev + ["--out", e1])
     run(ev + ["--out", e2], ranks=2)
-    same_metrics(os.path.join(e2, "metrics.json"), os.path.join(e1, "metrics.json"), "eval 2 ranks")
+    same_metrics(os.path.join(e2, "metrics.json"), os.path.join(e1, "metrics.json"), "eval 2 ranks", True)
 
     x1, x2 = os.path.join(tmp, "x1"), os.path.join(tmp, "x2")
     ex = [exe("graft-extract"), "--weights", os.path.join(r1, "model.npz"), "--data", faces, "--format", "utkface",
@@ -109,10 +153,15 @@ try:
     for part in ("train", "val", "test"):
         a, b = np.load(os.path.join(x2, f"features_{part}.npy")), np.load(os.path.join(x1, f"features_{part}.npy"))
         check(a.shape == b.shape and rel(a, b) < 1e-5, f"extract 2 ranks: features_{part} equal")
-    check(json.load(open(os.path.join(x2, "classifier.json"))) == json.load(open(os.path.join(x1, "classifier.json"))),
-          "extract 2 ranks: the regressions' accuracies equal")
+    c2, c1 = (json.load(open(os.path.join(d, "classifier.json"))) for d in (x2, x1))
+    check(c2["layer"] == c1["layer"] and len(c2["results"]) == len(c1["results"]), "extract 2 ranks: the same regressions")
+    n_test = np.load(os.path.join(x1, "features_test.npy")).shape[0]
+    for ra, rb in zip(c2["results"], c1["results"]):
+        check(ra["per_class"] == rb["per_class"] and ra["train"] == rb["train"],
+              f"extract 2 ranks: {rb['per_class']} per class on {rb['train']} faces")
+        close_accuracy(ra["test_accuracy"], rb["test_accuracy"], n_test,
+                       f"extract 2 ranks: the regression on {rb['per_class']} per class, test accuracy")
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
 
-print(f"{len(failures)} failed" if failures else "all passed")
-sys.exit(1 if failures else 0)
+finish(1 if failures else 0)
