@@ -124,6 +124,15 @@ void emu_dropout(const LayerCase<float, CPU>& c) {
       Buf<float> x(r.x, offset), y(n, offset);
       kernels::dropout<float>(n, x.p, y.p, p, 1.0f / (1.0f - p), stream, nullptr);
       CHECK(same(y.p, want));
+      // with a ReLU fused in front (Network::fuse_relu): the two steps' values in one pass
+      Tensor<float> rect(r.x.shape()), want_relu(r.x.shape()), cpu_relu(r.x.shape());
+      cpu::relu_forward(n, r.x.data(), rect.data());
+      cpu::dropout_apply(n, rect.data(), want_relu.data(), p, stream);
+      cpu::dropout_relu_apply(n, r.x.data(), cpu_relu.data(), p, stream);
+      CHECK(same(cpu_relu.data(), want_relu));
+      Buf<float> yr(n, offset);
+      kernels::dropout_relu<float>(n, x.p, yr.p, p, 1.0f / (1.0f - p), stream, nullptr);
+      CHECK(same(yr.p, want_relu));
     }
 }
 

@@ -14,7 +14,7 @@
 //            --channels-last its 4-D activations are NHWC (Context<CUDA>::set_channels_last);
 //            --precision bf16: bf16 convolutions and fc layers, float32 accumulation
 //            (Context<CUDA>::set_precision; the row's math says bf16); the ReLUs are fused into
-//            the convolutions' bias pass (Network::fuse_relu) unless --no-fuse
+//            the convolutions' bias pass or the dropouts above them (Network::fuse_relu) unless --no-fuse
 // Without a CUDA device it says so and exits 0, so that scripts run everywhere.
 #include <cstdio>
 #include <cstdlib>
@@ -35,7 +35,7 @@ namespace {
                "graft-bench-gpu: %s\n"
                "usage: graft-bench-gpu [--peaks] [--layers] [--kernels] [--step] [--all] [--batch N] [--size N]\n"
                "       [--classes N] [--conv cudnn|graft] [--pool graft|cudnn] [--channels-last] [--fp32] [--steps N]\n"
-               "       [--precision fp32|bf16 (the --step network's)] [--no-fuse (no conv+ReLU fusion)]\n"
+               "       [--precision fp32|bf16 (the --step network's)] [--no-fuse (no ReLU fusion)]\n"
                "       [--net vgg16|resnet50 (the --step network)]\n"
                "       [--reps N] [--quick] [--json FILE] [--tag TEXT]\n",
                why);

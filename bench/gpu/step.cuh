@@ -29,7 +29,7 @@ struct StepOptions {
   bool tf32 = true;
   bool channels_last = false;  // Context<CUDA>::set_channels_last: NHWC activations
   Precision precision = Precision::FP32;  // Context<CUDA>::set_precision: bf16 convolutions and fc layers
-  bool fuse = true;                      // Network::fuse_relu: conv+ReLU in the bias pass (--no-fuse: off)
+  bool fuse = true;                      // Network::fuse_relu: ReLU into conv bias pass or dropout (--no-fuse: off)
   ConvImpl conv = ConvImpl::Cudnn;
   PoolImpl pool = PoolImpl::Graft;
   std::string tag;  // a label for this run in the JSON (e.g. the round of an interleaved comparison)
@@ -94,7 +94,7 @@ inline void bench_step(const StepOptions& o, Report& rep) {
        t.median_ms, t.reps, t.min_ms, t.max_ms, ips, last_loss, double(total_b - free_b) / double(1 << 30));
   GRAFT_CHECK(std::isfinite(last_loss), "graft-bench-gpu: the training step's loss is not finite (", last_loss, ")");
   rep.write(Report::Record("step").str("net", o.net).str("framework", "graft").str("conv", to_string(o.conv))
-                .str("pool", to_string(o.pool)).str("layout", layout).str("math", math).str("fused", o.fuse ? "conv+relu" : "none").str("tag", o.tag)
+                .str("pool", to_string(o.pool)).str("layout", layout).str("math", math).str("fused", o.fuse ? "relu" : "none").str("tag", o.tag)
                 .num("batch", double(o.batch)).num("size", double(o.size)).num("classes", double(o.classes))
                 .num("ms_per_batch", t.median_ms).num("min_ms", t.min_ms).num("max_ms", t.max_ms)
                 .num("images_per_second", ips).num("steps", t.reps).num("loss", last_loss)

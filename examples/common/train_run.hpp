@@ -448,7 +448,7 @@ int run_train(TrainConfig c) {
   if constexpr (std::is_same<D, CUDA>::value) {  // (read() refused both on the CPU)
     net->context().set_precision(parse_precision(c.precision));
     net->context().set_channels_last(c.channels_last());
-    net->fuse_relu();  // conv+ReLU in the convolution's bias pass (the same values, one pass fewer)
+    net->fuse_relu();  // ReLU into the convolution below or the dropout above (the same values, one pass fewer)
   }
   auto opt = make_optimizer<D>(c);
   RunLoaders loaders(c, d.sp);

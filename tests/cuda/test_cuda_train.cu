@@ -3,7 +3,7 @@
 // separable two-class problem, the way graft-finetune runs it: a head stage from the feature
 // cache (fc8 alone above a frozen, deterministic trunk in evaluation-free training), then a
 // stage that unfreezes conv5_1 and up, evaluation after every epoch and a checkpoint, with
-// the ReLUs fused into the convolutions (Network::fuse_relu), as the trainers run CUDA.
+// the ReLUs fused into the convolutions and dropouts (Network::fuse_relu), as the trainers run CUDA.
 // Every mode must learn the problem, bf16 must reach the fp32 run's accuracy (within 0.05),
 // and the checkpoint written in bf16 mode holds float32 arrays only (checkpoints stay fp32).
 #include <cstdio>
@@ -49,7 +49,7 @@ Run train_mode(Precision precision, bool channels_last, const std::string& dir) 
   net->initialize(5);
   net->context().set_precision(precision);
   net->context().set_channels_last(channels_last);
-  REQUIRE(net->fuse_relu() == 13);  // as the trainers run it
+  REQUIRE(net->fuse_relu() == 15);  // as the trainers run it (13 conv+ReLU, 2 ReLU+dropout)
   train::Adam<float, CUDA> adam({1e-3f});
   train::Trainer<CUDA> trainer(*net, adam);
   train::TensorSource tr(tr_x, tr_y, 32, 3), te(tr_x, tr_y, 64), va(va_x, va_y, 64);

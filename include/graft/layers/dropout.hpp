@@ -36,12 +36,24 @@ class Dropout : public Layer<T, D> {
 
   void forward(const Tensor<T, D>& x, Tensor<T, D>& y) override {
     y.resize(x.shape());
-    if (deterministic()) {
-      Backend<D>::copy(this->ctx(), x.size(), x.data(), y.data());  // on the network's stream
+    if (deterministic()) {  // on the network's stream
+      if (relu_)
+        Backend<D>::relu_forward(this->ctx(), x.size(), x.data(), y.data());
+      else
+        Backend<D>::copy(this->ctx(), x.size(), x.data(), y.data());
       return;
     }
     last_stream_ = stream(step_++);
-    Backend<D>::dropout_apply(this->ctx(), x.size(), x.data(), y.data(), p_, last_stream_);
+    if (relu_)
+      Backend<D>::dropout_relu_apply(this->ctx(), x.size(), x.data(), y.data(), p_, last_stream_);
+    else
+      Backend<D>::dropout_apply(this->ctx(), x.size(), x.data(), y.data(), p_, last_stream_);
+  }
+  // The ReLU below, fused (Network::fuse_relu): y = mask(max(x, 0)). Backward stays dy under
+  // the mask: the ReLU's own backward masks by its output's sign.
+  bool fuse_relu_prologue(bool on) override {
+    relu_ = on;
+    return true;
   }
   void backward(const Tensor<T, D>& /*x*/, const Tensor<T, D>& y, const Tensor<T, D>& dy,
                 Tensor<T, D>* dx) override {
@@ -75,6 +87,7 @@ class Dropout : public Layer<T, D> {
   uint64_t seed_;
   uint64_t step_ = 0;
   uint64_t last_stream_ = 0;
+  bool relu_ = false;  // rectify the input first (fuse_relu_prologue)
 };
 
 }  // namespace graft

@@ -172,10 +172,15 @@ class Layer {
   // A layer that can apply ReLU to its own output in the same pass says true and does so
   // from then on (on = false: back to its plain output); the default cannot.
   virtual bool fuse_relu_epilogue(bool /*on*/) { return false; }
-  // True for ReLU (y = max(x, 0)). Told that its input is already rectified, it passes the
-  // input through as a view instead of writing a copy; its backward is unchanged.
+  // A one-input layer that can rectify its input in its own pass (Dropout: max(x, 0) under the
+  // mask) says true and does so from then on, in training and evaluation alike (ReLU is
+  // idempotent, so an input that is rectified already loses nothing); on = false: undone.
+  virtual bool fuse_relu_prologue(bool /*on*/) { return false; }
+  // True for ReLU (y = max(x, 0)). Told to pass through (its input is rectified already by the
+  // layer below, or the one layer reading it rectifies), it gives its input as a view instead
+  // of writing a copy; its backward is unchanged (y > 0 exactly where max(x, 0) > 0).
   virtual bool rectifies() const { return false; }
-  virtual void set_input_rectified(bool /*on*/) {}
+  virtual void set_pass_through(bool /*on*/) {}
 
   // Draws initial parameter values and seeds any random stream (seeded; the scheme is
   // documented on each layer).

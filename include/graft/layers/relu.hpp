@@ -22,7 +22,7 @@ class ReLU : public Layer<T, D> {
     return in;
   }
   void forward(const Tensor<T, D>& x, Tensor<T, D>& y) override {
-    if (rectified_input_) {  // the layer below applied max(., 0) already: pass it through
+    if (pass_through_) {  // max(., 0) applied by the layer below, or by the one reading y
       y = Tensor<T, D>::view(const_cast<T*>(x.data()), x.shape());
       viewing_ = true;
       return;
@@ -35,7 +35,7 @@ class ReLU : public Layer<T, D> {
     Backend<D>::relu_forward(this->ctx(), x.size(), x.data(), y.data());
   }
   bool rectifies() const override { return true; }
-  void set_input_rectified(bool on) override { rectified_input_ = on; }
+  void set_pass_through(bool on) override { pass_through_ = on; }
   void backward(const Tensor<T, D>& /*x*/, const Tensor<T, D>& y, const Tensor<T, D>& dy,
                 Tensor<T, D>* dx) override {
     if (!dx) return;
@@ -46,7 +46,7 @@ class ReLU : public Layer<T, D> {
   }
 
  private:
-  bool rectified_input_ = false;  // Network::fuse_relu: the input is already max(., 0)
+  bool pass_through_ = false;  // Network::fuse_relu: y is a view of x (see Layer::set_pass_through)
   bool viewing_ = false;          // the last output was a view of the input
 };
 

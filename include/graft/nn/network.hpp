@@ -136,39 +136,52 @@ class Network {
   uint64_t seed() const { return seed_; }
 
   // ---- fusion ----
-  // ReLU into the layer below it (on = false: undone). Where a ReLU node reads a node that
-  // nothing else reads and that can apply ReLU itself (Conv2d: in its bias pass), that node
-  // now writes max(., 0) and the ReLU passes its input through as a view: one pass over
-  // memory and one activation buffer fewer per pair, the same values bit for bit. Backward is
-  // unchanged (the convolution never reads its output; the ReLU masks with the shared
-  // output). activation() of such a convolution node then gives the rectified values; a
-  // forward that starts at the ReLU (a cut: the feature cache) applies it as usual. Returns
-  // the number of pairs fused. Call after building, before a forward.
+  // ReLU into a neighbour that applies it in a pass it makes anyway (on = false: undone), the
+  // same values bit for bit, one pass over memory and one activation buffer fewer per pair:
+  //  - into the layer below (epilogue): where a ReLU node reads a node that nothing else reads
+  //    and that can apply ReLU itself (Conv2d: in its bias pass), that node now writes
+  //    max(., 0) and the ReLU passes its input through as a view. activation() of such a
+  //    convolution node then gives the rectified values; a forward that starts at the ReLU (a
+  //    cut: the feature cache) applies it as usual.
+  //  - else into the layer above (prologue): where the ReLU's output is read by one node alone
+  //    and that node can rectify its input (Dropout: max(x, 0) under its mask), it does, and
+  //    the ReLU passes its input through while that reader's forward is not deterministic
+  //    (dropout while training). activation() of the ReLU then holds its unrectified input;
+  //    in evaluation the ReLU computes as usual.
+  // Backward is unchanged in both (the convolution never reads its output; the ReLU masks
+  // with its output, whose sign is its input's). Returns the number of pairs fused. Call
+  // after building, before a forward.
   size_t fuse_relu(bool on = true) {
     size_t count = 0;
     for (size_t i = 0; i < nodes_.size(); ++i) {
       Node& r = nodes_[i];
       if (!r.layer->rectifies() || r.inputs.size() != 1 || r.inputs[0] < 0) continue;
       const int j = r.inputs[0];
-      bool only_reader = true;
-      for (size_t k = 0; k < nodes_.size() && only_reader; ++k)
-        if (k != i)
-          for (int in : nodes_[k].inputs) only_reader = only_reader && in != j;
-      if (!only_reader) continue;
       if (!on) {
         if (r.relu_fused) nodes_[size_t(j)].layer->fuse_relu_epilogue(false);
+        if (r.relu_reader >= 0) nodes_[size_t(r.relu_reader)].layer->fuse_relu_prologue(false);
         r.relu_fused = false;
-        r.layer->set_input_rectified(false);
+        r.relu_reader = -1;
+        r.layer->set_pass_through(false);
         continue;
       }
-      if (r.relu_fused || !nodes_[size_t(j)].layer->fuse_relu_epilogue(true)) continue;
-      r.relu_fused = true;
-      ++count;
+      if (r.relu_fused || r.relu_reader >= 0) continue;
+      if (readers_of(j).size() == 1 && nodes_[size_t(j)].layer->fuse_relu_epilogue(true)) {
+        r.relu_fused = true;
+        ++count;
+        continue;
+      }
+      const std::vector<size_t> above = readers_of(int(i));
+      if (above.size() == 1 && nodes_[above[0]].inputs.size() == 1 &&
+          nodes_[above[0]].layer->fuse_relu_prologue(true)) {
+        r.relu_reader = int(above[0]);
+        ++count;
+      }
     }
     return count;
   }
-  // Whether node i is a ReLU fused into the node it reads.
-  bool relu_fused(size_t i) const { return nodes_.at(i).relu_fused; }
+  // Whether node i is a ReLU fused into a node next to it (the one it reads, or its reader).
+  bool relu_fused(size_t i) const { return nodes_.at(i).relu_fused || nodes_.at(i).relu_reader >= 0; }
 
   // ---- looking inside ----
   size_t size() const { return nodes_.size(); }
@@ -288,7 +301,11 @@ class Network {
     channels_last_ = stores_nhwc();
     for (size_t i = from; i < nodes_.size(); ++i) {
       Node& n = nodes_[i];
-      if (n.relu_fused) n.layer->set_input_rectified(i != from);  // (from a cut: x is anyone's)
+      if (n.relu_fused) n.layer->set_pass_through(i != from);  // (from a cut: x is anyone's)
+      if (n.relu_reader >= 0) {  // pass through where the reader masks: else compute (activation())
+        const LayerT& above = *nodes_[size_t(n.relu_reader)].layer;
+        n.layer->set_pass_through(above.training() && !above.deterministic());
+      }
       if (n.inputs.size() == 1) {
         n.layer->forward(in(n.inputs[0]), acts_[i]);
       } else {
@@ -441,7 +458,20 @@ class Network {
     std::vector<int> inputs;  // node indices, kInput for the network's input
     Shape shape;              // output shape for a batch of one
     bool relu_fused = false;  // a ReLU whose input node applies it (fuse_relu)
+    int relu_reader = -1;     // a ReLU whose one reader, this node, rectifies its input (fuse_relu)
   };
+
+  // The nodes that read node j's output.
+  std::vector<size_t> readers_of(int j) const {
+    std::vector<size_t> v;
+    for (size_t k = 0; k < nodes_.size(); ++k)
+      for (int in : nodes_[k].inputs)
+        if (in == j) {
+          v.push_back(k);
+          break;
+        }
+    return v;
+  }
 
   Network& add_node(std::unique_ptr<LayerT> layer, const std::vector<int>& inputs) {
     GRAFT_CHECK(layer, "network: add() of a null layer");

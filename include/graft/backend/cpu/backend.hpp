@@ -122,6 +122,10 @@ struct Backend<CPU> {
     cpu::dropout_apply(n, in, out, p, stream);
   }
   template <class T>
+  static void dropout_relu_apply(Context<CPU>&, int64_t n, const T* in, T* out, float p, uint64_t stream) {
+    cpu::dropout_relu_apply(n, in, out, p, stream);
+  }
+  template <class T>
   static void linear_forward(Context<CPU>&, int64_t n, int64_t in, int64_t out, const T* x,
                              const T* w, const T* b, T* y) {
     cpu::linear_forward(n, in, out, x, w, b, y);

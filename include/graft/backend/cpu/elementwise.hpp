@@ -93,5 +93,17 @@ void dropout_apply(int64_t n, const T* in, T* out, float p, uint64_t stream) {
     out[i] = random::uniform(stream, static_cast<uint64_t>(i)) >= p ? in[i] * scale : T(0);
 }
 
+// The same mask applied to max(in, 0) (a ReLU fused into the dropout after it): equal bit for
+// bit to relu_forward then dropout_apply, in one pass.
+template <class T>
+void dropout_relu_apply(int64_t n, const T* in, T* out, float p, uint64_t stream) {
+  const T scale = p < 1.0f ? T(1) / (T(1) - T(p)) : T(0);
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    const T r = in[i] > T(0) ? in[i] : T(0);
+    out[i] = random::uniform(stream, static_cast<uint64_t>(i)) >= p ? r * scale : T(0);
+  }
+}
+
 }  // namespace cpu
 }  // namespace graft

@@ -155,6 +155,11 @@ struct Backend<CUDA> {
     cuda::in_scope(ctx.scope(), [&] { kernels::dropout<T>(n, in, out, p, scale, stream, ctx.stream()); });
   }
   template <class T>
+  static void dropout_relu_apply(Context<CUDA>& ctx, int64_t n, const T* in, T* out, float p, uint64_t stream) {
+    const T scale = p < 1.0f ? T(1) / (T(1) - T(p)) : T(0);
+    cuda::in_scope(ctx.scope(), [&] { kernels::dropout_relu<T>(n, in, out, p, scale, stream, ctx.stream()); });
+  }
+  template <class T>
   static void linear_forward(Context<CUDA>& ctx, int64_t n, int64_t in, int64_t out, const T* x, const T* w,
                              const T* b, T* y) {
     cuda::linear_forward<T>(ctx, n, in, out, x, w, b, y);
