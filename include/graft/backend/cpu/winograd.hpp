@@ -69,6 +69,22 @@ void for_each_run(const Tiling& tl, int64_t t0, int64_t t1, F&& f) {
   }
 }
 
+// The 3x3 kernels of filter_transform's outer index a (output channel o, or input channel c
+// with transpose_flip) gathered tap by tap into nine contiguous lines over the inner index:
+// g[i][b] = tap i of kernel (a, b), rot180 with the flip. buf holds 9 * inner values.
+template <class T>
+void gather_kernel_lines(const T* w, int64_t a, int64_t c_count, int64_t inner, bool transpose_flip, T* buf,
+                         const T* g[9]) {
+  const T* base = transpose_flip ? w + a * 9 : w + a * c_count * 9;
+  const int64_t stride = transpose_flip ? c_count * 9 : 9;  // between kernels of consecutive b
+  for (int i = 0; i < 9; ++i) {
+    T* gi = buf + i * inner;
+    const T* src = base + (transpose_flip ? 8 - i : i);
+    for (int64_t b = 0; b < inner; ++b) gi[b] = src[b * stride];
+    g[i] = gi;
+  }
+}
+
 // U[xi][o][c] = (G g G^T)[xi] for g = w[o][c] (OIHW, 3x3). With `transpose_flip` the kernel
 // used is g'[c][o] = rot180(w[o][c]) and U is indexed [xi][c][o] (backward_data).
 // U's planes run contiguous over their inner index (c, or o with the flip): per value of the
@@ -78,20 +94,13 @@ template <class T>
 void filter_transform(const T* w, int64_t o_count, int64_t c_count, bool transpose_flip, T* u) {
   const int64_t plane = o_count * c_count;
   const int64_t outer = transpose_flip ? c_count : o_count, inner = transpose_flip ? o_count : c_count;
-  const int64_t stride = transpose_flip ? c_count * 9 : 9;  // between kernels of consecutive inner
 #pragma omp parallel if (plane * 9 >= kParallelMin)
   {
     std::vector<T> buf(size_t(9 * inner));
 #pragma omp for schedule(static)
     for (int64_t a = 0; a < outer; ++a) {
-      const T* base = transpose_flip ? w + a * 9 : w + a * c_count * 9;
-      for (int i = 0; i < 9; ++i) {
-        T* gi = buf.data() + i * inner;
-        const T* src = base + (transpose_flip ? 8 - i : i);
-        for (int64_t b = 0; b < inner; ++b) gi[b] = src[b * stride];
-      }
       const T* g[9];
-      for (int i = 0; i < 9; ++i) g[i] = buf.data() + i * inner;
+      gather_kernel_lines(w, a, c_count, inner, transpose_flip, buf.data(), g);
       T* d[16];
       for (int xi = 0; xi < 16; ++xi) d[xi] = u + xi * plane + a * inner;
 #pragma GCC ivdep

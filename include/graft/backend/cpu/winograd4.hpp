@@ -59,21 +59,14 @@ template <class T>
 void filter_transform(const T* w, int64_t o_count, int64_t c_count, bool transpose_flip, T* u) {
   const int64_t plane = o_count * c_count;
   const int64_t outer = transpose_flip ? c_count : o_count, inner = transpose_flip ? o_count : c_count;
-  const int64_t stride = transpose_flip ? c_count * 9 : 9;  // between kernels of consecutive inner
   const T q = T(0.25), s6 = T(1) / T(6), s12 = T(1) / T(12), s24 = T(1) / T(24);
 #pragma omp parallel if (plane * 36 >= kParallelMin)
   {
     std::vector<T> buf(size_t(9 * inner));
 #pragma omp for schedule(static)
     for (int64_t a = 0; a < outer; ++a) {
-      const T* base = transpose_flip ? w + a * 9 : w + a * c_count * 9;
-      for (int i = 0; i < 9; ++i) {
-        T* gi = buf.data() + i * inner;
-        const T* src = base + (transpose_flip ? 8 - i : i);
-        for (int64_t b = 0; b < inner; ++b) gi[b] = src[b * stride];
-      }
       const T* g[9];
-      for (int i = 0; i < 9; ++i) g[i] = buf.data() + i * inner;
+      winograd::gather_kernel_lines(w, a, c_count, inner, transpose_flip, buf.data(), g);
       T* d[kPositions];
       for (int xi = 0; xi < kPositions; ++xi) d[xi] = u + xi * plane + a * inner;
 #pragma GCC ivdep
