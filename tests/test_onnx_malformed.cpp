@@ -82,7 +82,7 @@ TEST_CASE("Each malformed ONNX file gives a clear error naming the file", "[onnx
   }
 }
 
-TEST_CASE("A valid ONNX model reads back exactly; limits on nesting and counts hold", "[onnx]") {
+TEST_CASE("A valid ONNX model reads back exactly, and limits on nesting and counts hold", "[onnx]") {
   const std::string good = onnxtest::small_bytes();
   MemorySource src(good.data(), good.size(), "small.onnx");
   const OnnxModel m = read_onnx(src);
@@ -320,7 +320,7 @@ OnnxAttribute int_attr(const char* name, int64_t v) {
 }
 }  // namespace
 
-TEST_CASE("PRelu, LeakyRelu, Softmax graft cannot build: node, expected, actual", "[onnx]") {
+TEST_CASE("ONNX PRelu, LeakyRelu and Softmax nodes graft cannot build: the node, the expected, the actual", "[onnx]") {
   const OnnxModel base = onnxtest::acts_model();
   REQUIRE(try_plan(base) == "");
   struct Mutation {
@@ -384,7 +384,7 @@ TEST_CASE("PRelu, LeakyRelu, Softmax graft cannot build: node, expected, actual"
   }
 }
 
-TEST_CASE("ONNX Softmax and PRelu forms graft builds; a final Softmax left out", "[onnx]") {
+TEST_CASE("ONNX Softmax and PRelu forms graft builds, and a final Softmax left out", "[onnx]") {
   auto kinds = [](const nn::OnnxPlan& p) {
     std::string s;
     for (const auto& n : p.nodes) s += n.op_type + " ";
