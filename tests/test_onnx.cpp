@@ -3,8 +3,11 @@
 //     non-trivial BatchNorms, exported by torch.onnx.export at several opsets (BatchNorm
 //     folded by the exporter, or kept as BatchNormalization nodes), load into graft's
 //     onnx_network and give PyTorch's probabilities.
-//   export: graft's VGG16, ResNet-18 and dlib's face ResNet with a gender head (random
-//     weights, non-trivial BatchNorms and affines) written by nn::save_onnx pass onnx.checker,
+//   import: a small torch net of PReLU (per channel and shared), LeakyReLU and Softmax in the
+//     middle, exported at opsets 13 and 11, gives PyTorch's logits.
+//   export: graft's VGG16, ResNet-18, dlib's face ResNet with a gender head and a small net of
+//     PRelu, LeakyRelu and Softmax nodes (random weights and slopes, non-trivial BatchNorms
+//     and affines) written by nn::save_onnx pass onnx.checker,
 //     run in onnxruntime and in OpenCV's dnn module (two runtimes graft does not contain) with
 //     graft's probabilities (max |d| <= 1e-4), and read back by graft give the same logits bit
 //     for bit.
@@ -24,6 +27,7 @@
 #include "graft/nn/onnx.hpp"
 #include "graft/nn/onnx_export.hpp"
 #include "graft/nn/dlib_face.hpp"
+#include "support/onnx_files.hpp"
 #include "support/random_fill.hpp"
 #include "support/torch_ref.hpp"
 
@@ -65,6 +69,8 @@ void randomize(nn::Network<float>& net, uint64_t seed) {
         for (auto& v : h) v = 0.5f + rng.uniform();
       else if (p->name == "biases" || p->name == "offset")
         for (auto& v : h) v = float(0.1 * rng.normal());
+      else if (p->name == "slope")  // PRelu: both signs, each channel its own
+        for (auto& v : h) v = -0.2f + 0.6f * rng.uniform();
       copy_from_host(h, p->value);
     }
     for (auto& b : l->buffers()) {
@@ -90,6 +96,7 @@ std::vector<ExportCase> export_cases() {
   auto dlib = nn::dlib_face_resnet<float>();
   dlib->fc("head", 2);
   v.push_back({"dlib-face + head", std::move(dlib), 1});
+  v.push_back({"PRelu, LeakyRelu, Softmax", onnxtest::acts_net(), 3});
   uint64_t seed = 7;
   for (auto& c : v) {
     randomize(*c.net, seed);
@@ -186,6 +193,79 @@ TEST_CASE("torch.onnx.export of torchvision's VGG16 and ResNet-18 loads into gra
     CHECK(dp < 1e-4);
     CHECK(dz < 1e-4);
   }
+}
+
+TEST_CASE("torch.onnx.export of PReLU, LeakyReLU and a middle Softmax: PyTorch's logits", "[onnx][torch]") {
+  for (int opset : {13, 11}) {
+    INFO("opset " << opset);
+    test::TorchRef ref;
+    Tensor<float> x(Shape{3, 3, 10, 10});
+    test::fill_normal(x, 21, 1.0);
+    ref.put("x", x);
+    ref.run_script("onnx_ref.py", "torch_acts_export",
+                   "{\"seed\":9,\"classes\":4,\"opset\":" + std::to_string(opset) + ",\"x\":" + shape_json(x.shape()) +
+                       "}");
+    const io::OnnxModel m = io::read_onnx(ref.dir() + "/model.onnx");
+    REQUIRE(m.opset() == opset);
+    auto net = nn::onnx_network<float>(m);
+    const nn::LoadReport rep = nn::load_onnx(net->layers(), m);
+    CHECK(rep.initial.empty());
+    // What the graph became: PRelu per channel (6, then 5 of a 2-d input) and shared, the
+    // LeakyRelu's alpha, a Softmax of (n, C, H, W) at opset 13 and of (n, F) at both.
+    std::vector<int64_t> slopes;
+    int leaky = 0, softmax = 0;
+    for (auto* l : net->layers()) {
+      if (auto* p = dynamic_cast<PRelu<float>*>(l)) slopes.push_back(p->slopes());
+      if (auto* r = dynamic_cast<LeakyRelu<float>*>(l)) {
+        ++leaky;
+        CHECK(r->alpha() == double(0.2f));
+      }
+      softmax += std::string(l->type()) == "Softmax";
+    }
+    CHECK(slopes == std::vector<int64_t>({6, 1, 5}));
+    CHECK(leaky == 1);
+    CHECK(softmax == (opset >= 13 ? 2 : 1));
+    CHECK(std::string(net->layer(net->size() - 1).type()) == "Linear");
+    net->set_training(false);
+    const Tensor<float>& logits = net->forward(x);
+    REQUIRE(logits.shape() == Shape({3, 4}));
+    const Tensor<float> want = ref.get<float>("logits", Shape{3, 4});
+    const double dz = test::max_rel_error(logits, want);
+    INFO("logits: max relative error " << dz);
+    CHECK(dz < 1e-5);
+  }
+}
+
+TEST_CASE("ONNX export of PRelu slopes, LeakyRelu's alpha and Softmax's axis", "[onnx]") {
+  auto net = onnxtest::acts_net();
+  const io::OnnxModel m = nn::onnx_model(*net);
+  auto init = [&](const std::string& name) -> const io::Array& {
+    for (const auto& t : m.graph.initializers)
+      if (t.name == name) return t.data;
+    throw Error("no initializer " + name);
+  };
+  CHECK(init("prelu1.slope").shape() == Shape({4, 1, 1}));  // of (n, 4, 8, 8)
+  CHECK(init("prelu2.slope").shape() == Shape({1}));        // shared
+  CHECK(init("prelu3.slope").shape() == Shape({5}));        // of (n, 5)
+  int softmax = 0;
+  for (const auto& n : m.graph.nodes) {
+    if (n.op_type == "LeakyRelu") {
+      REQUIRE(n.attr("alpha"));
+      CHECK(n.attr("alpha")->f == 0.2f);
+    }
+    if (n.op_type == "Softmax") {
+      ++softmax;
+      REQUIRE(n.attr("axis"));
+      CHECK(n.attr("axis")->i == 1);
+    }
+  }
+  CHECK(softmax == 3);  // softmax1, softmax3 and the final probabilities
+  // Before opset 13 axis 1 of a 4-d input would be a softmax over C, H and W together.
+  nn::OnnxExportOptions o;
+  o.opset = 11;
+  CHECK_THROWS_WITH(nn::onnx_model(*net, o),
+                    Catch::Contains("save_onnx: node 'softmax1' (Softmax): a Softmax over the channels of (1, 4, 8, 8) "
+                                    "needs opset 13 or later"));
 }
 
 TEST_CASE("graft's ONNX exports pass onnx.checker", "[onnx]") {

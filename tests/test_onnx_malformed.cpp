@@ -2,15 +2,19 @@
 // the wire format, the offset) and what is wrong; none crashes or allocates what the file
 // merely claims (the process runs under a 3 GiB address-space limit). External data may not
 // leave the model's folder. Graphs graft cannot build (an operator, an attribute value, a
-// wiring it does not take): one error naming the file, the node, its op type and the opset.
+// wiring it does not take): one error naming the file, the node, its op type and the opset;
+// for PRelu, LeakyRelu and Softmax also the expected and the actual slope shape or axis.
 #include <catch2/catch.hpp>
 
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 
 #include "graft/cpu.hpp"
 #include "graft/io/onnx.hpp"
@@ -78,7 +82,7 @@ TEST_CASE("Each malformed ONNX file gives a clear error naming the file", "[onnx
   }
 }
 
-TEST_CASE("A valid ONNX model reads back exactly; limits on nesting and counts hold", "[onnx]") {
+TEST_CASE("A valid ONNX model reads back exactly, and limits on nesting and counts hold", "[onnx]") {
   const std::string good = onnxtest::small_bytes();
   MemorySource src(good.data(), good.size(), "small.onnx");
   const OnnxModel m = read_onnx(src);
@@ -205,7 +209,9 @@ TEST_CASE("ONNX graphs graft cannot build: an error naming the file, the node, i
        "graft builds networks with one input"},
       {"a symbolic image size", [&](OnnxModel& m) { m.graph.inputs[0].dims[2] = -1; }, "needs the channels and the image size fixed"},
       {"an integer input", [&](OnnxModel& m) { m.graph.inputs[0].elem_type = onnx_type::kInt64; }, "graft takes float (1) input"},
-      {"a Softmax not last", [&](OnnxModel& m) { node(m, "Relu").op_type = "Softmax"; }, "only as the graph's last node"},
+      {"a Softmax over the width (opset 13's default axis -1 of a 4-d input)",
+       [&](OnnxModel& m) { node(m, "Relu").op_type = "Softmax"; },
+       "node 'relu1' (Softmax, opset 13): axis -1: graft's Softmax is over the channels (axis 1) of the input (1, 4, 8, 8)"},
       {"a mask output read",
        [&](OnnxModel& m) {
          OnnxNode& bn = node(m, "BatchNormalization");
@@ -271,5 +277,153 @@ TEST_CASE("ONNX graphs graft cannot build: an error naming the file, the node, i
     INFO("error: " << e);
     CHECK(e.rfind("small.onnx: ", 0) == 0);
     CHECK(e.find(c.expect) != std::string::npos);
+  }
+}
+
+namespace {
+OnnxNode& named_node(OnnxModel& m, const std::string& name) {
+  for (auto& n : m.graph.nodes)
+    if (n.name == name) return n;
+  throw Error("no node " + name);
+}
+Array float_array(const Shape& shape, float first) {
+  Array a(DType::f4, shape);
+  for (int64_t i = 0; i < a.size(); ++i) {
+    const float f = first + 0.125f * float(i);
+    std::memcpy(a.data() + 4 * i, &f, 4);
+  }
+  return a;
+}
+// Replaces the initializer `name` by `a`.
+void set_initializer(OnnxModel& m, const std::string& name, Array a) {
+  for (auto& t : m.graph.initializers)
+    if (t.name == name) {
+      t.data = std::move(a);
+      return;
+    }
+  throw Error("no initializer " + name);
+}
+void set_attr(OnnxNode& n, OnnxAttribute a) {
+  for (auto& b : n.attributes)
+    if (b.name == a.name) {
+      b = a;
+      return;
+    }
+  n.attributes.push_back(a);
+}
+OnnxAttribute int_attr(const char* name, int64_t v) {
+  OnnxAttribute a;
+  a.name = name;
+  a.type = OnnxAttrType::i;
+  a.i = v;
+  return a;
+}
+}  // namespace
+
+TEST_CASE("ONNX PRelu, LeakyRelu and Softmax nodes graft cannot build: the node, the expected, the actual", "[onnx]") {
+  const OnnxModel base = onnxtest::acts_model();
+  REQUIRE(try_plan(base) == "");
+  struct Mutation {
+    const char* what;
+    std::function<void(OnnxModel&)> change;
+    const char* expect;
+  };
+  const std::vector<Mutation> cases = {
+      {"a slope varying over the image",
+       [](OnnxModel& m) { set_initializer(m, "prelu1.slope", float_array(Shape{4, 8, 8}, 0.1f)); },
+       "acts.onnx: node 'prelu1' (PRelu, opset 13): the slope has shape (4, 8, 8); graft's PRelu has one slope, or "
+       "one per channel: (C, 1, 1) or (1, C, 1, 1) with C = 4 for the input (1, 4, 8, 8)"},
+      {"a slope of another channel count",
+       [](OnnxModel& m) { set_initializer(m, "prelu1.slope", float_array(Shape{3, 1, 1}, 0.1f)); },
+       "node 'prelu1' (PRelu, opset 13): the slope has shape (3, 1, 1); graft's PRelu has one slope, or one per "
+       "channel: (C, 1, 1) or (1, C, 1, 1) with C = 4"},
+      {"a (C) slope of a 4-d input (ONNX lines it up with the width)",
+       [](OnnxModel& m) { set_initializer(m, "prelu1.slope", float_array(Shape{4}, 0.1f)); },
+       "node 'prelu1' (PRelu, opset 13): the slope has shape (4,); graft's PRelu"},
+      {"a 2-d input's slope of another length",
+       [](OnnxModel& m) { set_initializer(m, "prelu3.slope", float_array(Shape{1, 4}, 0.1f)); },
+       "node 'prelu3' (PRelu, opset 13): the slope has shape (1, 4); graft's PRelu has one slope, or one per "
+       "channel: (C,) or (1, C) with C = 5 for the input (1, 5)"},
+      {"a slope of integers",
+       [](OnnxModel& m) { set_initializer(m, "prelu2.slope", Array(DType::i8, Shape{1})); },
+       "node 'prelu2' (PRelu, opset 13): the slope holds int64; graft needs floats"},
+      {"a slope computed in the graph", [](OnnxModel& m) { named_node(m, "prelu2").inputs[1] = "conv2"; },
+       "node 'prelu2' (PRelu, opset 13): the slope (input 1, 'conv2') is computed in the graph"},
+      {"a Softmax over axis 2 of a 4-d input",
+       [](OnnxModel& m) { set_attr(named_node(m, "softmax1"), int_attr("axis", 2)); },
+       "node 'softmax1' (Softmax, opset 13): axis 2: graft's Softmax is over the channels (axis 1) of the input "
+       "(1, 4, 8, 8)"},
+      {"a Softmax axis out of range",
+       [](OnnxModel& m) { set_attr(named_node(m, "softmax3"), int_attr("axis", -3)); },
+       "node 'softmax3' (Softmax, opset 13): axis -3 is outside the 2 axes of the input (1, 5)"},
+      {"opset 11's axis 1 of a 4-d input (C, H, W flattened into one softmax)",
+       [](OnnxModel& m) { m.opsets = {{"", 11}}; },
+       "node 'softmax1' (Softmax, opset 11): axis 1 at opset 11 normalises over the channels and the image "
+       "together"},
+      {"a LeakyRelu alpha that is an integer",
+       [](OnnxModel& m) { set_attr(named_node(m, "leaky1"), int_attr("alpha", 1)); },
+       "node 'leaky1' (LeakyRelu, opset 13): attribute alpha has type 2 (INT), expected 1 (FLOAT)"},
+      {"a LeakyRelu alpha that is not finite",
+       [](OnnxModel& m) {
+         for (auto& a : named_node(m, "leaky1").attributes)
+           if (a.name == "alpha") a.f = std::numeric_limits<float>::infinity();
+       },
+       "node 'leaky1' (LeakyRelu, opset 13): alpha inf is not finite"},
+      {"a LeakyRelu attribute ONNX does not have",
+       [](OnnxModel& m) { set_attr(named_node(m, "leaky1"), int_attr("beta", 1)); },
+       "node 'leaky1' (LeakyRelu, opset 13): graft does not build attribute 'beta'"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    OnnxModel m = base;
+    c.change(m);
+    const std::string e = try_plan(m);
+    INFO("error: " << e);
+    CHECK(e.rfind("acts.onnx: ", 0) == 0);
+    CHECK(e.find(c.expect) != std::string::npos);
+  }
+}
+
+TEST_CASE("ONNX Softmax and PRelu forms graft builds, and a final Softmax left out", "[onnx]") {
+  auto kinds = [](const nn::OnnxPlan& p) {
+    std::string s;
+    for (const auto& n : p.nodes) s += n.op_type + " ";
+    return s;
+  };
+  const OnnxModel base = onnxtest::acts_model();
+  {
+    // graft's export: both Softmax nodes kept, the final "probabilities" one left out.
+    const nn::OnnxPlan p = nn::onnx_plan(base);
+    CHECK(base.graph.nodes.back().op_type == "Softmax");
+    CHECK(kinds(p) == "Conv PRelu LeakyRelu Softmax Conv PRelu GlobalAveragePool Flatten Gemm PRelu Softmax Gemm ");
+    CHECK(p.nodes[3].kind == nn::OnnxPlanNode::softmax);
+    CHECK(p.nodes.back().name == "fc");
+    CHECK(p.nodes[1].outputs == 4);  // per channel
+    CHECK(p.nodes[5].outputs == 1);  // shared
+    CHECK(p.nodes[9].outputs == 5);
+    CHECK(std::abs(p.nodes[2].alpha - 0.2) < 1e-7);
+  }
+  {
+    // Without the axis: opset 13's default -1 is the channels of (n, C).
+    OnnxModel m = base;
+    auto& at = named_node(m, "softmax3").attributes;
+    at.clear();
+    CHECK(try_plan(m) == "");
+  }
+  {
+    // Before opset 13 the default axis 1 of (n, C, 1, 1) is the channels (nothing to flatten
+    // with them), and of (n, C) too; a PRelu slope of ones' shape is shared.
+    auto net = std::make_unique<nn::Network<float>>(Shape{3, 4, 4});
+    net->conv("conv1", 6, 4, 1, 0).softmax("sm").prelu(1, "pr").flatten("flat").fc("fc", 3);
+    net->initialize(2);
+    OnnxModel m = nn::onnx_model(*net);
+    m.file = "acts11.onnx";
+    m.opsets = {{"", 11}};
+    named_node(m, "sm").attributes.clear();
+    set_initializer(m, "pr.slope", float_array(Shape{1, 1, 1, 1}, 0.3f));
+    const nn::OnnxPlan p = nn::onnx_plan(m);
+    CHECK(kinds(p) == "Conv Softmax PRelu Flatten Gemm ");
+    CHECK(p.nodes[2].outputs == 1);
+    CHECK(p.nodes.back().name == "fc");
   }
 }

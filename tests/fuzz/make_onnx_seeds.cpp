@@ -1,5 +1,6 @@
 // Writes the ONNX fuzzer's starting corpus into DIR/onnx: graft's export of a small residual
-// net (folded and not), and the malformed corpus of the [onnx] tests.
+// net (folded and not) and of a net of PRelu, LeakyRelu and Softmax nodes, and the malformed
+// corpus of the [onnx] tests.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
     o.softmax = false;
     put("small-folded.onnx", io::onnx_bytes(nn::onnx_model(*net, o)));
   }
+  put("acts.onnx", io::onnx_bytes(onnxtest::acts_model()));
   for (const auto& bad : onnxtest::malformed_models()) put("bad-" + bad.name, bad.bytes);
   std::printf("wrote the ONNX seeds into %s\n", dir.string().c_str());
   return 0;

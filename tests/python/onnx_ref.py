@@ -79,6 +79,51 @@ def torch_export(d, a):
     save(d, "probs", torch.softmax(logits, 1).numpy())
 
 
+def torch_acts_export(d, a):
+    """torch.onnx.export of a small net of the other activations, random weights and slopes:
+    conv, PReLU(C), LeakyReLU(0.2), [Softmax(dim=1) over the channels of (n, C, H, W): only
+    at opset 13 and later, where it is one ONNX Softmax (before, torch writes it as Transpose,
+    Softmax, Transpose)], conv, PReLU() shared, global average pool, Linear, PReLU(F),
+    Softmax(dim=1) of (n, F), Linear. The exporter writes every Softmax axis; that of the
+    Softmax of (n, F) is then removed, so that the importer reads the opset's default there
+    (1 before opset 13, -1 from 13 on: on (n, F) both are the features). Writes model.onnx and
+    PyTorch's logits on x."""
+    import onnx
+    import torch
+    torch.manual_seed(a["seed"])
+    nn = torch.nn
+    spatial = a["opset"] >= 13
+    layers = [nn.Conv2d(3, 6, 3, padding=1), nn.PReLU(6), nn.LeakyReLU(0.2)]
+    if spatial:
+        layers.append(nn.Softmax(dim=1))
+    layers += [nn.Conv2d(6, 8, 3, stride=2, padding=1), nn.PReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+               nn.Linear(8, 5), nn.PReLU(5), nn.Softmax(dim=1), nn.Linear(5, a["classes"])]
+    model = _randomise(nn.Sequential(*layers), a["seed"])
+    g = torch.Generator().manual_seed(a["seed"] + 1)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.PReLU):  # slopes of both signs, each channel its own
+                m.weight.copy_(0.6 * torch.rand(m.weight.shape, generator=g) - 0.2)
+        # inputs to the Softmax of (n, F) that spread, so that its output is far from uniform
+        [m for m in model if isinstance(m, nn.Linear)][0].weight.mul_(4.0)
+    x = torch.from_numpy(load(d, "x", a["x"]).copy())
+    path = f"{d}/model.onnx"
+    torch.onnx.export(model, x, path, opset_version=a["opset"], input_names=["image"], output_names=["logits"],
+                      dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+    m = onnx.load(path)
+    softmaxes = [n for n in m.graph.node if n.op_type == "Softmax"]
+    last = softmaxes[-1]  # of (n, F): axis 1 there is every opset's default (1, or -1 from 13)
+    assert [at.i for at in last.attribute if at.name == "axis"] == [1], last
+    del last.attribute[:]
+    onnx.checker.check_model(m, full_check=True)
+    onnx.save(m, path)
+    with torch.no_grad():
+        logits = model(x)
+    save(d, "logits", logits.numpy())
+    print(f"torch {torch.__version__}: opset {a['opset']}, "
+          f"{[n.op_type for n in m.graph.node]}")
+
+
 SKIP = 77  # the exit code of "cannot run here" (ctest's SKIP_RETURN_CODE)
 
 

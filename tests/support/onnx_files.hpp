@@ -1,5 +1,6 @@
-// ONNX files for the [onnx] malformed-input tests and the ONNX fuzzer's seeds: a small valid
-// model (graft's own export of a little residual net), protobuf pieces to build broken ones
+// ONNX files for the [onnx] malformed-input tests and the ONNX fuzzer's seeds: small valid
+// models (graft's own exports of a little residual net and of a net of PRelu, LeakyRelu
+// and Softmax nodes), protobuf pieces to build broken ones
 // by hand, and the corpus of malformed files with the words each error must contain.
 #pragma once
 
@@ -34,6 +35,24 @@ inline io::OnnxModel small_model() {
   return m;
 }
 inline std::string small_bytes() { return io::onnx_bytes(small_model()); }
+
+// A little network of the other activations: PRelu per channel (4-d and 2-d) and shared,
+// LeakyRelu, and Softmax over the channels in the middle, of a 4-d and of a 2-d tensor.
+inline std::unique_ptr<nn::Network<float>> acts_net() {
+  auto net = std::make_unique<nn::Network<float>>(Shape{3, 8, 8});
+  net->conv("conv1", 4, 3, 1, 1).prelu(0, "prelu1").leaky_relu(0.2, "leaky1").softmax("softmax1");
+  net->conv("conv2", 6, 3, 2, 1).prelu(1, "prelu2").global_avg_pool("gap").fc("fc1", 5).prelu(0, "prelu3");
+  net->softmax("softmax3").fc("fc", 3);
+  net->initialize(5);
+  net->set_training(false);
+  return net;
+}
+inline io::OnnxModel acts_model() {
+  auto net = acts_net();
+  io::OnnxModel m = nn::onnx_model(*net);
+  m.file = "acts.onnx";
+  return m;
+}
 
 // Protobuf pieces.
 inline std::string varint(uint64_t v) {

@@ -95,6 +95,19 @@ class Network {
   Network& relu(std::string name = "") {
     return add(std::make_unique<ReLU<T, D>>(name.empty() ? derived_name("relu") : name));
   }
+  // x > 0 ? x : alpha * x (torch.nn.LeakyReLU).
+  Network& leaky_relu(double alpha = 0.01, std::string name = "") {
+    return add(std::make_unique<LeakyRelu<T, D>>(name.empty() ? derived_name("leaky_relu") : name, alpha));
+  }
+  // LeakyRelu with a learnt slope "slope" (torch.nn.PReLU): slopes 0, one per channel of the
+  // cursor's output; 1, one shared by all; C, one per channel of an input that has C.
+  Network& prelu(int64_t slopes = 0, std::string name = "") {
+    return add(std::make_unique<PRelu<T, D>>(name.empty() ? derived_name("prelu") : name, slopes));
+  }
+  // Softmax over the channels (axis 1) as a node of the network, not the loss's softmax.
+  Network& softmax(std::string name = "") {
+    return add(std::make_unique<Softmax<T, D>>(name.empty() ? derived_name("softmax") : name));
+  }
   Network& max_pool(const std::string& name, int kernel, int stride, int pad = 0,
                     bool ceil_mode = false) {
     return add(std::make_unique<MaxPool2d<T, D>>(name, kernel, stride, pad, ceil_mode));

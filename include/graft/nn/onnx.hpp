@@ -12,7 +12,10 @@
 //   Gemm (transA 0; alpha and beta folded in), MatMul by a constant (n, K) x (K, N)
 //                                                  -> Linear ("weights" (out, in), "biases")
 //   BatchNormalization (inference) -> BatchNorm2d (momentum 1 - ONNX's momentum)
-//   Relu -> ReLU;  MaxPool -> MaxPool2d;  AveragePool -> AvgPool2d (count_include_pad);
+//   Relu -> ReLU;  LeakyRelu -> LeakyRelu (alpha, default 0.01);  MaxPool -> MaxPool2d;
+//   PRelu with a constant slope -> PRelu ("slope": (C) per channel from a slope (C, 1, 1),
+//   (1, C, 1, 1), or (C), (1, C) of a 2-d input; (1) shared from a slope of ones' shape);
+//   AveragePool -> AvgPool2d (count_include_pad);
 //   GlobalAveragePool -> GlobalAvgPool2d;  Flatten (axis 1), Reshape to (N, -1) -> Flatten
 //   Add of two tensors -> Add;  Add or Mul by a constant scalar or per-channel tensor -> Affine
 //   (its other parameter fixed: Mul has no offset, an Add's scale is 1 with learning rate 0;
@@ -20,8 +23,11 @@
 //   Pad with zeros at the end of the axes after the batch, read by an Add -> Add with zero_pad
 //   (dlib's add_prev, as graft writes it)
 //   Dropout -> Dropout (identity outside training);  Identity, Constant, initializers: no node
-//   a final Softmax (the graph's output) is left out: the network outputs the logits, as a
-//   graft network does (Caffe's final Softmax is treated so too).
+//   Softmax over the channels (axis 1 of (n, C), or of (n, C, H, W) from opset 13; before
+//   opset 13 axis 1 of (n, C, H, W) flattens C, H, W, so only H = W = 1 is over the
+//   channels) -> Softmax; but the graph's final Softmax (the graph's output) is left out:
+//   the network outputs the logits, as a graft network does, and graft's trainers and
+//   predict apply their own softmax (Caffe's final Softmax is treated so too).
 // Any other operator, attribute value or domain is an error naming the file, the node, its op
 // type and the opset. A graft node takes the ONNX node's name (or, for a nameless node, its
 // first output's), so --scratch, --stages and freezing name the graph's nodes.
@@ -75,6 +81,9 @@ std::unique_ptr<Network<T, D>> onnx_network(const OnnxPlan& plan) {
         case OnnxPlanNode::add: l = std::make_unique<Add<T, D>>(p.name, p.bias); break;
         case OnnxPlanNode::dropout: l = std::make_unique<Dropout<T, D>>(p.name, p.p, net->seed()); break;
         case OnnxPlanNode::flatten: l = std::make_unique<Flatten<T, D>>(p.name); break;
+        case OnnxPlanNode::leaky_relu: l = std::make_unique<LeakyRelu<T, D>>(p.name, p.alpha); break;
+        case OnnxPlanNode::prelu: l = std::make_unique<PRelu<T, D>>(p.name, p.outputs); break;
+        case OnnxPlanNode::softmax: l = std::make_unique<Softmax<T, D>>(p.name); break;
       }
       Layer<T, D>* raw = l.get();
       net->add(std::move(l), p.inputs);

@@ -20,6 +20,9 @@
 //   Add -> Add (a chain for more than two inputs); zero_pad: each smaller input is first
 //   zero-padded at the end of each axis by a Pad "NAME.padN" (constant mode)
 //   AddReLU -> Add "NAME.add", Relu;  Dropout -> nothing (identity in evaluation)
+//   LeakyRelu -> LeakyRelu (alpha);  PRelu -> PRelu (slope "NAME.slope": (C, 1, 1) for a 4-d
+//   input, (C) for a 2-d one, (1) shared);  Softmax -> Softmax (axis 1; a 4-d input needs
+//   opset 13, where axis 1 is the channels alone)
 // The exporter reads each layer's spec() (what it computes) and its parameters and buffers
 // by name, never its C++ type; a layer with no portable spec is an error naming the node
 // and its type. The weights are float32.
@@ -363,10 +366,24 @@ class OnnxExporter {
       value_[i] = xs[0];  // evaluation form: the identity
     } else if (op == "flatten") {
       node_of("Flatten", name, xs, name, {onnx_int("axis", 1)});
+    } else if (op == "leaky_relu") {
+      node_of("LeakyRelu", name, xs, name, {onnx_float("alpha", float(spec.alpha))});
+    } else if (op == "prelu") {
+      // ONNX broadcasts the slope aligned at the last axis: per channel it is (C, 1, 1) for
+      // (n, C, H, W), (C) for (n, C); a shared slope (1) broadcasts to anything.
+      const Param<T, D>& sl = need(l, "slope");
+      const int64_t k = sl.value.size();
+      const Shape ss = k == 1 ? Shape{1} : in_shape(i, 0).rank() == 4 ? Shape{k, 1, 1} : Shape{k};
+      node_of("PRelu", name, {xs[0], initializer(name + ".slope", float_array(host(sl.value), ss))}, name);
+    } else if (op == "softmax") {
+      // axis 1 alone from opset 13 on; before, axis 1 would flatten C, H, W into one softmax.
+      GRAFT_CHECK(o_.opset >= 13 || in_shape(i, 0).rank() == 2, "a Softmax over the channels of ",
+                  in_shape(i, 0).str(), " needs opset 13 or later (OnnxExportOptions::opset is ", o_.opset, ")");
+      node_of("Softmax", name, xs, name, {onnx_int("axis", 1)});
     } else {
       GRAFT_FAIL("graft has no ONNX form for layer type ", l.type(),
-                 " (its spec() names no portable operation; graft writes Conv2d, Linear, ReLU, MaxPool2d, AvgPool2d, "
-                 "GlobalAvgPool2d, BatchNorm2d, Affine, Add, AddReLU, Dropout, Flatten)");
+                 " (its spec() names no portable operation; graft writes Conv2d, Linear, ReLU, LeakyRelu, PRelu, "
+                 "MaxPool2d, AvgPool2d, GlobalAvgPool2d, BatchNorm2d, Affine, Add, AddReLU, Dropout, Flatten, Softmax)");
     }
   }
   // terms[0] + terms[1] + ...: one Add for two terms, a chain (NAME.sumK) for more.

@@ -37,18 +37,22 @@ struct OnnxBuildOptions {
 // One graft node of an ONNX graph: what to build and the parameters it reads, in graft's
 // layouts.
 struct OnnxPlanNode {
-  enum Kind { conv, linear, relu, max_pool, avg_pool, global_avg_pool, batch_norm, affine, add, dropout, flatten };
+  enum Kind {
+    conv, linear, relu, max_pool, avg_pool, global_avg_pool, batch_norm, affine, add, dropout, flatten,
+    leaky_relu, prelu, softmax
+  };
   Kind kind = relu;
   std::string name, op_type;
   std::vector<std::string> inputs;  // graft node names ("input": the network's input)
   Shape out;                        // output shape for a batch of one
   Window2d window;                  // conv, pools
-  int64_t outputs = 0;              // conv channels, linear features
+  int64_t outputs = 0;              // conv channels, linear features; prelu: slopes (1: shared)
   bool bias = false;                // conv, linear; affine: has an offset; add: zero-pads
   bool count_pad = true;            // avg_pool
   bool fixed_scale = false;         // affine from an Add: its scale is fixed at 1
   double eps = 1e-5, momentum = 0.1;  // batch_norm (graft's momentum)
   float p = 0.5f;                   // dropout
+  double alpha = 0.01;              // leaky_relu: the slope below 0
   std::vector<std::pair<std::string, io::Array>> params;  // graft parameter name -> values
 };
 
@@ -79,8 +83,9 @@ inline void onnx_with_outputs(OnnxPlan& plan, int64_t outputs) {
 namespace detail {
 
 inline std::string onnx_ops() {
-  return "Conv, Gemm, MatMul, BatchNormalization, Relu, MaxPool, AveragePool, GlobalAveragePool, Add, Mul, "
-         "Pad (zeros at the end, before an Add), Flatten, Reshape, Dropout, Softmax (last), Identity, Constant";
+  return "Conv, Gemm, MatMul, BatchNormalization, Relu, LeakyRelu, PRelu, MaxPool, AveragePool, GlobalAveragePool, "
+         "Add, Mul, Pad (zeros at the end, before an Add), Flatten, Reshape, Dropout, Softmax (over the channels), "
+         "Identity, Constant";
 }
 
 // An array of `dtype` (f4 or f8) holding values[i].
@@ -202,8 +207,19 @@ class OnnxPlanner {
   // ---- attributes ----
   const io::OnnxAttribute* attr(const io::OnnxNode& n, const char* name, io::OnnxAttrType type) const {
     const io::OnnxAttribute* a = n.attr(name);
-    if (a) GRAFT_CHECK(a->type == type, "attribute ", name, " has type ", int(a->type), ", expected ", int(type));
+    if (a)
+      GRAFT_CHECK(a->type == type, "attribute ", name, " has type ", int(a->type), " (", attr_type_name(a->type),
+                  "), expected ", int(type), " (", attr_type_name(type), ")");
     return a;
+  }
+  // AttributeProto's names of its types (onnx.proto's enum), for messages.
+  static const char* attr_type_name(io::OnnxAttrType t) {
+    static const char* names[] = {"UNDEFINED", "FLOAT",  "INT",     "STRING",        "TENSOR",
+                                  "GRAPH",     "FLOATS", "INTS",    "STRINGS",       "TENSORS",
+                                  "GRAPHS",    "SPARSE_TENSOR",     "SPARSE_TENSORS", "TYPE_PROTO",
+                                  "TYPE_PROTOS"};
+    const int i = int(t);
+    return i >= 0 && i < int(sizeof(names) / sizeof(names[0])) ? names[i] : "unknown";
   }
   int64_t attr_int(const io::OnnxNode& n, const char* name, int64_t def) const {
     const io::OnnxAttribute* a = attr(n, name, io::OnnxAttrType::i);
@@ -313,6 +329,8 @@ class OnnxPlanner {
     else if (op == "MatMul") matmul(n);
     else if (op == "BatchNormalization") batch_norm(n);
     else if (op == "Relu") unary(n, OnnxPlanNode::relu);
+    else if (op == "LeakyRelu") leaky_relu(n);
+    else if (op == "PRelu") prelu(n);
     else if (op == "MaxPool" || op == "AveragePool") pool(n, op == "MaxPool");
     else if (op == "GlobalAveragePool") global_pool(n);
     else if (op == "Add" || op == "Mul") binary(n, op == "Add");
@@ -509,6 +527,56 @@ class OnnxPlanner {
     p.kind = kind;
     p.inputs = {x.node};
     p.out = x.shape;
+    emit(n, std::move(p));
+  }
+
+  void leaky_relu(const io::OnnxNode& n) {
+    known_attrs(n, {"alpha"});
+    inputs_at_most(n, 1);
+    const Value& x = tensor_input(n, 0);
+    const double alpha = attr_float(n, "alpha", 0.01f);  // ONNX's default
+    GRAFT_CHECK(std::isfinite(alpha), "alpha ", alpha, " is not finite");
+    OnnxPlanNode p;
+    p.kind = OnnxPlanNode::leaky_relu;
+    p.inputs = {x.node};
+    p.out = x.shape;
+    p.alpha = alpha;
+    emit(n, std::move(p));
+  }
+
+  // PRelu: the slope (a constant) broadcasts to the input by ONNX's rule, aligned at the last
+  // axis; graft's layer has one slope for all, or one per channel (axis 1). So (C, 1, 1) and
+  // (1, C, 1, 1) are per channel for (n, C, H, W), (C) and (1, C) for (n, C), a slope of ones
+  // only is shared; anything else (a (C) slope of a 4-d input runs along the width) is refused.
+  void prelu(const io::OnnxNode& n) {
+    known_attrs(n, {});
+    inputs_at_most(n, 2);
+    const Value& x = tensor_input(n, 0);
+    const io::Array* s = const_input(n, 1, "the slope");
+    const int r = x.shape.rank();
+    GRAFT_CHECK(r == 4 || r == 2, "expected an input (n, C, H, W) or (n, C), got ", x.shape.str());
+    const int64_t c = x.shape[1];
+    const std::vector<int64_t> d = s->shape().dims();
+    const int sr = int(d.size());
+    bool shared = sr <= r, per_channel = sr == r || sr == r - 1;
+    for (int k = 0; k < sr; ++k) {
+      const int axis = r - sr + k;  // the input's axis that the slope's axis k lines up with
+      if (d[size_t(k)] != 1) shared = false;
+      if (d[size_t(k)] != (axis == 1 ? c : 1)) per_channel = false;
+    }
+    GRAFT_CHECK(shared || per_channel, "the slope has shape ", s->shape().str(),
+                "; graft's PRelu has one slope, or one per channel: ",
+                r == 2 ? "(C,) or (1, C)" : "(C, 1, 1) or (1, C, 1, 1)", " with C = ", c, " for the input ",
+                x.shape.str(), ", or a slope of shape (1,) or ()");
+    GRAFT_CHECK(io::is_float(s->dtype()), "the slope holds ", io::dtype_name(s->dtype()), "; graft needs floats");
+    OnnxPlanNode p;
+    p.kind = OnnxPlanNode::prelu;
+    p.inputs = {x.node};
+    p.out = x.shape;
+    p.outputs = shared ? 1 : c;
+    std::vector<double> v(static_cast<size_t>(p.outputs));
+    for (int64_t i = 0; i < p.outputs; ++i) v[size_t(i)] = s->value(i);
+    p.params.push_back({"slope", onnx_array(onnx_param_dtype(*s), Shape{p.outputs}, v)});
     emit(n, std::move(p));
   }
 
@@ -770,17 +838,34 @@ class OnnxPlanner {
     alias(n, v);
   }
 
+  // Softmax over the channels, axis 1 of (n, C) or (n, C, H, W). From opset 13 on, axis names
+  // one axis (default -1); before, axis a (default 1) flattens the input into rows of the
+  // axes from a on, so axis 1 of (n, C, H, W) is over the channels only when H = W = 1.
+  // The graph's final Softmax is left out: the network outputs the logits, which graft's
+  // trainers and predict turn into probabilities themselves. Elsewhere it is a Softmax node.
   void softmax(const io::OnnxNode& n, bool last) {
     known_attrs(n, {"axis"});
     inputs_at_most(n, 1);
     const Value& x = tensor_input(n, 0);
-    GRAFT_CHECK(last && n.outputs.size() == 1 && n.outputs[0] == output_,
-                "graft builds a Softmax only as the graph's last node, where the network outputs the logits");
-    GRAFT_CHECK(x.shape.rank() == 2, "expected a 2-d input (n, classes), got ", x.shape.str());
+    const int r = x.shape.rank();
+    GRAFT_CHECK(r == 2 || r == 4, "expected an input (n, C) or (n, C, H, W), got ", x.shape.str());
     const int64_t axis = attr_int(n, "axis", plan_.opset >= 13 ? -1 : 1);
-    GRAFT_CHECK(axis == 1 || axis == -1, "axis ", axis, ": graft's probabilities are over the classes (axis 1)");
-    // The network ends at the logits: the graph's output is the Softmax's input.
-    output_ = input_name(n, 0);
+    GRAFT_CHECK(axis >= -r && axis < r, "axis ", axis, " is outside the ", r, " axes of the input ", x.shape.str());
+    const int64_t a = axis < 0 ? axis + r : axis;
+    GRAFT_CHECK(a == 1, "axis ", axis, ": graft's Softmax is over the channels (axis 1) of the input ", x.shape.str());
+    GRAFT_CHECK(plan_.opset >= 13 || r == 2 || x.shape[2] * x.shape[3] == 1, "axis ", axis, " at opset ", plan_.opset,
+                " normalises over the channels and the image together (the input ", x.shape.str(),
+                " flattened from axis 1); graft's Softmax is over the channels alone (axis 1 at opset 13)");
+    if (last && n.outputs.size() == 1 && n.outputs[0] == output_) {
+      // The network ends at the logits: the graph's output is the Softmax's input.
+      output_ = input_name(n, 0);
+      return;
+    }
+    OnnxPlanNode p;
+    p.kind = OnnxPlanNode::softmax;
+    p.inputs = {x.node};
+    p.out = x.shape;
+    emit(n, std::move(p));
   }
 
   const io::OnnxModel& m_;
