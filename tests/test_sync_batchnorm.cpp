@@ -176,7 +176,7 @@ void check_shards_equal_whole(const Shape& shape, const std::vector<int64_t>& sh
 
 }  // namespace
 
-TEST_CASE("sync batchnorm: 2 shards with a summing reducer equal one layer on the whole batch", "[norm][dist]") {
+TEST_CASE("sync batchnorm: 2 shards with a summing reducer equal one layer on the whole batch", "[norm]") {
   check_shards_equal_whole(Shape{6, 3, 4, 5}, {4, 2});
   check_shards_equal_whole(Shape{5, 3, 4, 5}, {1, 4});
   check_shards_equal_whole(Shape{7, 4}, {3, 4});          // (n, C): BatchNorm1d's case
@@ -185,7 +185,7 @@ TEST_CASE("sync batchnorm: 2 shards with a summing reducer equal one layer on th
 }
 
 TEST_CASE("sync batchnorm: without a reducer each share has its own statistics (the test above can fail)",
-          "[norm][dist]") {
+          "[norm]") {
   Context<CPU> ctx;
   const Shape shape{6, 3, 4, 5};
   Tensor<double> x{shape};
@@ -198,7 +198,7 @@ TEST_CASE("sync batchnorm: without a reducer each share has its own statistics (
   CHECK(test::max_rel_error(half->running_mean, whole->running_mean) > 1e-3);
 }
 
-TEST_CASE("sync batchnorm: gradients of the synchronised layer match finite differences", "[norm][gradcheck][dist]") {
+TEST_CASE("sync batchnorm: gradients of the synchronised layer match finite differences", "[norm][gradcheck]") {
   Context<CPU> ctx;
   const std::vector<Shape> shapes{Shape{3, 2, 3, 2}, Shape{2, 2, 3, 2}};  // the two ranks' shares
   std::vector<Tensor<double>> xs(2), rs(2), ys(2), dxs(2);
@@ -252,7 +252,7 @@ TEST_CASE("sync batchnorm: gradients of the synchronised layer match finite diff
 }
 
 TEST_CASE("sync batchnorm: one value per channel over all ranks is an error on every rank, not a hang",
-          "[norm][dist]") {
+          "[norm]") {
   Context<CPU> ctx;
   FakeWorld world(2);
   std::vector<FakeReducer> red{FakeReducer(world, 0), FakeReducer(world, 1)};
@@ -272,7 +272,7 @@ TEST_CASE("sync batchnorm: one value per channel over all ranks is an error on e
 }
 
 TEST_CASE("sync batchnorm: a network with an empty share joins every sum, its hooks in backward's order",
-          "[norm][network][dist]") {
+          "[norm][network]") {
   // stem conv, bn1, relu, conv, bn2 (+ stem's bn1 output: a residual sum), relu, pool, fc.
   auto build = [](uint64_t seed) {
     auto net = std::make_unique<nn::Network<double>>(Shape{2, 5, 5});
