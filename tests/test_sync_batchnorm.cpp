@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <condition_variable>
+#include <cstdio>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -16,6 +17,7 @@
 
 #include "graft/cpu.hpp"
 #include "graft/nn/network.hpp"
+#include "graft/nn/resnet.hpp"
 #include "support/gradcheck.hpp"
 #include "support/random_fill.hpp"
 
@@ -329,4 +331,59 @@ TEST_CASE("sync batchnorm: a network with an empty share joins every sum, its ho
   }
   nets[0]->set_batchnorm_sync(nullptr);
   CHECK(!nets[0]->batchnorm_synced());
+}
+
+TEST_CASE("sync batchnorm: a ResNet-18 split over 2 ranks has one process's outputs, gradients and statistics",
+          "[norm][network]") {
+  // Double, width 1/8 (8 to 64 planes), 32 x 32 inputs: every BatchNorm learns, with stride-2
+  // blocks, downsample shortcuts and a 1 x 1 last stage, where a rank's share is few values.
+  nn::ResNetOptions o;
+  o.input = 32;
+  o.width = 0.125;
+  auto build = [&] {
+    auto net = nn::resnet18<double>(3, o);
+    net->initialize(4);
+    net->set_training(true);
+    return net;
+  };
+  const int64_t n = 6, share0 = 4;
+  Tensor<double> x{Shape{n, 3, 32, 32}}, dout{Shape{n, 3}};
+  test::fill_normal(x, 7);
+  test::fill_normal(dout, 8);
+  auto alone = build();
+  const Tensor<double> y = clone(alone->forward(x));
+  alone->backward(dout);
+  FakeWorld world(2);
+  std::vector<FakeReducer> red{FakeReducer(world, 0), FakeReducer(world, 1)};
+  std::vector<std::unique_ptr<nn::Network<double>>> nets;
+  for (int r = 0; r < 2; ++r) {
+    nets.push_back(build());
+    CHECK(nets.back()->set_batchnorm_sync(&red[size_t(r)]) == 20);
+  }
+  const int64_t begin[2] = {0, share0}, count[2] = {share0, n - share0};
+  std::vector<Tensor<double>> ys(2);
+  const auto errors = on_ranks(2, [&](int r) {
+    const Tensor<double> xr = rows(x, begin[r], count[r]), dr = rows(dout, begin[r], count[r]);
+    ys[size_t(r)] = clone(nets[size_t(r)]->forward(xr));
+    nets[size_t(r)]->backward(dr);
+  });
+  REQUIRE(errors[0].empty());
+  REQUIRE(errors[1].empty());
+  CHECK(!world.mismatch());
+  for (int r = 0; r < 2; ++r) CHECK(test::max_rel_error(ys[size_t(r)], rows(y, begin[r], count[r])) < 1e-10);
+  auto p0 = nets[0]->params(), p1 = nets[1]->params(), pa = alone->params();
+  double worst = 0;
+  for (size_t i = 0; i < pa.size(); ++i) {
+    Tensor<double> sum = clone(p0[i].param->grad);
+    for (int64_t k = 0; k < sum.size(); ++k) sum[k] += p1[i].param->grad[k];
+    const double e = test::max_rel_error(sum, pa[i].param->grad);
+    INFO(pa[i].name);
+    CHECK(e < 1e-9);
+    worst = std::max(worst, e);
+  }
+  for (size_t l = 0; l < alone->size(); ++l) {
+    auto ba = alone->layer(l).buffers(), b1 = nets[1]->layer(l).buffers();
+    for (size_t i = 0; i < ba.size(); ++i) CHECK(test::max_rel_error(*b1[i].tensor, *ba[i].tensor) < 1e-12);
+  }
+  std::printf("sync batchnorm: ResNet-18 on 2 ranks, worst relative gradient difference %.3g (double)\n", worst);
 }
