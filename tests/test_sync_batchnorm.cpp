@@ -268,8 +268,8 @@ TEST_CASE("sync batchnorm: one value per channel over all ranks is an error on e
     else b->forward_without_samples();
   });
   for (const auto& e : errors) {
-    CHECK_THAT(e, Catch::Contains("bn (BatchNorm2d)") && Catch::Contains("more than one value per channel over all ranks") &&
-                      Catch::Contains("got 1"));
+    CHECK_THAT(e, Catch::Contains("bn (BatchNorm2d)") &&
+                      Catch::Contains("more than one value per channel over all ranks") && Catch::Contains("got 1"));
   }
 }
 

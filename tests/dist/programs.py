@@ -178,7 +178,8 @@ try:
     outs = run([exe("graft-finetune")] + rn + ["--sync-bn", "--out", b2], ranks=2)
     run([exe("graft-finetune")] + rn + ["--out", b3], ranks=2)
     check("synchronised BatchNorm: 20 layers take statistics over all 2 ranks" in outs, "--sync-bn says so")
-    same_metrics(os.path.join(b2, "metrics.json"), os.path.join(b1, "metrics.json"), "finetune --sync-bn 2 ranks", False)
+    same_metrics(os.path.join(b2, "metrics.json"), os.path.join(b1, "metrics.json"), "finetune --sync-bn 2 ranks",
+                 False)
     one = np.load(os.path.join(b1, "model.npz"))
     keys = [k for k in one.files if one[k].dtype.kind == "f" and not k.endswith("/offset")]
     for d, synced in ((b2, True), (b3, False)):

@@ -59,7 +59,8 @@ double state_difference(nn::Network<float>& a, nn::Network<float>& b) {
   for (size_t l = 0; l < a.size(); ++l) {
     auto ba = a.layer(l).buffers(), bb = b.layer(l).buffers();
     REQUIRE(ba.size() == bb.size());
-    for (size_t i = 0; i < ba.size(); ++i) worst = std::max(worst, test::max_rel_error(*ba[i].tensor, *bb[i].tensor, 1e-6));
+    for (size_t i = 0; i < ba.size(); ++i)
+      worst = std::max(worst, test::max_rel_error(*ba[i].tensor, *bb[i].tensor, 1e-6));
   }
   return worst;
 }

@@ -142,7 +142,8 @@ class BatchNorm2d : public Layer<T, D> {
     if (batch_stats_ && reducer_) synced_forward(nullptr, nullptr);
   }
   void backward_without_samples(bool dx_wanted) override {
-    if (batch_stats_ && reducer_ && dx_wanted && count_ > 0) synced_backward(nullptr, nullptr, nullptr, nullptr, nullptr);
+    if (batch_stats_ && reducer_ && dx_wanted && count_ > 0)
+      synced_backward(nullptr, nullptr, nullptr, nullptr, nullptr);
   }
 
   std::vector<Param<T, D>*> params() override { return {&scale, &offset}; }

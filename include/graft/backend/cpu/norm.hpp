@@ -200,7 +200,8 @@ void channel_moments(int64_t n, int64_t c, int64_t p, const T* x, const double* 
 #pragma omp parallel for schedule(static) if (n * c * p >= kParallelMin)
   for (int64_t ch = 0; ch < c; ++ch) {
     double s = 0, s2 = 0;
-    for (int64_t i = 0; i < n; ++i) row_moments(x + (i * c + ch) * p, p, shift ? shift[ch] : 0.0, s, sq ? &s2 : nullptr);
+    const double sh = shift ? shift[ch] : 0.0;
+    for (int64_t i = 0; i < n; ++i) row_moments(x + (i * c + ch) * p, p, sh, s, sq ? &s2 : nullptr);
     sum[ch] = s;
     if (sq) sq[ch] = s2;
   }
