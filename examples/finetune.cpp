@@ -15,7 +15,7 @@ using namespace graft::app;
 int main(int argc, char** argv) {
   static const std::string usage = std::string("graft-finetune [options]\n") + train_flags_help();
   return guarded_main("graft-finetune", usage.c_str(), [&] {
-    Args a(argc, argv, {"augment", "no-cache", "cache-once", "resume", "tta", "help"});
+    Args a(argc, argv, {"augment", "no-cache", "cache-once", "resume", "tta", "sync-bn", "help"});
     if (a.flag("help")) {
       std::printf("usage: %s", usage.c_str());
       return 0;

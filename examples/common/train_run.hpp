@@ -52,6 +52,7 @@ struct TrainConfig {
   bool augment = false, cache = true, resume = false;
   bool cache_once = false;                     // one feature cache below every stage (fit's cache_once)
   bool tta = false;                            // the test evaluation averages each image with its mirror
+  bool sync_bn = false;                        // data parallel: BatchNorm statistics over the global batch
   int64_t train_eval_max = 2000;               // training images evaluated each epoch (0: all)
   std::string backbone;                        // also save the weights here as caffe-tensorflow .npy
   std::string title = "graft fine-tuning";
@@ -135,6 +136,7 @@ struct TrainConfig {
     cache_once = a.flag("cache-once");
     resume = a.flag("resume");
     tta = a.flag("tta");
+    sync_bn = a.flag("sync-bn");
     train_eval_max = a.integer("train-eval", train_eval_max);
     backbone = a.str("backbone", backbone);
     init_seed = uint64_t(a.integer("init-seed", int64_t(init_seed)));
@@ -189,6 +191,7 @@ inline const char* train_flags_help() {
          "        [--schedule constant|step:E:G|cosine] [--batch N] [--workers N] [--augment] [--no-cache]\n"
          "        [--cache-once (one feature cache below every stage, not one per stage)]\n"
          "        [--train-eval N] [--init-seed N] [--resume]\n"
+         "        [--sync-bn (under mpirun: BatchNorm statistics of the global batch, not of each rank's share)]\n"
          "run:    --device cpu|cuda --out DIR [--backbone FILE.npy]\n"
          "        [--precision fp32|bf16 (cuda: bf16 convolutions and fc layers, float32 accumulation and weights)]\n"
          "        [--layout channels-last|nchw (cuda's activations; default channels-last)]\n"
@@ -410,7 +413,8 @@ inline train::Report test_report(const TrainConfig& c, const RunData& d, const t
               {"feature cache", c.cache ? (c.cache_once ? "on, once below every stage" : "on") : "off"},
               {"ranks", world().size() == 1 ? std::string("1") :
                             std::to_string(world().size()) + " (data parallel over " + world().engine() +
-                                ", global batch " + std::to_string(c.batch) + ")"}};
+                                ", global batch " + std::to_string(c.batch) +
+                                (c.sync_bn ? ", synchronised BatchNorm" : "") + ")"}};
   return rep;
 }
 
@@ -456,8 +460,12 @@ int run_train(TrainConfig c) {
   typename train::Trainer<D>::Options to;
   to.use_cache = c.cache;
   to.comm = &world();
+  to.sync_batchnorm = c.sync_bn;
   train::Trainer<D> trainer(*net, *opt, to);
   std::printf("%s", net->summary().c_str());
+  if (trainer.batchnorm_sync())
+    std::printf("synchronised BatchNorm: %zu layers take statistics over all %d ranks\n", trainer.synced_layers(),
+                world().size());
   const auto history = fit_stages(trainer, loaders, classes, c);
 
   const train::Evaluation test = trainer.evaluate(loaders.ts, classes, c.tta);

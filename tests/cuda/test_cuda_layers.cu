@@ -313,9 +313,17 @@ Tensor<float> positive_host(const Shape& s) {
   return t;
 }
 
-void check_batch_norm(const Shape& xs, bool training, bool channels_last, bool global_stats = false) {
+// The reducer of a run with one rank: a sum over one rank is the data itself. It sends a
+// BatchNorm2d down the synchronised path (graft's kernels instead of cuDNN's fused calls).
+struct OneRank : StatsReducer {
+  void sum(double*, int64_t, const char*) override {}
+};
+
+void check_batch_norm(const Shape& xs, bool training, bool channels_last, bool global_stats = false,
+                      bool synced = false) {
   INFO("BatchNorm2d " << xs.str() << (training ? " training" : " evaluation")
-                      << (global_stats ? " use_global_stats" : "") << (channels_last ? " channels-last" : ""));
+                      << (global_stats ? " use_global_stats" : "") << (channels_last ? " channels-last" : "")
+                      << (synced ? " synchronised" : ""));
   Context<CUDA> ctx;
   ctx.set_channels_last(channels_last);
   const int64_t c = xs[1];
@@ -324,6 +332,8 @@ void check_batch_norm(const Shape& xs, bool training, bool channels_last, bool g
   bn.setup(xs, ctx);
   bn.set_training(training);
   bn.set_use_global_stats(global_stats);
+  OneRank one;
+  if (synced) bn.set_stats_reducer(&one);
   Tensor<float> x = random_host(xs, 2.0), dy = random_host(xs);
   for (auto& v : x) v += 0.7f;  // a mean away from 0
   const Tensor<float> g = random_host({c}, 0.8), b = random_host({c}, 0.5), m0 = random_host({c}, 0.5),
@@ -410,6 +420,17 @@ TEST_CASE("cuda BatchNorm2d (cuDNN): training and evaluation, NCHW and channels-
     check_batch_norm({2, 16, 6, 6}, true, cl, /*global_stats=*/true);
     check_batch_norm({32, 12}, true, cl);  // (n, C): BatchNorm1d, never NHWC
     check_batch_norm({32, 12}, false, cl);
+  }
+}
+
+TEST_CASE("cuda BatchNorm2d synchronised (graft's kernels, one rank): NCHW and channels-last, equals the CPU",
+          "[cuda][sanitize]") {
+  require_device();
+  for (bool cl : {false, true}) {
+    check_batch_norm({4, 64, 28, 28}, true, cl, false, /*synced=*/true);
+    check_batch_norm({3, 5, 7, 9}, true, cl, false, true);  // odd sizes, C % 4 != 0
+    check_batch_norm({32, 12}, true, cl, false, true);      // (n, C)
+    check_batch_norm({3, 5, 7, 9}, false, cl, false, true); // evaluation: the reducer is not used
   }
 }
 

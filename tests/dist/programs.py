@@ -10,6 +10,11 @@ rank, so a run with dropout is not one process's run), checks that
   - a 1-rank run resumed by 2 ranks (--resume) ends where an uninterrupted run ends;
   - `mpirun -np 2 graft-eval` gives one process's metrics exactly (the same model, evaluation
     sharded and reduced), and `graft-extract` its features (relative 1e-5).
+  - `mpirun -np 2 graft-finetune --sync-bn` trains a ResNet-18 whose BatchNorms learn as one
+    process does: the losses to 1e-4, weights, scales and running statistics to 1e-3
+    (BatchNorm offsets aside: their gradient, a sum of dy that nearly cancels, magnifies float
+    rounding; tests/test_sync_batchnorm checks the split in double to 1e-9), while without
+    --sync-bn the running statistics are each rank's and differ by far more.
 
 Why training is compared to rounding and evaluation exactly: 2 ranks sum a batch's gradient as
 two half-batch sums, 1 rank as one, so the parameters after 20 steps differ by float rounding
@@ -161,6 +166,30 @@ try:
               f"extract 2 ranks: {rb['per_class']} per class on {rb['train']} faces")
         close_accuracy(ra["test_accuracy"], rb["test_accuracy"], n_test,
                        f"extract 2 ranks: the regression on {rb['per_class']} per class, test accuracy")
+
+    # --sync-bn: a ResNet-18 from random weights, every BatchNorm learning (5 steps: further on,
+    # this net's training magnifies float rounding; one process on 1 or 2 threads differs by
+    # 5e-4 after 10 steps, as much as 2 synchronised ranks differ from it).
+    rn = ["--data", faces, "--format", "utkface", "--arch", "resnet18", "--input", "32", "--batch", "16",
+          "--workers", "1", "--val", "0.2", "--test", "0.2", "--optimizer", "sgd", "--lr", "0.0001",
+          "--stages", "conv1:1", "--scratch", "fc", "--train-eval", "0"]
+    b1, b2, b3 = (os.path.join(tmp, d) for d in ("bn-one", "bn-two", "bn-per-rank"))
+    run([exe("graft-finetune")] + rn + ["--sync-bn", "--out", b1])  # alone, --sync-bn changes nothing
+    outs = run([exe("graft-finetune")] + rn + ["--sync-bn", "--out", b2], ranks=2)
+    run([exe("graft-finetune")] + rn + ["--out", b3], ranks=2)
+    check("synchronised BatchNorm: 20 layers take statistics over all 2 ranks" in outs, "--sync-bn says so")
+    same_metrics(os.path.join(b2, "metrics.json"), os.path.join(b1, "metrics.json"), "finetune --sync-bn 2 ranks",
+                 False)
+    one = np.load(os.path.join(b1, "model.npz"))
+    keys = [k for k in one.files if one[k].dtype.kind == "f" and not k.endswith("/offset")]
+    for d, synced in ((b2, True), (b3, False)):
+        m = np.load(os.path.join(d, "model.npz"))
+        if synced:
+            worst = max(rel(m[k], one[k]) for k in keys)
+            check(worst < 1e-3, f"--sync-bn 2 ranks: model.npz equal to {worst:.2g} (relative, offsets aside)")
+        else:
+            stats = max(rel(m[k], one[k]) for k in keys if k.endswith("/mean") or k.endswith("/variance"))
+            check(stats > 1e-2, f"without --sync-bn: the running statistics differ ({stats:.2g})")
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
 

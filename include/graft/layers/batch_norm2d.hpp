@@ -22,6 +22,21 @@
 //
 // For inference a BatchNorm2d folds into an Affine (to_affine) or into the convolution
 // before it (fold_into).
+//
+// Synchronised (set_stats_reducer, which nn::Network::set_batchnorm_sync calls; the trainers'
+// --sync-bn): a training forward with batch statistics normalises with those of every rank's
+// samples together, and its backward is the backward of that global normalisation, so that
+// every rank computes what one process holding the whole batch would. Forward: one sum of
+// (count, per-channel sums) gives the global mean, a second of the squared deviations about
+// it the variance (no cancellation of a large mean); the running statistics move with the
+// global mean and the unbiased variance of the global count, the same on every rank.
+// Backward: with m values per channel over all ranks, the sums of dy and dy * xhat over all
+// ranks give dx = gamma * invstd / m * (m * dy - sum dy - xhat * sum dy xhat); dgamma and
+// dbeta stay this rank's sums (the gradient sync adds them up with the other parameters').
+// The local sums are the backend's (channel_moments, batch_norm_grad_sums, both in double on
+// the host, then batch_norm_backward_apply); on CUDA they are graft's kernels, not cuDNN's
+// fused calls, which take no outside statistics. A rank whose share is empty joins the sums
+// with zeros (forward_without_samples, backward_without_samples).
 #pragma once
 
 #include <cmath>
@@ -73,7 +88,9 @@ class BatchNorm2d : public Layer<T, D> {
     check_input(x.shape());
     y.resize(x.shape());
     batch_stats_ = uses_batch_stats();
-    if (batch_stats_) {
+    if (batch_stats_ && reducer_) {
+      synced_forward(&x, &y);
+    } else if (batch_stats_) {
       const ChannelDims d = channel_dims(x.shape());
       GRAFT_CHECK(d.n * d.p > 1, this->where(), ": training needs more than one value per channel, got input shape ",
                   x.shape().str());
@@ -102,12 +119,31 @@ class BatchNorm2d : public Layer<T, D> {
     T* dxp = dx ? dx->data() : nullptr;
     T* dgp = dg ? scale.grad.data() : nullptr;
     T* dbp = db ? offset.grad.data() : nullptr;
-    if (batch_stats_)
+    if (batch_stats_ && reducer_)
+      synced_backward(&x, &dy, dxp, dgp, dbp);
+    else if (batch_stats_)
       Backend<D>::batch_norm_backward(this->ctx(), x.shape(), x.data(), dy.data(), scale.value.data(),
                                       save_mean_.data(), save_invstd_.data(), eps_, dxp, dgp, dbp);
     else
       Backend<D>::batch_norm_backward_global_stats(this->ctx(), x.shape(), x.data(), dy.data(), scale.value.data(),
                                                    running_mean.data(), running_var.data(), eps_, dxp, dgp, dbp);
+  }
+
+  // Synchronised batch statistics: sums over the ranks through r (null: this share's own).
+  bool set_stats_reducer(StatsReducer* r) override {
+    reducer_ = r;
+    return true;
+  }
+  StatsReducer* stats_reducer() const { return reducer_; }
+  // An empty share: the sums a training forward with batch statistics makes, with zeros; the
+  // running statistics move as on every other rank.
+  void forward_without_samples() override {
+    batch_stats_ = uses_batch_stats();
+    if (batch_stats_ && reducer_) synced_forward(nullptr, nullptr);
+  }
+  void backward_without_samples(bool dx_wanted) override {
+    if (batch_stats_ && reducer_ && dx_wanted && count_ > 0)
+      synced_backward(nullptr, nullptr, nullptr, nullptr, nullptr);
   }
 
   std::vector<Param<T, D>*> params() override { return {&scale, &offset}; }
@@ -193,6 +229,105 @@ class BatchNorm2d : public Layer<T, D> {
     initialize(0);
   }
 
+  // The synchronised training forward; x and y null: this rank has no samples.
+  void synced_forward(const Tensor<T, D>* x, Tensor<T, D>* y) {
+    GRAFT_CHECK(this->is_setup(), this->where(), ": used before setup()");
+    const size_t c = size_t(c_);
+    // Round 1: the values per channel (the same for every channel) and their sums.
+    sums_.assign(c + 1, 0.0);
+    int64_t mine = 0;
+    if (x) {
+      const ChannelDims d = channel_dims(x->shape());
+      mine = d.n * d.p;
+      Backend<D>::channel_moments(this->ctx(), x->shape(), x->data(), static_cast<const double*>(nullptr),
+                                  sums_.data() + 1, static_cast<double*>(nullptr));
+      sums_[0] = double(mine);
+    }
+    const std::string what = this->where() + ": the batch's count and sums";
+    reducer_->sum(sums_.data(), int64_t(c + 1), what.c_str());
+    const double m = sums_[0];
+    count_ = m;
+    if (m == 0) return;  // no rank has a sample: the trainer takes no step
+    GRAFT_CHECK(m > 1, this->where(), ": training needs more than one value per channel over all ranks, got ", m,
+                " (this rank's input: ", x ? x->shape().str() : std::string("none"), ")");
+    mean_.resize(c);
+    for (size_t k = 0; k < c; ++k) mean_[k] = sums_[k + 1] / m;
+    // Round 2: squared deviations about the global mean.
+    sq_.assign(c, 0.0);
+    if (x) {
+      dev_.resize(c);
+      Backend<D>::channel_moments(this->ctx(), x->shape(), x->data(), mean_.data(), dev_.data(), sq_.data());
+    }
+    const std::string what2 = this->where() + ": the batch's squared deviations";
+    reducer_->sum(sq_.data(), int64_t(c), what2.c_str());
+    invstd_.resize(c);
+    copy_to_host(scale.value, h_gamma_);
+    copy_to_host(offset.value, h_beta_);
+    copy_to_host(running_mean, h_rmean_);
+    copy_to_host(running_var, h_rvar_);
+    h_fold_.resize(Shape{2 * c_});
+    h_save_.resize(Shape{2 * c_});
+    for (size_t k = 0; k < c; ++k) {
+      const double var = sq_[k] / m, inv = 1.0 / std::sqrt(var + eps_);
+      invstd_[k] = inv;
+      const double sc = double(h_gamma_[int64_t(k)]) * inv;
+      h_fold_[int64_t(k)] = T(sc);
+      h_fold_[int64_t(c + k)] = T(double(h_beta_[int64_t(k)]) - mean_[k] * sc);
+      h_save_[int64_t(k)] = T(mean_[k]);
+      h_save_[int64_t(c + k)] = T(inv);
+      h_rmean_[int64_t(k)] = T((1.0 - momentum_) * double(h_rmean_[int64_t(k)]) + momentum_ * mean_[k]);
+      h_rvar_[int64_t(k)] = T((1.0 - momentum_) * double(h_rvar_[int64_t(k)]) + momentum_ * sq_[k] / (m - 1));
+    }
+    copy_from_host(h_rmean_, running_mean);
+    copy_from_host(h_rvar_, running_var);
+    Tensor<T> sm = Tensor<T>::view(h_save_.data(), Shape{c_}), si = Tensor<T>::view(h_save_.data() + c_, Shape{c_});
+    copy_from_host(sm, save_mean_);
+    copy_from_host(si, save_invstd_);
+    if (!x) return;
+    copy_from_host(h_fold_, fold_);
+    Backend<D>::affine_forward(this->ctx(), x->shape(), x->data(), fold_.data(), fold_.data() + c_, y->data());
+  }
+
+  // The synchronised backward (after synced_forward); x and dy null: this rank has no samples.
+  void synced_backward(const Tensor<T, D>* x, const Tensor<T, D>* dy, T* dx, T* dgamma, T* dbeta) {
+    const size_t c = size_t(c_);
+    sums_.assign(2 * c, 0.0);  // sum dy, then sum dy * xhat
+    if (x) {
+      Backend<D>::batch_norm_grad_sums(this->ctx(), x->shape(), x->data(), dy->data(), mean_.data(), invstd_.data(),
+                                       sums_.data(), sums_.data() + c);
+      if (dgamma || dbeta) {  // this rank's share: the gradient sync sums parameters across ranks
+        h_fold_.resize(Shape{2 * c_});
+        for (size_t k = 0; k < c; ++k) {
+          h_fold_[int64_t(k)] = T(sums_[c + k]);
+          h_fold_[int64_t(c + k)] = T(sums_[k]);
+        }
+        if (dgamma) {
+          Tensor<T> g = Tensor<T>::view(h_fold_.data(), Shape{c_});
+          copy_from_host(g, scale.grad);
+        }
+        if (dbeta) {
+          Tensor<T> b = Tensor<T>::view(h_fold_.data() + c_, Shape{c_});
+          copy_from_host(b, offset.grad);
+        }
+      }
+      if (!dx) return;  // no input gradient: nothing needs the other ranks' sums
+    }
+    const std::string what = this->where() + ": the gradient's sums";
+    reducer_->sum(sums_.data(), int64_t(2 * c), what.c_str());
+    if (!x) return;
+    copy_to_host(scale.value, h_gamma_);
+    const double m = count_;
+    ka_.resize(c), kb_.resize(c), kc_.resize(c);
+    for (size_t k = 0; k < c; ++k) {
+      const double f = double(h_gamma_[int64_t(k)]) * invstd_[k] / m;
+      ka_[k] = f * m;
+      kb_[k] = -f * sums_[c + k] * invstd_[k];
+      kc_[k] = -f * sums_[k];
+    }
+    Backend<D>::batch_norm_backward_apply(this->ctx(), x->shape(), x->data(), dy->data(), mean_.data(), ka_.data(),
+                                          kb_.data(), kc_.data(), dx);
+  }
+
  private:
   bool uses_batch_stats() const {
     const bool frozen = !scale.trainable && !offset.trainable;
@@ -224,6 +359,13 @@ class BatchNorm2d : public Layer<T, D> {
   bool frozen_running_ = true;
   bool batch_stats_ = false;              // whether the last forward used the batch's statistics
   Tensor<T, D> save_mean_, save_invstd_;  // that forward's mean and 1/sqrt(var + eps)
+  // Synchronised statistics: the reducer (null: per share), the last forward's global count,
+  // mean and 1/sqrt(var + eps) in double, and reused host buffers.
+  StatsReducer* reducer_ = nullptr;
+  double count_ = 0;
+  std::vector<double> sums_, sq_, dev_, mean_, invstd_, ka_, kb_, kc_;
+  Tensor<T> h_gamma_, h_beta_, h_rmean_, h_rvar_, h_fold_, h_save_;
+  Tensor<T, D> fold_;  // the forward's scale and offset, on the device
 };
 
 }  // namespace graft

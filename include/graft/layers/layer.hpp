@@ -21,6 +21,8 @@
 //   implementation_kind(), implementations(), use_implementation()
 //                 the backend's ways to run it ("im2col", "winograd"; "cudnn", "graft"),
 //                 chosen by name in benchmarks and tests
+//   set_stats_reducer()
+//                 whether it sums batch statistics across ranks (synchronised BatchNorm)
 #pragma once
 
 #include <cstdint>
@@ -34,6 +36,7 @@
 #include "graft/core/random.hpp"
 #include "graft/core/shape.hpp"
 #include "graft/core/tensor.hpp"
+#include "graft/layers/stats_reducer.hpp"
 
 namespace graft {
 
@@ -181,6 +184,17 @@ class Layer {
   // of writing a copy; its backward is unchanged (y > 0 exactly where max(x, 0) > 0).
   virtual bool rectifies() const { return false; }
   virtual void set_pass_through(bool /*on*/) {}
+
+  // ---- statistics across ranks (synchronised BatchNorm; nn::Network::set_batchnorm_sync) ----
+  // A layer whose training forward uses statistics of the batch says true and from then on
+  // sums them over the ranks through `r` (null: its own share only, the default); the others
+  // say false. The reducer must outlive its use.
+  virtual bool set_stats_reducer(StatsReducer* /*r*/) { return false; }
+  // For a rank whose share of a batch is empty: take part, with nothing of its own, in the
+  // sums that forward (then backward, with an input gradient wanted or not) would make, so
+  // that the other ranks do not wait for it. Layers without a reducer have none to make.
+  virtual void forward_without_samples() {}
+  virtual void backward_without_samples(bool /*dx_wanted*/) {}
 
   // Draws initial parameter values and seeds any random stream (seeded; the scheme is
   // documented on each layer).

@@ -417,6 +417,44 @@ class Network {
     }
     return ran;
   }
+  // ---- synchronised batch statistics (data parallel; graft/dist/batchnorm_sync.hpp) ----
+  // Hands `r` to every layer that takes one (BatchNorm2d: Layer::set_stats_reducer), so that
+  // their training statistics are those of every rank's samples; null: each rank's own share
+  // (the default). Returns how many layers took it. Layers added later do not get it.
+  size_t set_batchnorm_sync(StatsReducer* r) {
+    size_t took = 0;
+    for (auto& n : nodes_) took += n.layer->set_stats_reducer(r) ? 1 : 0;
+    stats_sync_ = r != nullptr && took > 0;
+    return took;
+  }
+  // Whether some layer sums its statistics across ranks.
+  bool batchnorm_synced() const { return stats_sync_; }
+  // For a rank whose share of a batch is empty, in place of forward and backward: every layer
+  // joins, with nothing of its own, the sums its forward would make (in node order), then
+  // those its backward would (in backward's order, over the nodes backward would run, each
+  // told whether its input gradient would be wanted), calling the backward hook after each
+  // node as backward does, so that the collectives of the gradient sync start in the same
+  // order among them as on the ranks that have samples.
+  void forward_without_samples() {
+    for (auto& n : nodes_) n.layer->forward_without_samples();
+  }
+  void backward_without_samples() {
+    const size_t count = nodes_.size();
+    wants_.assign(count, 0);
+    for (size_t i = 0; i < count; ++i) {
+      bool w = nodes_[i].layer->learns();
+      for (int k : nodes_[i].inputs) w = w || (k >= 0 && wants_[size_t(k)]);
+      wants_[i] = w;
+    }
+    for (size_t i = count; i-- > 0;) {
+      if (!wants_[i]) continue;
+      bool dx = false;
+      for (int k : nodes_[i].inputs) dx = dx || (k >= 0 && wants_[size_t(k)]);
+      nodes_[i].layer->backward_without_samples(dx);
+      if (backward_hook_) backward_hook_(i);
+    }
+  }
+
   // Called after each node's backward, with its index, while backward goes on below it: the
   // node's parameter gradients are final then, so a data-parallel trainer starts averaging
   // them across ranks while the lower nodes still run (graft/dist/grad_sync.hpp). Empty: none.
@@ -598,6 +636,7 @@ class Network {
   bool channels_last_ = false;  // the context's layout at the last forward
   size_t from_ = 0;
   std::function<void(size_t)> backward_hook_;
+  bool stats_sync_ = false;  // set_batchnorm_sync gave some layer a reducer
   uint64_t seed_ = 0;
   bool training_ = false;
 };

@@ -11,7 +11,9 @@
 // rank applies the step one process would with the whole batch (to float rounding: the
 // batch's sum is split in two partial sums). An evaluation gathers every rank's predictions
 // back into one process's order, so metrics, confusion matrices and per-group tables are
-// exactly one process's. BatchNorm normalises each rank's share with its own statistics.
+// exactly one process's. BatchNorm normalises each rank's share with its own statistics, or,
+// with Options::sync_batchnorm, with those of the global batch (graft/dist/batchnorm_sync.hpp;
+// a rank with an empty share then joins every BatchNorm's sums with zeros, so none waits).
 #pragma once
 
 #include <chrono>
@@ -27,6 +29,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "graft/dist/batchnorm_sync.hpp"
 #include "graft/dist/communicator.hpp"
 #include "graft/dist/grad_sync.hpp"
 #include "graft/layers/softmax_cross_entropy.hpp"
@@ -79,6 +82,9 @@ class Trainer {
     // trainer are then sharded for this rank.
     dist::Communicator* comm = nullptr;
     size_t bucket_bytes = size_t(25) << 20;  // gradients summed per collective (PyTorch DDP's 25 MiB)
+    // BatchNorm's training statistics over the global batch rather than each rank's share
+    // (synchronised BatchNorm); alone it changes nothing.
+    bool sync_batchnorm = false;
   };
 
   Trainer(nn::Network<float, D>& net, Optimizer<float, D>& opt, Options o)
@@ -89,6 +95,12 @@ class Trainer {
   // A trainer that only evaluates (graft-eval): no optimizer; train_epoch refuses to run.
   Trainer(nn::Network<float, D>& net, Options o) : net_(net), o_(std::move(o)) { init(); }
   explicit Trainer(nn::Network<float, D>& net) : Trainer(net, Options()) {}
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+  // The network outlives the trainer: its BatchNorms stop using this trainer's reducer.
+  ~Trainer() {
+    if (bn_sync_) net_.set_batchnorm_sync(nullptr);
+  }
 
   // One pass over `src` with the network in training mode; the optimizer's rate is scaled
   // by lr_scale. `on_batch` (optional) sees each batch's loss.
@@ -116,8 +128,9 @@ class Trainer {
         labels = &on_device(b.labels, labels_dev_);
         l = loss_.forward(logits, *labels);
         right = double(count_correct(b.labels));
-      } else if (cache && cache->complete()) {
-        ++st.cached_batches;  // an empty share needed no image either
+      } else {
+        if (bn_sync_) net_.forward_without_samples();  // the other ranks' BatchNorms wait for its sums
+        if (cache && cache->complete()) ++st.cached_batches;  // an empty share needed no image either
       }
       double sum = l * double(mine);
       if (dp) {  // the global batch: its loss, size and correct predictions
@@ -140,6 +153,7 @@ class Trainer {
           net_.backward(dlogits_);
         } else {
           sync_->zero_gradients(net_);
+          if (bn_sync_) net_.backward_without_samples();  // BatchNorms' sums, hooks in backward's order
         }
         sync_->finish(net_);
       } else {
@@ -267,6 +281,10 @@ class Trainer {
   bool distributed() const { return comm_->size() > 1; }
   // The gradient sync of a data-parallel trainer (null alone), e.g. for its bucket count.
   const dist::GradientSync<D>* gradient_sync() const { return sync_.get(); }
+  // The BatchNorm statistics' reducer of a data-parallel trainer with sync_batchnorm (else
+  // null), and how many layers it serves.
+  const dist::BatchNormSync* batchnorm_sync() const { return bn_sync_.get(); }
+  size_t synced_layers() const { return synced_layers_; }
   Optimizer<float, D>& optimizer() {
     GRAFT_CHECK(opt_, "trainer: made for evaluation only, it has no optimizer");
     return *opt_;
@@ -281,6 +299,10 @@ class Trainer {
     }
     comm_ = o_.comm;
     if (distributed()) sync_ = std::make_unique<dist::GradientSync<D>>(*comm_, o_.bucket_bytes);
+    if (distributed() && o_.sync_batchnorm) {
+      bn_sync_ = std::make_unique<dist::BatchNormSync>(*comm_);
+      synced_layers_ = net_.set_batchnorm_sync(bn_sync_.get());
+    }
   }
   // A source's shard must be this rank's (or the whole data, alone).
   void check_shard(const BatchSource& src, const char* what) const {
@@ -458,6 +480,8 @@ class Trainer {
   std::unique_ptr<dist::Communicator> own_comm_;  // alone: a single-process communicator
   dist::Communicator* comm_ = nullptr;
   std::unique_ptr<dist::GradientSync<D>> sync_;   // data parallel only
+  std::unique_ptr<dist::BatchNormSync> bn_sync_;  // data parallel with sync_batchnorm only
+  size_t synced_layers_ = 0;
   SoftmaxCrossEntropy<float, D> loss_;
   Tensor<float, D> images_dev_, features_dev_, dlogits_;
   Tensor<int32_t, D> labels_dev_;

@@ -205,6 +205,28 @@ struct Backend<CPU> {
     cpu::batch_norm_backward_global_stats(d.n, d.c, d.p, x, dy, gamma, mean, var, eps, dx, dgamma, dbeta);
   }
 
+  // Synchronised batch normalisation's local pieces (backend/cpu/norm.hpp), per-channel
+  // doubles on the host: sums of x - shift (and squares), the backward's sums of dy and
+  // dy * xhat, and dx = a * dy + b * (x - mean) + k from the summed ones.
+  template <class T>
+  static void channel_moments(Context<CPU>&, const Shape& s, const T* x, const double* shift, double* sum,
+                              double* sq) {
+    const ChannelDims d = channel_dims(s);
+    cpu::channel_moments(d.n, d.c, d.p, x, shift, sum, sq);
+  }
+  template <class T>
+  static void batch_norm_grad_sums(Context<CPU>&, const Shape& s, const T* x, const T* dy, const double* mean,
+                                   const double* invstd, double* sg, double* sgx) {
+    const ChannelDims d = channel_dims(s);
+    cpu::batch_norm_grad_sums(d.n, d.c, d.p, x, dy, mean, invstd, sg, sgx);
+  }
+  template <class T>
+  static void batch_norm_backward_apply(Context<CPU>&, const Shape& s, const T* x, const T* dy, const double* mean,
+                                        const double* a, const double* b, const double* k, T* dx) {
+    const ChannelDims d = channel_dims(s);
+    cpu::batch_norm_backward_apply(d.n, d.c, d.p, x, dy, mean, a, b, k, dx);
+  }
+
   // Labels are checked to lie in [0, k) by the caller on the host copy.
   template <class T>
   static double softmax_xent_forward(Context<CPU>&, int64_t n, int64_t k, const T* logits,

@@ -188,6 +188,55 @@ void batch_norm_backward(int64_t n, int64_t c, int64_t p, const T* x, const T* d
   }
 }
 
+// ---- synchronised batch normalisation: the local pieces ----
+// The layer (layers/batch_norm2d.hpp) sums these over the ranks between the calls, so each
+// returns per-channel doubles on the host rather than finishing the normalisation itself.
+
+// sum[c] = sum (x - shift[c]) and, when sq is not null, sq[c] = sum (x - shift[c])^2, over
+// the n images and p positions (shift null: 0). Shifting by the global mean in a second
+// round keeps a large mean from cancelling in the variance.
+template <class T>
+void channel_moments(int64_t n, int64_t c, int64_t p, const T* x, const double* shift, double* sum, double* sq) {
+#pragma omp parallel for schedule(static) if (n * c * p >= kParallelMin)
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double s = 0, s2 = 0;
+    const double sh = shift ? shift[ch] : 0.0;
+    for (int64_t i = 0; i < n; ++i) row_moments(x + (i * c + ch) * p, p, sh, s, sq ? &s2 : nullptr);
+    sum[ch] = s;
+    if (sq) sq[ch] = s2;
+  }
+}
+
+// sg[c] = sum dy and sgx[c] = sum dy * xhat, xhat = (x - mean[c]) * invstd[c].
+template <class T>
+void batch_norm_grad_sums(int64_t n, int64_t c, int64_t p, const T* x, const T* dy, const double* mean,
+                          const double* invstd, double* sg, double* sgx) {
+#pragma omp parallel for schedule(static) if (n * c * p >= kParallelMin)
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double a = 0, b = 0;
+    for (int64_t i = 0; i < n; ++i)
+      row_grad_sums(x + (i * c + ch) * p, dy + (i * c + ch) * p, p, invstd[ch], -mean[ch] * invstd[ch], a, b);
+    sg[ch] = a;
+    sgx[ch] = b;
+  }
+}
+
+// dx = a[c] * dy + b[c] * (x - mean[c]) + k[c], in T per element as batch_norm_backward's.
+template <class T>
+void batch_norm_backward_apply(int64_t n, int64_t c, int64_t p, const T* x, const T* dy, const double* mean,
+                               const double* a, const double* b, const double* k, T* dx) {
+  const int64_t planes = n * c;
+#pragma omp parallel for schedule(static) if (planes * p >= kParallelMin)
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    const int64_t ch = pl % c;
+    const T A = T(a[ch]), B = T(b[ch]), K = T(k[ch]), mt = T(mean[ch]);
+    const T* xr = x + pl * p;
+    const T* gr = dy + pl * p;
+    T* dr = dx + pl * p;
+    for (int64_t q = 0; q < p; ++q) dr[q] = A * gr[q] + B * (xr[q] - mt) + K;
+  }
+}
+
 // Backward with fixed statistics (evaluation, or Caffe's use_global_stats): the affine
 // backward of the folded map. dx = dy * gamma / sqrt(var + eps); dgamma = sum dy * xhat with
 // xhat = (x - mean) / sqrt(var + eps); dbeta = sum dy. Null outputs are not computed.

@@ -236,6 +236,25 @@ struct Backend<CUDA> {
     cuda::batch_norm_backward_global_stats<T>(ctx, s, x, dy, gamma, mean, var, eps, dx, dgamma, dbeta);
   }
 
+  // Synchronised batch normalisation's local pieces (backend/cuda/norm.hpp; the CPU
+  // backend's semantics, per-channel doubles on the host).
+  template <class T>
+  static void channel_moments(Context<CUDA>& ctx, const Shape& s, const T* x, const double* shift, double* sum,
+                              double* sq) {
+    cuda::channel_moments<T>(ctx, s, x, shift, sum, sq);
+  }
+  template <class T>
+  static void batch_norm_grad_sums(Context<CUDA>& ctx, const Shape& s, const T* x, const T* dy, const double* mean,
+                                   const double* invstd, double* sg, double* sgx) {
+    cuda::batch_norm_grad_sums<T>(ctx, s, x, dy, mean, invstd, sg, sgx);
+  }
+  template <class T>
+  static void batch_norm_backward_apply(Context<CUDA>& ctx, const Shape& s, const T* x, const T* dy,
+                                        const double* mean, const double* a, const double* b, const double* k,
+                                        T* dx) {
+    cuda::batch_norm_backward_apply<T>(ctx, s, x, dy, mean, a, b, k, dx);
+  }
+
   // probs = softmax(logits); returns the mean cross-entropy (0 without labels). Waits for the
   // stream to read the n row losses back, and adds them in double on the host.
   template <class T>
