@@ -10,7 +10,7 @@
 #include <limits>
 #include <vector>
 
-#include "graft/cpu.hpp"
+#include "graft/core/tensor.hpp"  // (no CPU backend: tests/cuda include this, and a .cu file takes no Eigen)
 
 namespace graft {
 namespace test {
