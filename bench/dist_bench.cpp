@@ -8,7 +8,8 @@
 // batches whatever the number of ranks), every parameter learning (no feature cache), SGD.
 // Printed by rank 0: the mean step time over the steps after a warm-up epoch (the slowest
 // rank's: a step ends on every rank together), images/s, and the gradient floats summed per
-// step in how many buckets, as one JSON line with --json.
+// step in how many buckets, as one JSON line with --json. --sync-bn: BatchNorm statistics of the
+// global batch (Trainer::Options::sync_batchnorm; ResNets), two more sums per BatchNorm a step.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -26,7 +27,7 @@ int main(int argc, char** argv) {
   double width = 0.25;
   int64_t input = 64, batch = 32, steps = 6;
   size_t bucket_mb = 25;
-  bool json = false;
+  bool json = false, sync_bn = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -43,10 +44,11 @@ int main(int argc, char** argv) {
     else if (a == "--steps") steps = std::atoll(next().c_str());
     else if (a == "--bucket-mb") bucket_mb = size_t(std::atoll(next().c_str()));
     else if (a == "--json") json = true;
+    else if (a == "--sync-bn") sync_bn = true;
     else {
       std::fprintf(stderr,
                    "usage: [mpirun -np N] graft-bench-dist [--arch vgg16|resnet18|resnet50] [--width W] [--input PX]\n"
-                   "       [--batch GLOBAL] [--steps K] [--bucket-mb M] [--json]\n");
+                   "       [--batch GLOBAL] [--steps K] [--bucket-mb M] [--sync-bn] [--json]\n");
       return 2;
     }
   }
@@ -71,6 +73,7 @@ int main(int argc, char** argv) {
     train::Trainer<CPU>::Options o;
     o.comm = comm.get();
     o.bucket_bytes = bucket_mb << 20;
+    o.sync_batchnorm = sync_bn;
     train::Trainer<CPU> t(*net, sgd, o);
     train::TensorSource src(images, labels, batch, 3, dist::Shard(comm->rank(), comm->size()));
     t.train_epoch(src, 0);  // warm-up: buffers, plans, first touches
@@ -86,16 +89,16 @@ int main(int argc, char** argv) {
       if (json)
         std::printf("{\"arch\": \"%s\", \"width\": %g, \"input\": %lld, \"ranks\": %d, \"threads_per_rank\": \"%s\", "
                     "\"global_batch\": %lld, \"steps\": %lld, \"step_s\": %.5f, \"images_per_s\": %.2f, "
-                    "\"allreduce_floats\": %lld, \"buckets\": %zu, \"buckets_started_in_backward\": %lld}\n",
+                    "\"allreduce_floats\": %lld, \"buckets\": %zu, \"buckets_started_in_backward\": %lld, \"sync_bn\": %s}\n",
                     arch.c_str(), width, static_cast<long long>(input), comm->size(), threads ? threads : "",
                     static_cast<long long>(batch), static_cast<long long>(steps), step, double(batch) / step,
-                    static_cast<long long>(floats), buckets, static_cast<long long>(early));
+                    static_cast<long long>(floats), buckets, static_cast<long long>(early), sync_bn ? "true" : "false");
       else
         std::printf("%s width %g input %lld, %d rank(s) x %s thread(s), global batch %lld: %.4f s/step, %.1f img/s; "
-                    "%lld gradient floats (%.1f MB) summed per step in %zu bucket(s)\n",
+                    "%lld gradient floats (%.1f MB) summed per step in %zu bucket(s)%s\n",
                     arch.c_str(), width, static_cast<long long>(input), comm->size(), threads ? threads : "?",
                     static_cast<long long>(batch), step, double(batch) / step, static_cast<long long>(floats),
-                    double(floats) * 4e-6, buckets);
+                    double(floats) * 4e-6, buckets, sync_bn ? ", BatchNorm synchronised" : "");
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "graft-bench-dist: rank %d: %s\n", comm->rank(), e.what());
