@@ -182,7 +182,9 @@ class Im2colConv {
   // Calls f(image, i0, i1, column buffer, serial) for every band of every image, bands of
   // one image in order. With at least as many images as threads, threads take whole images
   // (serial products, each thread its own buffer); otherwise images and bands go one at a
-  // time with every thread on each product.
+  // time with every thread on each product. The images go to the threads in a fixed
+  // (static) partition, so backward_filter's per-thread sums, and with them dW, are the same
+  // from run to run for a given number of threads.
   static bool per_thread_images(const ConvGeometry& g) {
     const int threads = Context<CPU>::threads();
     return g.n >= threads && threads > 1;
@@ -193,7 +195,7 @@ class Im2colConv {
     const int64_t rows = band_rows(g), per = g.kernel_volume() * rows * g.ow;
     if (per_thread_images(g)) {
       T* buf = ctx.scratch<T>(size_t(per * threads));
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(static)
       for (int64_t n = 0; n < g.n; ++n) {
 #if defined(_OPENMP)
         T* col = buf + per * omp_get_thread_num();

@@ -474,7 +474,8 @@ class WinogradConv {
   }
 
   // Each thread accumulates its chunks' products into a gradient of its own (16 x O x C);
-  // the threads' gradients are then added and transformed back to 3x3.
+  // the threads' gradients are then added and transformed back to 3x3. The chunks go to the
+  // threads in a fixed (static) partition, so dW is the same from run to run.
   void backward_filter(Context<CPU>& ctx, const ConvGeometry& g, const T* x, const T* dy, T* dw) {
     const winograd::Tiling tl(g.n, g.c, g.h, g.w, g.o, g.oh, g.ow, g.win.ph, g.win.pw);
     const int threads = Context<CPU>::threads();
@@ -484,7 +485,7 @@ class WinogradConv {
     T* dus = kept_.scratch(dsize * threads);  // one dU per thread
     T* buf = ctx.scratch<T>(size_t(per * threads));
     std::vector<char> used(size_t(threads), 0);
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(static)
     for (int64_t ch = 0; ch < ck.count; ++ch) {
 #if defined(_OPENMP)
       const int tid = omp_get_thread_num();
