@@ -47,9 +47,9 @@ train::FitOptions options(const std::string& ckpt) {
 
 // Straight through 4 epochs, against stopping after epoch 3 (inside the second stage) and
 // resuming with fresh objects (a new network with other initial weights, optimizer, trainer).
-// tol 0: everything bit for bit. Otherwise the learning curve within tol and the weights within
-// weight_tol (Adam's step, m / sqrt(v), turns rounding in a near-zero gradient into a visible
-// change of the weight, so weights move apart faster than the losses do).
+// tol 0: everything bit for bit. Otherwise the learning curve within tol (relative) and every
+// weight within weight_tol (absolute: Adam's step, m / sqrt(v), turns rounding in a near-zero
+// gradient into a visible change of the weight, so weights move apart faster than the losses do).
 void resume_matches(bool cache, double tol, double weight_tol = 0) {
   Fixture f;
   typename train::Trainer<CPU>::Options to;
@@ -84,6 +84,7 @@ void resume_matches(bool cache, double tol, double weight_tol = 0) {
     INFO("epoch " << ha[i].epoch);
     CHECK(hc[i].epoch == ha[i].epoch);
     CHECK(hc[i].stage == ha[i].stage);  // the resumed epochs 1-3 too
+    INFO("loss " << hc[i].loss << " against " << ha[i].loss);
     CHECK(close(hc[i].loss, ha[i].loss));
     CHECK(close(hc[i].val_accuracy, ha[i].val_accuracy));
   }
@@ -96,7 +97,17 @@ void resume_matches(bool cache, double tol, double weight_tol = 0) {
       for (int64_t k = 0; k < pa[i].param->value.size(); ++k) same = same && pa[i].param->value[k] == pc[i].param->value[k];
       CHECK(same);
     } else {
-      CHECK(test::max_rel_error(pc[i].param->value, pa[i].param->value) < weight_tol);
+      // Adam moves a weight by about lr per step whatever the gradient's size (m / sqrt(v)),
+      // so where rounding flips a near-zero gradient the runs part by up to ~lr per step of
+      // the resumed epoch (3 steps at lr 1e-3 x 0.5): a small bias vector then differs by a
+      // large fraction of its largest value. The bound is on that per-element distance;
+      // a resume that lost the optimizer's state or the stream moves the weights by far more.
+      const Tensor<float>& x = pc[i].param->value;
+      const Tensor<float>& y = pa[i].param->value;
+      double worst = 0;
+      for (int64_t k = 0; k < y.size(); ++k) worst = std::max(worst, double(std::abs(x[k] - y[k])));
+      INFO("largest difference " << worst << ", relative " << test::max_rel_error(x, y));
+      CHECK(worst < weight_tol);
     }
   }
 }
@@ -109,9 +120,11 @@ TEST_CASE("Resuming from a checkpoint equals not stopping, bit for bit", "[check
 
 // With the feature cache, the resumed run recomputes in epoch 4 the features the straight run
 // cached in epoch 3, from other batches; OpenBLAS may round a sample differently depending on
-// its batch (about 1e-7), so the runs agree to rounding, not bit for bit.
+// its batch (about 1e-7), so the runs agree to rounding, not bit for bit: measured on a Zen 3
+// with 2 threads, the epoch-4 loss 1.6e-4 apart and weights up to 1.9e-3 (Adam's steps of
+// ~lr on near-zero gradients; see resume_matches), hence 1e-3 and 5e-3.
 TEST_CASE("Resuming from a checkpoint with the feature cache equals not stopping to rounding", "[checkpoint][cache]") {
-  resume_matches(true, 1e-4, 5e-2);
+  resume_matches(true, 1e-3, 5e-3);
 }
 
 TEST_CASE("A non-finite loss stops training and keeps the last good checkpoint", "[checkpoint]") {
