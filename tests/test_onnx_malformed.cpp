@@ -51,6 +51,27 @@ std::string try_plan(const OnnxModel& m) {
   }
 }
 
+// A change to a valid model and the words its planning error must hold.
+struct Mutation {
+  const char* what;
+  std::function<void(OnnxModel&)> change;
+  const char* expect;
+};
+
+// Each mutation of `base` fails to plan with an error that starts with the file's name and
+// holds the expected words.
+void check_mutations(const OnnxModel& base, const std::vector<Mutation>& cases, const std::string& file) {
+  for (const auto& c : cases) {
+    INFO(c.what);
+    OnnxModel m = base;
+    c.change(m);
+    const std::string e = try_plan(m);
+    INFO("error: " << e);
+    CHECK(e.rfind(file + ": ", 0) == 0);
+    CHECK(e.find(c.expect) != std::string::npos);
+  }
+}
+
 void write_file(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary);
   f.write(bytes.data(), std::streamsize(bytes.size()));
@@ -159,11 +180,6 @@ TEST_CASE("External data is read from inside the model's folder only", "[onnx]")
 TEST_CASE("ONNX graphs graft cannot build: an error naming the file, the node, its op type and the opset", "[onnx]") {
   const OnnxModel base = onnxtest::small_model();
   REQUIRE(try_plan(base) == "");
-  struct Mutation {
-    const char* what;
-    std::function<void(OnnxModel&)> change;
-    const char* expect;
-  };
   auto node = [](OnnxModel& m, const std::string& op) -> OnnxNode& {
     for (auto& n : m.graph.nodes)
       if (n.op_type == op) return n;
@@ -269,15 +285,7 @@ TEST_CASE("ONNX graphs graft cannot build: an error naming the file, the node, i
        },
        "is not the result of its last node"},
   };
-  for (const auto& c : cases) {
-    INFO(c.what);
-    OnnxModel m = base;
-    c.change(m);
-    const std::string e = try_plan(m);
-    INFO("error: " << e);
-    CHECK(e.rfind("small.onnx: ", 0) == 0);
-    CHECK(e.find(c.expect) != std::string::npos);
-  }
+  check_mutations(base, cases, "small.onnx");
 }
 
 namespace {
@@ -323,11 +331,6 @@ OnnxAttribute int_attr(const char* name, int64_t v) {
 TEST_CASE("ONNX PRelu, LeakyRelu and Softmax nodes graft cannot build: the node, the expected, the actual", "[onnx]") {
   const OnnxModel base = onnxtest::acts_model();
   REQUIRE(try_plan(base) == "");
-  struct Mutation {
-    const char* what;
-    std::function<void(OnnxModel&)> change;
-    const char* expect;
-  };
   const std::vector<Mutation> cases = {
       {"a slope varying over the image",
        [](OnnxModel& m) { set_initializer(m, "prelu1.slope", float_array(Shape{4, 8, 8}, 0.1f)); },
@@ -373,15 +376,7 @@ TEST_CASE("ONNX PRelu, LeakyRelu and Softmax nodes graft cannot build: the node,
        [](OnnxModel& m) { set_attr(named_node(m, "leaky1"), int_attr("beta", 1)); },
        "node 'leaky1' (LeakyRelu, opset 13): graft does not build attribute 'beta'"},
   };
-  for (const auto& c : cases) {
-    INFO(c.what);
-    OnnxModel m = base;
-    c.change(m);
-    const std::string e = try_plan(m);
-    INFO("error: " << e);
-    CHECK(e.rfind("acts.onnx: ", 0) == 0);
-    CHECK(e.find(c.expect) != std::string::npos);
-  }
+  check_mutations(base, cases, "acts.onnx");
 }
 
 TEST_CASE("ONNX Softmax and PRelu forms graft builds, and a final Softmax left out", "[onnx]") {
